@@ -1,0 +1,10 @@
+"""archspec: a compiler for neural-network architecture specs.
+
+text (.arch | .yaml) -> AST (syntax/) -> IR with shapes (elaborate.py, ops/) -> cost (cost.py) / backends.
+"""
+
+from archspec.api import Analysis, load
+from archspec.diagnostics import ArchspecError, Diagnostic, Span
+
+__all__ = ["Analysis", "ArchspecError", "Diagnostic", "Span", "load"]
+__version__ = "0.1.0"

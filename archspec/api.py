@@ -1,0 +1,146 @@
+"""The Python API: everything the CLI does, as functions and a result object.
+
+>>> import archspec
+>>> net = archspec.load("specs/resnet50.arch", classes=10)
+>>> net.output_shape, net.total.params, net.total.macs
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from archspec.cost import DTYPE_BYTES, Group, LayerCost, Totals, by_depth, layer_costs, total
+from archspec.diagnostics import ArchspecError, Diagnostic
+from archspec.elaborate import Limits, elaborate
+from archspec.ir import Graph
+from archspec.syntax import ast
+from archspec.syntax.load import load_program
+
+
+@dataclass
+class Analysis:
+    """A spec, elaborated and costed: shapes, per-layer cost, totals."""
+
+    spec: str
+    graph: Graph
+
+    @property
+    def network(self) -> str:
+        return self.graph.name
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.graph.input_shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.graph.output_shape
+
+    @cached_property
+    def layers(self) -> list[LayerCost]:
+        return layer_costs(self.graph)
+
+    @cached_property
+    def total(self) -> Totals:
+        return total(self.layers)
+
+    def groups(self, depth: int) -> list[Group]:
+        return by_depth(self.layers, depth)
+
+    def to_dict(self, batch: int = 1, depth: int | None = None, dtype: str | None = None) -> dict[str, Any]:
+        """The JSON form of DESIGN.md: spec, network, input, output, total, layers."""
+        t = self.total.as_dict()
+        scaled = {k: (v * batch if k in ("macs", "flops", "activations") else v) for k, v in t.items()}
+        if dtype:
+            scaled["activation_bytes"] = scaled["activations"] * DTYPE_BYTES[dtype]
+        d: dict[str, Any] = {
+            "spec": self.spec,
+            "network": self.network,
+            "input": list(self.input_shape),
+            "output": list(self.output_shape),
+            "total": scaled,
+            "layers": [
+                {
+                    "path": layer.path,
+                    "op": layer.op,
+                    "input": [list(s) for s in layer.inputs],
+                    "output": list(layer.output),
+                    "params": layer.cost.params,
+                    "buffers": layer.cost.buffers,
+                    "macs": layer.cost.macs * batch,
+                }
+                for layer in self.layers
+            ],
+        }
+        if batch != 1:
+            d["batch"] = batch
+        if depth is not None:
+            d["groups"] = [
+                {
+                    "path": g.path,
+                    "ops": g.ops,
+                    "output": list(g.output),
+                    "params": g.cost.params,
+                    "buffers": g.cost.buffers,
+                    "macs": g.cost.macs * batch,
+                }
+                for g in self.groups(depth)
+            ]
+        return d
+
+
+def parse_value(text: str, what: str = "--set") -> ast.Expr:
+    """Parse a `--set` value as the language's own literal syntax."""
+    from archspec.syntax.parse import parse_expr
+
+    return parse_expr(text, f"<{what}>")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """Parse `3x224x224` (or `3,224,224`) into a shape; raises ValueError on anything else."""
+    parts = text.lower().replace(",", "x").split("x")
+    if not parts or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"expected CxHxW (e.g. 3x224x224) or F, got {text!r}")
+    shape = tuple(int(p) for p in parts)
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise ValueError(f"expected CxHxW or F with positive sizes, got {text!r}")
+    return shape
+
+
+def load(
+    path: str | Path,
+    *,
+    input: tuple[int, ...] | str | None = None,
+    max_layers: int | None = None,
+    **overrides: Any,
+) -> Analysis:
+    """Parse, elaborate and cost a spec. Keyword arguments override its parameters.
+
+    Raises `ArchspecError` (with every diagnostic found) for a wrong spec.
+    """
+    exprs: dict[str, ast.Expr] = {}
+    for k, v in overrides.items():
+        exprs[k] = v if isinstance(v, (ast.Lit, ast.TupleExpr, ast.BinOp, ast.Unary)) or hasattr(v, "span") else _literal(v)
+    if isinstance(input, str):
+        try:
+            input = parse_shape(input)
+        except ValueError as err:
+            raise ArchspecError(Diagnostic(f"--input: {err}")) from None
+    program = load_program(path)
+    limits = Limits(max_layers) if max_layers else Limits()
+    graph = elaborate(program, exprs, input, limits)
+    return Analysis(str(path), graph)
+
+
+def _literal(v: Any) -> ast.Expr:
+    from archspec.diagnostics import Span
+
+    span = Span("<api>", 1, 1)
+    if isinstance(v, list):
+        v = tuple(v)
+    if isinstance(v, tuple):
+        return ast.TupleExpr(tuple(_literal(x) for x in v), span)
+    return ast.Lit(v, span)

@@ -1,0 +1,158 @@
+"""The command line: a thin layer over the Python API.
+
+Exit status: 0 fine, 1 the spec (or a value for it) is wrong, 2 the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from archspec.api import Analysis, load, parse_shape, parse_value
+from archspec.diagnostics import ArchspecError
+from archspec.elaborate import DEFAULT_MAX_LAYERS
+
+
+def _stderr_color() -> bool:
+    return sys.stderr.isatty()
+
+
+def _fail(err: ArchspecError) -> None:
+    click.echo(err.render(color=_stderr_color()), err=True)
+    n = len(err.diagnostics)
+    if n > 1:
+        click.echo(f"{n} errors", err=True)
+    sys.exit(1)
+
+
+def _overrides(values: tuple[str, ...]) -> dict:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--set")
+        try:
+            out[key] = parse_value(value, f"--set {key}")
+        except ArchspecError as err:
+            raise click.BadParameter(f"{key}: {value!r} is not a literal ({err.message})", param_hint="--set") from None
+    return out
+
+
+class ShapeParam(click.ParamType):
+    name = "CxHxW"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_shape(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+def _spec_options(f):
+    f = click.option(
+        "--max-layers", type=click.IntRange(min=1), default=DEFAULT_MAX_LAYERS, show_default=True, help="Refuse networks with more layers."
+    )(f)
+    f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec parameter (a literal: 10, 0.5, (1, 2)).")(
+        f
+    )
+    f = click.option("--input", "input_shape", type=ShapeParam(), default=None, help="Override the input shape, e.g. 3x224x224.")(f)
+    return f
+
+
+def analyse(spec: str, input_shape, sets, max_layers) -> Analysis:
+    try:
+        return load(spec, input=input_shape, max_layers=max_layers, **_overrides(sets))
+    except ArchspecError as err:
+        _fail(err)
+        raise  # unreachable
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="archspec")
+def main() -> None:
+    """archspec: compile neural-network architecture specs.
+
+    Check shapes, count parameters and multiply-adds, and (later) emit PyTorch, ONNX and diagrams.
+    """
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_spec_options
+def check(spec, input_shape, sets, max_layers):
+    """Check every shape of SPEC; print its input, output and totals."""
+    from archspec.report import summary_line
+
+    a = analyse(spec, input_shape, sets, max_layers)
+    click.echo(summary_line(a))
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--depth", type=click.IntRange(min=1), default=None, help="Aggregate layers by scope to this depth.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Scale macs and activations to this batch size.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
+    default=None,
+    help="Also report activation bytes (JSON).",
+)
+@_spec_options
+def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
+    """Count parameters, buffers and multiply-adds of one SPEC, or compare several."""
+    from archspec import report
+
+    analyses = []
+    errors: list[ArchspecError] = []
+    for spec in specs:
+        try:
+            analyses.append(load(spec, input=input_shape, max_layers=max_layers, **_overrides(sets)))
+        except ArchspecError as err:
+            errors.append(err)
+    if errors:
+        for err in errors:
+            click.echo(err.render(color=_stderr_color()), err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(report.to_json(analyses, depth, batch, dtype))
+    elif fmt == "csv":
+        click.echo(report.to_csv(analyses, depth, batch), nl=False)
+    elif fmt == "markdown":
+        click.echo(report.to_markdown(analyses, depth, batch), nl=False)
+    else:
+        from rich.console import Console
+
+        report.print_table(analyses, depth, batch, Console())
+
+
+@main.command()
+def schema():
+    """Print the JSON Schema of the YAML spec form (for editors)."""
+    import json
+
+    from archspec.syntax.yaml_form import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def run() -> None:
+    """Console-script entry: no Python traceback ever reaches a user."""
+    try:
+        main(standalone_mode=True)
+    except ArchspecError as err:  # pragma: no cover - commands handle their own
+        _fail(err)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()
+
+
+__all__ = ["main", "run", "Path"]

@@ -1,0 +1,87 @@
+"""Cost analysis: parameters, buffers, multiply-adds and activations, per layer and in total.
+
+Conventions (docs/cost.md): `macs` counts the multiply-accumulates of
+convolutions and linear layers only; `flops = 2 * macs`; `buffers` are batch-norm
+running statistics; `activations` are the elements of every node's output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from archspec.ir import Graph, Node
+from archspec.ops import OPS
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    activations: int = 0
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(
+            self.params + other.params, self.buffers + other.buffers, self.macs + other.macs, self.activations + other.activations
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        d = asdict(self)
+        return {"params": d["params"], "buffers": d["buffers"], "macs": d["macs"], "flops": self.flops, "activations": d["activations"]}
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One leaf op: where it is, what it reads and returns, what it costs (batch 1)."""
+
+    path: str
+    op: str
+    inputs: tuple[tuple[int, ...], ...]
+    output: tuple[int, ...]
+    cost: Totals
+
+
+def layer_costs(graph: Graph) -> list[LayerCost]:
+    out = []
+    for node in graph.layers():
+        ins = [graph.nodes[i].shape for i in node.inputs]
+        c = OPS[node.op].cost(node.attrs, ins, node.shape)
+        out.append(LayerCost(node.path, node.op, tuple(ins), node.shape, Totals(c.params, c.buffers, c.macs, math.prod(node.shape))))
+    return out
+
+
+def total(layers: list[LayerCost]) -> Totals:
+    t = Totals()
+    for layer in layers:
+        t = t + layer.cost
+    return t
+
+
+@dataclass(frozen=True)
+class Group:
+    """Layers aggregated under one scope prefix (a row of `--depth N`)."""
+
+    path: str
+    ops: int
+    output: tuple[int, ...]
+    cost: Totals
+
+
+def by_depth(layers: list[LayerCost], depth: int) -> list[Group]:
+    """Aggregate layers by the first `depth` components of their path, in first-seen order."""
+    groups: dict[str, list[LayerCost]] = {}
+    for layer in layers:
+        key = ".".join(layer.path.split(".")[:depth])
+        groups.setdefault(key, []).append(layer)
+    return [Group(k, len(v), v[-1].output, total(v)) for k, v in groups.items()]
+
+
+def _node_path(node: Node) -> str:
+    return node.path

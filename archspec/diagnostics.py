@@ -1,0 +1,128 @@
+"""Diagnostics: one value made by every stage, rendered in one place.
+
+A wrong spec never surfaces as a Python traceback. Each stage reports what it
+found as `Diagnostic` values (message, span, notes, help); the API raises one
+exception type, `ArchspecError`, carrying them; the CLI renders them the way
+rustc and clang do: `file:line:col: error: ...`, the source line, a caret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file (1-based lines and columns, end exclusive)."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int | None = None
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Note:
+    message: str
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    message: str
+    span: Span | None = None
+    notes: tuple[Note, ...] = ()
+    help: str | None = None
+    severity: str = "error"
+
+
+class ArchspecError(Exception):
+    """The one exception the API raises for a wrong spec or wrong input.
+
+    `diagnostics` holds every error one pass could find; `message` and `span`
+    are those of the first, for callers that want a single answer.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic, sources: dict[str, str] | None = None):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = list(diagnostics)
+        self.sources = dict(sources or {})
+        super().__init__(self.render())
+
+    @property
+    def message(self) -> str:
+        return self.diagnostics[0].message
+
+    @property
+    def span(self) -> Span | None:
+        return self.diagnostics[0].span
+
+    def render(self, color: bool = False) -> str:
+        return render(self.diagnostics, self.sources, color=color)
+
+
+@dataclass
+class Reporter:
+    """Collects diagnostics during one pass, so that a pass can report them all."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, message: str, span: Span | None = None, *, notes=(), help: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(message, span, tuple(notes), help))
+
+    def __bool__(self) -> bool:
+        return bool(self.diagnostics)
+
+
+def _source_line(span: Span, sources: dict[str, str]) -> str | None:
+    text = sources.get(span.file)
+    if text is None:
+        try:
+            text = Path(span.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        sources[span.file] = text
+    lines = text.splitlines()
+    if 1 <= span.line <= len(lines):
+        return lines[span.line - 1]
+    return None
+
+
+def _excerpt(span: Span, sources: dict[str, str]) -> list[str]:
+    line = _source_line(span, sources)
+    if line is None:
+        return []
+    line = line.expandtabs(4).rstrip()
+    start = max(span.col - 1, 0)
+    if span.end_line == span.line and span.end_col and span.end_col > span.col:
+        width = span.end_col - span.col
+    else:
+        width = max(len(line) - start, 1)
+    width = max(1, min(width, max(len(line) - start, 1)))
+    return ["    " + line, "    " + " " * start + "^" + "~" * (width - 1)]
+
+
+def render(diagnostics: list[Diagnostic], sources: dict[str, str] | None = None, color: bool = False) -> str:
+    """Render diagnostics as text: location, message, excerpt with caret, notes, help."""
+    sources = sources if sources is not None else {}
+    red, blue, bold, reset = ("\x1b[31m", "\x1b[34m", "\x1b[1m", "\x1b[0m") if color else ("",) * 4
+    out: list[str] = []
+    for d in diagnostics:
+        where = f"{d.span}: " if d.span else ""
+        out.append(f"{bold}{where}{red}{d.severity}:{reset}{bold} {d.message}{reset}")
+        if d.span:
+            out.extend(_excerpt(d.span, sources))
+        for note in d.notes:
+            where = f"{note.span}: " if note.span else ""
+            out.append(f"{where}{blue}note:{reset} {note.message}")
+            if note.span:
+                out.extend(_excerpt(note.span, sources))
+        if d.help:
+            out.append(f"{blue}help:{reset} {d.help}")
+    return "\n".join(out)

@@ -1,0 +1,577 @@
+"""Elaboration: the AST of a spec becomes the IR graph.
+
+Parameters and expressions are evaluated, `repeat`/`for`/`if` expanded, blocks
+called, items named, and every node's shape inferred as it is added (a spec
+may read `in.channels`, and a shortcut may exist only when shapes differ).
+Errors are collected: an item that fails yields an unknown value, later items
+are still checked, and one pass reports everything it can.
+
+Naming follows nn.Sequential: every item of a scope takes the next position
+(`features.0`, `features.1`, ...), a label replaces the number (`conv1`), and
+`_:`, `*block(...)`, `repeat`, `for` and `if` add no level of their own.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span
+from archspec.expressions import Env, EvalError, describe, evaluate
+from archspec.ir import Graph, Node, Scope, Shape
+from archspec.ops import OPS, OpError, lookup, public_names
+from archspec.ops.registry import REQUIRED
+from archspec.ops.shapes import fmt
+from archspec.ops.structure import JoinError
+from archspec.ops.types import coerce, show
+from archspec.syntax import ast
+from archspec.syntax.load import Program
+
+DEFAULT_MAX_LAYERS = 100_000
+MAX_BLOCK_DEPTH = 200
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep a runaway spec from running for minutes."""
+
+    max_layers: int = DEFAULT_MAX_LAYERS
+
+    @property
+    def max_iterations(self) -> int:
+        return 10 * self.max_layers
+
+
+class _Fail(Exception):
+    """An item failed; its diagnostic is reported and elaboration goes on."""
+
+    def __init__(self, message: str, span: Span | None, notes=(), help: str | None = None):
+        super().__init__(message)
+        self.diag = Diagnostic(message, span, tuple(notes), help)
+
+
+class _Abort(Exception):
+    """Elaboration cannot go on (a limit was hit, a block recursed)."""
+
+    def __init__(self, diag: Diagnostic):
+        super().__init__(diag.message)
+        self.diag = diag
+
+
+@dataclass(frozen=True)
+class Val:
+    """A value flowing through the network: a node and its shape, or unknown after an error."""
+
+    node: int | None
+    shape: Shape | None
+
+    @property
+    def known(self) -> bool:
+        return self.node is not None
+
+
+UNKNOWN = Val(None, None)
+
+
+class _Ctx:
+    """A naming scope: its dotted path and the next free position."""
+
+    def __init__(self, path: tuple[str, ...]):
+        self.path = path
+        self.count = 0
+        self.taken: dict[str, Span | None] = {}
+
+    def claim(self, label: str | None, span: Span | None) -> str:
+        if label is None:
+            name = str(self.count)
+        else:
+            if not label.isidentifier() and not label.replace(".", "").replace("_", "").isalnum():
+                raise _Fail(f"'{label}' is not a valid name (letters, digits and '_')", span)
+            name = label
+        if name in self.taken:
+            where = ".".join(self.path) or "the network"
+            prev = self.taken[name]
+            raise _Fail(f"the name '{name}' is used twice in {where}", span, notes=[Note("first used here", prev)] if prev else [])
+        self.taken[name] = span
+        self.count += 1
+        return name
+
+    def dotted(self, name: str) -> str:
+        return ".".join(self.path + (name,))
+
+    def child(self, name: str) -> _Ctx:
+        return _Ctx(self.path + (name,))
+
+
+@dataclass(frozen=True)
+class _Block:
+    definition: ast.BlockDef
+    globals: Env  # the parameters of the file that defines it
+
+
+class Elaborator:
+    def __init__(self, program: Program, overrides: dict[str, ast.Expr] | None, input_shape: Shape | None, limits: Limits):
+        self.program = program
+        self.overrides = overrides or {}
+        self.input_override = input_shape
+        self.limits = limits
+        self.rep = Reporter()
+        self.nodes: list[Node] = []
+        self.scopes: dict[str, Scope] = {}
+        self.iterations = 0
+        self.call_stack: list[tuple[str, Span]] = []
+        self.blocks: dict[str, _Block] = {}
+
+    # ---- entry ----
+    def run(self) -> Graph:
+        main = self.program.main
+        try:
+            params = self._params(main, self.overrides)
+            self._collect_blocks()
+            if main.network is None:
+                self._fatal(
+                    "no network in this spec",
+                    main.span,
+                    help="add `network name:` with an indented body (a file of blocks only is a library to import)",
+                )
+            net = main.network
+            shape = self._input_shape(main, params)
+            if self.rep:
+                raise ArchspecError(self.rep.diagnostics, self.program.sources)
+            self.scopes[""] = Scope("", "network", net.name, dict(params), net.span)
+            self.nodes.append(Node(0, "input", {"shape": shape}, (), "input", "", shape, main.input.span if main.input else net.span))
+            env = Env({}, Env(dict(params)), in_shape=shape)
+            out = self._seq(net.body, Val(0, shape), env, _Ctx(()))
+        except _Abort as a:
+            self.rep.diagnostics.append(a.diag)
+            raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
+        except _Fail as f:
+            self.rep.diagnostics.append(f.diag)
+            raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
+        if self.rep or not out.known:
+            raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
+        return Graph(net.name, main.file, shape, self.nodes, out.node, self.scopes, dict(params))
+
+    def _fatal(self, message: str, span: Span | None, help: str | None = None, notes=()):
+        raise _Abort(Diagnostic(message, span, tuple(notes), help))
+
+    # ---- parameters, input, blocks ----
+    def _params(self, module: ast.Module, overrides: dict[str, ast.Expr]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        declared = {p.name: p for p in module.params}
+        for name in overrides:
+            if name not in declared:
+                known = ", ".join(declared) or "none"
+                close = difflib.get_close_matches(name, list(declared), n=1)
+                self.rep.error(
+                    f"--set {name}: the spec has no parameter '{name}' (its parameters: {known})",
+                    Span(module.file, 1, 1),
+                    help=f"did you mean '{close[0]}'?" if close else None,
+                )
+        for p in module.params:
+            env = Env(values)
+            try:
+                default = evaluate(p.default, env)
+            except EvalError as e:
+                self.rep.error(e.message, e.span, help=e.help)
+                continue
+            if p.name in overrides:
+                try:
+                    value = evaluate(overrides[p.name], Env({}))
+                except EvalError as e:
+                    self.rep.error(f"--set {p.name}: {e.message}", p.span, help='--set values are literals: 10, 0.5, true, "same", (1, 2)')
+                    continue
+                if not _same_kind(default, value):
+                    self.rep.error(
+                        f"--set {p.name}={show(value)}: the parameter is {describe(default)} (default {show(default)}), not {describe(value)}",
+                        p.span,
+                    )
+                    continue
+                default = value
+            if p.name in values:
+                self.rep.error(f"parameter '{p.name}' is declared twice", p.span)
+            values[p.name] = default
+        return values
+
+    def _input_shape(self, module: ast.Module, params: dict) -> Shape:
+        if self.input_override is not None:
+            shape = tuple(self.input_override)
+            span = None
+        elif module.input is None:
+            self._fatal(
+                "the spec gives no input shape",
+                module.network.span if module.network else module.span,
+                help="add `input 3x224x224` at the top, or pass --input 3x224x224",
+            )
+        else:
+            span = module.input.span
+            try:
+                shape = evaluate(module.input, Env(dict(params)))
+            except EvalError as e:
+                self._fatal(e.message, e.span, e.help)
+            if isinstance(shape, int) and not isinstance(shape, bool):
+                shape = (shape,)
+        if not (
+            isinstance(shape, tuple)
+            and len(shape) in (1, 3)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            what = "--input" if span is None else "input"
+            self._fatal(f"{what}: expected [C, H, W] or [F] of positive ints, got {show(shape)}", span or Span(module.file, 1, 1))
+        return shape
+
+    def _collect_blocks(self) -> None:
+        for module in self.program.modules.values():
+            globals_ = Env(self._params(module, {}) if module is not self.program.main else {})
+            for b in module.blocks:
+                if lookup(b.name) is not None:
+                    self.rep.error(f"block '{b.name}' has the name of a built-in op", b.span, help="rename the block")
+                    continue
+                if b.name in self.blocks:
+                    prev = self.blocks[b.name].definition
+                    self.rep.error(f"block '{b.name}' is defined twice", b.span, notes=[Note("first defined here", prev.span)])
+                    continue
+                self.blocks[b.name] = _Block(b, globals_)
+        # the main file's blocks see the network's parameters (after --set)
+
+    def _block_globals(self, block: _Block, env: Env) -> Env:
+        if block.definition.span.file == self.program.main.file:
+            root = env
+            while root.parent is not None:
+                root = root.parent
+            return Env(root.values)
+        return block.globals
+
+    # ---- statements ----
+    def _seq(self, stmts: tuple, value: Val, env: Env, ctx: _Ctx) -> Val:
+        for stmt in stmts:
+            value = self._stmt(stmt, value, env, ctx)
+        return value
+
+    def _stmt(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
+        try:
+            if isinstance(stmt, ast.Line):
+                for item in stmt.items:
+                    value = self._item(item, value, env, ctx, None)
+                return value
+            if isinstance(stmt, ast.Labeled):
+                return self._labeled(stmt, value, env, ctx)
+            if isinstance(stmt, ast.Repeat):
+                n = self._eval(stmt.count, env)
+                if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                    raise _Fail(f"repeat needs a non-negative int, got {show(n)}", stmt.count.span)
+                if n > self.limits.max_layers:
+                    self._fatal(
+                        f"repeat {n:,} exceeds the limit of {self.limits.max_layers:,} layers",
+                        stmt.count.span,
+                        help="raise the limit with --max-layers if this is intended",
+                    )
+                for _ in range(n):
+                    self._tick(stmt.span)
+                    value = self._seq(stmt.body, value, env, ctx)
+                return value
+            if isinstance(stmt, ast.For):
+                seq = self._eval(stmt.iter, env)
+                if not isinstance(seq, (tuple, range, str)):
+                    raise _Fail(f"for needs a tuple or range to iterate over, got {describe(seq)}", stmt.iter.span)
+                if len(seq) > self.limits.max_iterations:
+                    self._fatal(
+                        f"for over {len(seq):,} items exceeds the limit of {self.limits.max_iterations:,} iterations", stmt.iter.span
+                    )
+                for item in seq:
+                    self._tick(stmt.span)
+                    self._bind_target(stmt.target, item, env, stmt.span)
+                    value = self._seq(stmt.body, value, env, ctx)
+                return value
+            if isinstance(stmt, ast.If):
+                return self._seq(self._choose(stmt, env), value, env, ctx)
+            if isinstance(stmt, ast.Combinator):
+                return self._combinator(stmt, value, env, ctx)
+            raise AssertionError(stmt)
+        except _Fail as f:
+            self.rep.diagnostics.append(f.diag)
+            return UNKNOWN
+
+    def _tick(self, span: Span) -> None:
+        self.iterations += 1
+        if self.iterations > self.limits.max_iterations:
+            self._fatal(
+                f"more than {self.limits.max_iterations:,} loop iterations",
+                span,
+                help="raise the limit with --max-layers if this is intended",
+            )
+
+    def _choose(self, stmt: ast.If, env: Env) -> tuple:
+        for cond, body in stmt.branches:
+            if self._eval(cond, env):
+                return body
+        return stmt.orelse
+
+    def _bind_target(self, target, value, env: Env, span: Span) -> None:
+        if isinstance(target, str):
+            env.values[target] = value
+            return
+        if not isinstance(value, tuple) or len(value) != len(target):
+            n = len(value) if isinstance(value, tuple) else "a non-tuple"
+            raise _Fail(f"cannot unpack {show(value)} ({n} items) into {len(target)} names", span)
+        for t, v in zip(target, value):
+            self._bind_target(t, v, env, span)
+
+    def _eval(self, e: ast.Expr, env: Env) -> Any:
+        try:
+            return evaluate(e, env)
+        except EvalError as err:
+            raise _Fail(err.message, err.span, help=err.help) from None
+
+    def _label(self, stmt: ast.Labeled, env: Env) -> str:
+        if isinstance(stmt.label, str):
+            return stmt.label
+        v = self._eval(stmt.label, env)
+        if not isinstance(v, str):
+            raise _Fail(f"a name must be a string, got {describe(v)}", stmt.label.span)
+        return v
+
+    def _labeled(self, stmt: ast.Labeled, value: Val, env: Env, ctx: _Ctx) -> Val:
+        if stmt.guard is not None and not self._eval(stmt.guard, env):
+            return value
+        label = self._label(stmt, env)
+        if label == "_":
+            return self._seq(stmt.body, value, env, ctx)
+        only = stmt.body[0] if len(stmt.body) == 1 else None
+        if stmt.inline and isinstance(only, ast.Line) and len(only.items) == 1 and isinstance(only.items[0], ast.Call):
+            return self._item(only.items[0], value, env, ctx, label, stmt.span)
+        name = ctx.claim(label, stmt.span)
+        inner = ctx.child(name)
+        self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
+        return self._seq(stmt.body, value, env, inner)
+
+    # ---- items ----
+    def _item(self, item, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span: Span | None = None) -> Val:
+        try:
+            if isinstance(item, ast.Assign):
+                env.values[item.name] = self._eval(item.value, env)
+                return value
+            if isinstance(item, ast.Splice):
+                block = self.blocks.get(item.call.name)
+                if block is None:
+                    raise _Fail(
+                        f"'*' splices a block, and '{item.call.name}' is not one", item.call.span, help=self._did_you_mean(item.call.name)
+                    )
+                return self._call_block(block, item.call, value, env, ctx, None, transparent=True)
+            call: ast.Call = item
+            block = self.blocks.get(call.name)
+            if block is not None:
+                return self._call_block(block, call, value, env, ctx, label, transparent=False, label_span=label_span)
+            op = lookup(call.name)
+            if op is None:
+                raise _Fail(f"unknown op or block '{call.name}'", call.span, help=self._did_you_mean(call.name))
+            return self._call_op(op, call, value, env, ctx, label, label_span)
+        except _Fail as f:
+            self.rep.diagnostics.append(f.diag)
+            return UNKNOWN
+
+    def _did_you_mean(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, public_names() + list(self.blocks), n=1)
+        return f"did you mean '{close[0]}'?" if close else None
+
+    def _args(self, call: ast.Call, env: Env) -> tuple[list[tuple[Any, ast.Arg]], dict[str, tuple[Any, ast.Arg]]]:
+        positional, keyword = [], {}
+        for a in call.args:
+            v = self._eval(a.value, env)
+            if a.name is None:
+                if keyword:
+                    raise _Fail("a positional argument follows a keyword argument", a.span)
+                positional.append((v, a))
+            else:
+                if a.name in keyword:
+                    raise _Fail(f"argument '{a.name}' is given twice", a.span)
+                keyword[a.name] = (v, a)
+        return positional, keyword
+
+    def _call_op(self, op, call: ast.Call, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span) -> Val:
+        positional, keyword = self._args(call, env)
+        names = [a.name for a in op.attrs]
+        if len(positional) > len(names):
+            extra = positional[len(names)][1]
+            raise _Fail(
+                f"{op.name} takes at most {len(names)} positional argument(s) ({', '.join(names) or 'none'}), got {len(positional)}",
+                extra.span,
+            )
+        raw: dict[str, tuple[Any, ast.Arg | None]] = {}
+        for attr, (v, a) in zip(op.attrs, positional):
+            raw[attr.name] = (v, a)
+        for k, (v, a) in keyword.items():
+            if k not in names:
+                close = difflib.get_close_matches(k, names, n=1)
+                raise _Fail(
+                    f"{op.name} has no argument '{k}'",
+                    a.span,
+                    help=f"did you mean '{close[0]}'?" if close else f"{op.name} takes: {', '.join(names) or 'no arguments'}",
+                )
+            if k in raw:
+                raise _Fail(f"{op.name}: argument '{k}' is given twice", a.span)
+            raw[k] = (v, a)
+        attrs: dict[str, Any] = {}
+        for attr in op.attrs:
+            if attr.name in raw:
+                v, a = raw[attr.name]
+                try:
+                    attrs[attr.name] = coerce(attr.kind, attr.name, v)
+                except OpError as err:
+                    raise _Fail(f"{op.name}: {err.message}", a.value.span if a else call.span) from None
+            elif attr.default is REQUIRED:
+                raise _Fail(f"{op.name}: missing argument '{attr.name}'", call.span, help=f"{op.name} takes ({', '.join(names)})")
+            else:
+                attrs[attr.name] = coerce(attr.kind, attr.name, attr.default)
+        name = ctx.claim(label, label_span or call.span)
+        if not value.known:
+            return UNKNOWN
+        try:
+            shape = op.infer(attrs, [value.shape])
+        except OpError as err:
+            span = raw[err.arg][1].value.span if err.arg in raw and raw[err.arg][1] else call.span
+            raise _Fail(err.message, span, notes=self._origin(value), help=err.help) from None
+        return self._add(op.name, attrs, [value], ctx.dotted(name), ".".join(ctx.path), shape, call.span)
+
+    def _origin(self, value: Val) -> list[Note]:
+        if value.node is None or value.node == 0:
+            return []
+        n = self.nodes[value.node]
+        return [Note(f"its input {fmt(n.shape)} comes from {n.op} '{n.path}'", n.span)]
+
+    def _add(self, op: str, attrs: dict, inputs: list[Val], path: str, scope: str, shape: Shape, span: Span | None) -> Val:
+        if len(self.nodes) > self.limits.max_layers:
+            self._fatal(
+                f"the network exceeds the limit of {self.limits.max_layers:,} layers",
+                span,
+                help="raise the limit with --max-layers if this is intended",
+            )
+        node = Node(len(self.nodes), op, attrs, tuple(v.node for v in inputs), path, scope, tuple(shape), span)
+        self.nodes.append(node)
+        return Val(node.id, node.shape)
+
+    def _call_block(self, block: _Block, call: ast.Call, value: Val, env: Env, ctx: _Ctx, label, transparent: bool, label_span=None) -> Val:
+        d = block.definition
+        names = [n for n, _ in self.call_stack]
+        if d.name in names:
+            chain = " -> ".join(names[names.index(d.name) :] + [d.name])
+            if True:
+                self._fatal(
+                    f"block '{d.name}' calls itself (recursion through blocks: {chain})",
+                    call.span,
+                    notes=[Note("the recursive block starts here", d.span)],
+                )
+        if len(self.call_stack) >= MAX_BLOCK_DEPTH:
+            self._fatal(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
+        positional, keyword = self._args(call, env)
+        pnames = [p.name for p in d.params]
+        if len(positional) > len(pnames):
+            raise _Fail(
+                f"block {d.name} takes {len(pnames)} argument(s) ({', '.join(pnames) or 'none'}), got {len(positional)}",
+                positional[len(pnames)][1].span,
+            )
+        bound: dict[str, Any] = {}
+        for p, (v, _) in zip(d.params, positional):
+            bound[p.name] = v
+        for k, (v, a) in keyword.items():
+            if k not in pnames:
+                close = difflib.get_close_matches(k, pnames, n=1)
+                raise _Fail(
+                    f"block {d.name} has no parameter '{k}'",
+                    a.span,
+                    help=f"did you mean '{close[0]}'?" if close else f"{d.name} takes: {', '.join(pnames) or 'no arguments'}",
+                )
+            if k in bound:
+                raise _Fail(f"{d.name}: argument '{k}' is given twice", a.span)
+            bound[k] = v
+        globals_ = self._block_globals(block, env)
+        for p in d.params:
+            if p.name not in bound:
+                if p.default is None:
+                    raise _Fail(f"{d.name}: missing argument '{p.name}'", call.span, notes=[Note(f"{d.name} is defined here", d.span)])
+                bound[p.name] = self._eval(p.default, Env(dict(bound), globals_))
+        if transparent:
+            inner = ctx
+        else:
+            name = ctx.claim(label, label_span or call.span)
+            inner = ctx.child(name)
+            path = ".".join(inner.path)
+            self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span)
+        if not value.known:
+            return UNKNOWN
+        self.call_stack.append((d.name, call.span))
+        try:
+            return self._seq(d.body, value, Env(bound, globals_, in_shape=value.shape), inner)
+        finally:
+            self.call_stack.pop()
+
+    # ---- joins ----
+    def _combinator(self, stmt: ast.Combinator, value: Val, env: Env, ctx: _Ctx) -> Val:
+        outs: list[tuple[Val, Span]] = []
+        for branch in self._branches(stmt.branches, env):
+            outs.append((self._branch(branch, value, env, ctx), branch.span))
+        kind = stmt.kind
+        if kind in ("add", "mul") and len(outs) < 2:
+            outs.insert(0, (value, stmt.span))  # an absent branch is the identity
+        if not outs:
+            raise _Fail(f"{kind} needs at least one branch", stmt.span)
+        vals = [v for v, _ in outs]
+        if not all(v.known for v in vals):
+            return UNKNOWN
+        op = OPS[kind]
+        attrs: dict[str, Any] = {}
+        try:
+            shape = op.infer(attrs, [v.shape for v in vals])
+        except JoinError as err:
+            notes = [Note(f"branch {i + 1} gives {fmt(v.shape)}", s) for i, (v, s) in enumerate(outs) if i in (0, err.culprit)]
+            raise _Fail(err.message, outs[err.culprit][1], notes=notes, help=err.help) from None
+        name = kind if kind not in ctx.taken else f"{kind}_{sum(1 for t in ctx.taken if t.startswith(kind))}"
+        ctx.taken[name] = stmt.span
+        return self._add(kind, attrs, vals, ctx.dotted(name), ".".join(ctx.path), shape, stmt.span)
+
+    def _branches(self, stmts: tuple, env: Env) -> list:
+        out = []
+        for s in stmts:
+            if isinstance(s, ast.If):
+                out.extend(self._branches(self._choose(s, env), env))
+            elif isinstance(s, ast.Labeled) and s.guard is not None and not self._eval(s.guard, env):
+                continue
+            elif isinstance(s, (ast.Repeat, ast.For)):
+                raise _Fail("a branch of concat, add or mul cannot be a loop; put the loop in a labelled branch (`name:`)", s.span)
+            elif isinstance(s, ast.Line) and any(isinstance(i, ast.Assign) for i in s.items):
+                raise _Fail("assignments are not branches; assign before the join", s.span)
+            else:
+                out.append(s)
+        return out
+
+    def _branch(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
+        if isinstance(stmt, ast.Line) and len(stmt.items) > 1:
+            try:
+                name = ctx.claim(None, stmt.span)
+            except _Fail as f:
+                self.rep.diagnostics.append(f.diag)
+                return UNKNOWN
+            inner = ctx.child(name)
+            self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
+            return self._stmt(stmt, value, env, inner)
+        if isinstance(stmt, ast.Labeled):
+            stmt = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
+        return self._stmt(stmt, value, env, ctx)
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and (isinstance(default, float) or isinstance(value, int))
+    if isinstance(default, tuple):
+        return isinstance(value, tuple)
+    return type(default) is type(value) or default is None
+
+
+def elaborate(
+    program: Program, overrides: dict[str, ast.Expr] | None = None, input_shape: Shape | None = None, limits: Limits | None = None
+) -> Graph:
+    """Build the IR graph of `program`'s network, or raise ArchspecError with every error found."""
+    return Elaborator(program, overrides, input_shape, limits or Limits()).run()

@@ -1,0 +1,260 @@
+"""Evaluation of the language's expressions: arithmetic, tuples, indexing, comparisons,
+built-in functions and `in` (the shape flowing into the enclosing block).
+
+Values are plain Python ints, floats, bools, strings, tuples and None. Results are
+bounded so that a hostile spec (`10 ** 10 ** 10`, `(0,) * 10 ** 12`) fails fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from archspec.diagnostics import Span
+from archspec.ops.types import show
+from archspec.syntax import ast
+
+MAX_INT = 2**62
+MAX_SEQ = 1_000_000
+
+
+class EvalError(Exception):
+    def __init__(self, message: str, span: Span | None, help: str | None = None):
+        super().__init__(message)
+        self.message, self.span, self.help = message, span, help
+
+
+@dataclass(frozen=True)
+class InShape:
+    """`in`: the incoming shape, with the names a spec reads (`in.channels`, `in.height`)."""
+
+    shape: tuple[int, ...]
+
+    FIELDS = ("channels", "height", "width", "features", "shape", "rank")
+
+    def get(self, name: str, span: Span) -> Any:
+        s = self.shape
+        if name == "shape":
+            return s
+        if name == "rank":
+            return len(s)
+        if name in ("channels", "features"):
+            return s[0]
+        if name in ("height", "width"):
+            if len(s) != 3:
+                raise EvalError(f"in.{name}: the incoming shape {list(s)} has no {name}", span)
+            return s[1] if name == "height" else s[2]
+        raise EvalError(f"'in' has no field '{name}'", span, help=_suggest(name, self.FIELDS, "fields: " + ", ".join(self.FIELDS)))
+
+
+def _suggest(name: str, candidates, fallback: str | None = None) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"did you mean '{close[0]}'?" if close else fallback
+
+
+def describe(v: Any) -> str:
+    return {bool: "a bool", int: "an int", float: "a float", str: "a string", tuple: "a tuple", type(None): "none"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _check(v: Any, span: Span) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+        raise EvalError(f"number too large: more than {MAX_INT}", span)
+    if isinstance(v, (tuple, str)) and len(v) > MAX_SEQ:
+        raise EvalError(f"sequence too long: more than {MAX_SEQ:,} elements", span)
+    return v
+
+
+def _pow(a, b):
+    if isinstance(b, int) and abs(b) > 256 and isinstance(a, int) and abs(a) > 1:
+        raise OverflowError("exponent too large")
+    return a**b
+
+
+_BINOPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": _pow,
+}
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _make_divisible(v, divisor=8, min_value=None):
+    """torchvision's `_make_divisible`: round channels to a multiple of `divisor`, never down by more than 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def _seq(fn):
+    def wrapped(*args):
+        for a in args:
+            if isinstance(a, (tuple, range)) and len(a) > MAX_SEQ:
+                raise ValueError(f"sequence too long: more than {MAX_SEQ:,} elements")
+        return fn(*args)
+
+    return wrapped
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "range": lambda *a: range(*a),
+    "len": len,
+    "enumerate": _seq(lambda xs, start=0: tuple(enumerate(xs, start))),
+    "zip": _seq(lambda *xs: tuple(zip(*xs))),
+    "min": min,
+    "max": max,
+    "sum": sum,
+    "abs": abs,
+    "int": int,
+    "float": float,
+    "round": round,
+    "str": str,
+    "tuple": _seq(tuple),
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "make_divisible": _make_divisible,
+}
+
+
+class Env:
+    """Variables visible at a point: a block's arguments over its module's parameters."""
+
+    def __init__(self, values: dict[str, Any], parent: Env | None = None, in_shape: tuple[int, ...] | None = None):
+        self.values = values
+        self.parent = parent
+        self.in_shape = in_shape if in_shape is not None or parent is None else parent.in_shape
+
+    def lookup(self, name: str) -> Any:
+        env: Env | None = self
+        while env is not None:
+            if name in env.values:
+                return env.values[name]
+            env = env.parent
+        raise KeyError(name)
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        env: Env | None = self
+        while env is not None:
+            out |= set(env.values)
+            env = env.parent
+        return out
+
+
+def evaluate(e: ast.Expr, env: Env) -> Any:
+    """Evaluate an expression; every failure is an EvalError pointing at the sub-expression."""
+    try:
+        return _check(_eval(e, env), e.span)
+    except EvalError:
+        raise
+    except ZeroDivisionError:
+        raise EvalError("division by zero", e.span) from None
+    except OverflowError:
+        raise EvalError("number too large", e.span) from None
+    except (TypeError, ValueError, IndexError, KeyError) as err:
+        raise EvalError(_py_message(err), e.span) from None
+
+
+def _py_message(err: Exception) -> str:
+    msg = str(err).replace("'tuple'", "tuple").replace("'int'", "int").replace("'str'", "string").replace("'float'", "float")
+    return msg or type(err).__name__
+
+
+def _eval(e: ast.Expr, env: Env) -> Any:
+    if isinstance(e, ast.Lit):
+        return e.value
+    if isinstance(e, ast.Name):
+        try:
+            return env.lookup(e.id)
+        except KeyError:
+            raise EvalError(f"unknown name '{e.id}'", e.span, help=_suggest(e.id, env.names())) from None
+    if isinstance(e, ast.InRef):
+        if env.in_shape is None:
+            raise EvalError("'in' is only known inside a network or block", e.span)
+        return InShape(env.in_shape)
+    if isinstance(e, ast.TupleExpr):
+        return tuple(evaluate(x, env) for x in e.items)
+    if isinstance(e, ast.BinOp):
+        left, right = evaluate(e.left, env), evaluate(e.right, env)
+        if e.op == "*" and isinstance(left, (tuple, str)) and isinstance(right, int):
+            _check_repeat(len(left), right, e.span)
+        if e.op == "*" and isinstance(right, (tuple, str)) and isinstance(left, int):
+            _check_repeat(len(right), left, e.span)
+        try:
+            return _check(_BINOPS[e.op](left, right), e.span)
+        except TypeError:
+            raise EvalError(f"cannot apply '{e.op}' to {describe(left)} and {describe(right)}", e.span) from None
+    if isinstance(e, ast.Unary):
+        v = evaluate(e.operand, env)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise EvalError(f"cannot apply unary '{e.op}' to {describe(v)}", e.span)
+        return -v if e.op == "-" else v
+    if isinstance(e, ast.Compare):
+        values = [evaluate(x, env) for x in e.operands]
+        for op, a, b in zip(e.ops, values, values[1:]):
+            try:
+                if not _COMPARE[op](a, b):
+                    return False
+            except TypeError:
+                raise EvalError(f"cannot compare {describe(a)} and {describe(b)} with '{op}'", e.span) from None
+        return True
+    if isinstance(e, ast.BoolOp):
+        v: Any = None
+        for x in e.values:
+            v = evaluate(x, env)
+            if (e.op == "and" and not v) or (e.op == "or" and v):
+                return v
+        return v
+    if isinstance(e, ast.Not):
+        return not evaluate(e.operand, env)
+    if isinstance(e, ast.CondExpr):
+        return evaluate(e.body, env) if evaluate(e.test, env) else evaluate(e.orelse, env)
+    if isinstance(e, ast.Index):
+        v, i = evaluate(e.value, env), evaluate(e.index, env)
+        if isinstance(v, InShape):
+            v = v.shape
+        if not isinstance(v, (tuple, str, range)):
+            raise EvalError(f"cannot index {describe(v)}", e.span)
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise EvalError(f"an index must be an int, got {describe(i)}", e.index.span)
+        if not -len(v) <= i < len(v):
+            raise EvalError(f"index {i} is out of range for {show(tuple(v)) if not isinstance(v, str) else v!r} (length {len(v)})", e.span)
+        return v[i]
+    if isinstance(e, ast.Attr):
+        v = evaluate(e.value, env)
+        if isinstance(v, InShape):
+            return v.get(e.name, e.span)
+        raise EvalError(f"{describe(v)} has no field '{e.name}'", e.span)
+    if isinstance(e, ast.FuncCall):
+        fn = BUILTINS.get(e.name)
+        if fn is None:
+            raise EvalError(
+                f"unknown function '{e.name}'",
+                e.span,
+                help=_suggest(e.name, BUILTINS, "functions: " + ", ".join(sorted(BUILTINS))),
+            )
+        args = [evaluate(a.value, env) for a in e.args if a.name is None]
+        kwargs = {a.name: evaluate(a.value, env) for a in e.args if a.name is not None}
+        try:
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise EvalError(f"{e.name}(): {_py_message(err)}", e.span) from None
+    if isinstance(e, ast.FString):
+        return "".join(p if isinstance(p, str) else str(evaluate(p, env)) for p in e.parts)
+    raise AssertionError(f"unknown expression {e!r}")
+
+
+def _check_repeat(length: int, times: int, span: Span) -> None:
+    if length * times > MAX_SEQ:
+        raise EvalError(f"sequence too long: more than {MAX_SEQ:,} elements", span)

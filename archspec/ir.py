@@ -1,0 +1,59 @@
+"""The IR: a DAG of op nodes, in execution order, grouped in nested named scopes.
+
+Elaboration produces it with every node's shape already inferred (a spec may
+read `in.channels`, so shapes are known as the graph is built). Cost tables,
+and every backend, read only this form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.diagnostics import Span
+
+Shape = tuple[int, ...]
+
+
+@dataclass
+class Node:
+    """One op application. `inputs` are ids of earlier nodes: any earlier node, not only the previous one."""
+
+    id: int
+    op: str
+    attrs: dict[str, Any]
+    inputs: tuple[int, ...]
+    path: str  # dotted module name, as in the generated module's state_dict
+    scope: str  # path of the enclosing scope ("" for the network itself)
+    shape: Shape
+    span: Span | None = None
+
+
+@dataclass
+class Scope:
+    """A named level: the network, a block instance, or a labelled sequence."""
+
+    path: str
+    kind: str  # "network" | "block" | "seq"
+    block: str | None = None  # the block's name, for kind == "block"
+    args: dict[str, Any] = field(default_factory=dict)
+    span: Span | None = None
+
+
+@dataclass
+class Graph:
+    name: str
+    file: str
+    input_shape: Shape
+    nodes: list[Node]  # nodes[0] is the input; topological (execution) order
+    output: int
+    scopes: dict[str, Scope]
+    params: dict[str, Any]  # the network parameters, after overrides
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.nodes[self.output].shape
+
+    def layers(self) -> list[Node]:
+        """Every op node but the input, in execution order."""
+        return self.nodes[1:]

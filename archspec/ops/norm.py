@@ -1,0 +1,43 @@
+"""Normalisation layers."""
+
+from __future__ import annotations
+
+from archspec.ops.registry import Attr, Cost, OpError, define
+from archspec.ops.shapes import fmt
+
+
+def _bn_cost(a: dict, inputs, out) -> Cost:
+    c = out[0]
+    return Cost(params=2 * c if a["affine"] else 0, buffers=2 * c)
+
+
+@define(
+    "batchnorm",
+    Attr("eps", "float", 1e-5, "added to the variance"),
+    Attr("momentum", "float", 0.1, "running-statistics momentum"),
+    Attr("affine", "bool", True, "learn a scale and a shift"),
+    doc="Batch normalisation over channels ([C, H, W]) or features ([F]); running mean and variance are buffers.",
+    cost=_bn_cost,
+    aliases=("bn",),
+)
+def batchnorm(a: dict, inputs):
+    x = inputs[0]
+    if len(x) not in (1, 3):
+        raise OpError(f"batchnorm expects [C, H, W] or [F] but gets {fmt(x)}")
+    a["channels"] = x[0]
+    return x
+
+
+@define(
+    "lrn",
+    Attr("size", "int", doc="channels in the normalisation window"),
+    Attr("alpha", "float", 1e-4),
+    Attr("beta", "float", 0.75),
+    Attr("k", "float", 1.0),
+    doc="Local response normalisation across channels (AlexNet).",
+    aliases=("local_response_norm",),
+)
+def lrn(a: dict, inputs):
+    if len(inputs[0]) != 3:
+        raise OpError(f"lrn expects a [C, H, W] input but gets {fmt(inputs[0])}")
+    return inputs[0]

@@ -1,0 +1,1 @@
+"""Syntax: text (.arch or YAML) to the AST. Both front ends produce `ast.Module`."""

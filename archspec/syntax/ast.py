@@ -1,0 +1,251 @@
+"""The AST: frozen dataclasses, each node carrying its source span.
+
+Both front ends (the .arch parser and the YAML loader) produce these nodes, so
+everything after parsing is the same whichever form a user wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from archspec.diagnostics import Span
+
+# ---- expressions ----
+
+
+@dataclass(frozen=True)
+class Lit:
+    value: Any
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class InRef:
+    """`in`: the shape flowing into the enclosing block (or the network)."""
+
+    span: Span
+
+
+@dataclass(frozen=True)
+class TupleExpr:
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Compare:
+    operands: tuple[Expr, ...]
+    ops: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "and" | "or"
+    values: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class CondExpr:
+    test: Expr
+    body: Expr
+    orelse: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Index:
+    value: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Attr:
+    value: Expr
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class FuncCall:
+    """A built-in function in an expression: `range(4)`, `len(arch)`."""
+
+    name: str
+    args: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class FString:
+    """A string with `{expr}` holes, used for computed names: "denseblock{i+1}"."""
+
+    parts: tuple[Union[str, Expr], ...]
+    span: Span
+
+
+Expr = Union[Lit, Name, InRef, TupleExpr, BinOp, Unary, Compare, BoolOp, Not, CondExpr, Index, Attr, FuncCall, FString]
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str | None  # None for a positional argument
+    value: Expr
+    span: Span
+
+
+# ---- items and statements ----
+
+
+@dataclass(frozen=True)
+class Call:
+    """An op or a block applied to the incoming value: `conv(64, 3, padding=1)`."""
+
+    name: str
+    args: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Splice:
+    """`*block(...)`: a block's items spliced into the enclosing scope, adding no name level."""
+
+    call: Call
+    span: Span
+
+
+@dataclass(frozen=True)
+class Assign:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Line:
+    """Items written on one line, separated by `;`."""
+
+    items: tuple[Union[Call, Splice, Assign], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Labeled:
+    """`name: ...`: names an item, or opens a named scope. `_` opens none.
+
+    `inline` is true when the body follows the colon on the same line; a single
+    inline call is then named directly (`fc: linear(10)` gives `fc.weight`).
+    """
+
+    label: Union[str, FString]
+    guard: Expr | None
+    body: tuple[Stmt, ...]
+    inline: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class For:
+    target: Any  # str or nested tuples of str
+    iter: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class If:
+    branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
+    orelse: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Combinator:
+    """`concat:`, `add:` or `mul:`: every statement of the body is one branch."""
+
+    kind: str
+    branches: tuple[Stmt, ...]
+    span: Span
+
+
+Stmt = Union[Line, Labeled, Repeat, For, If, Combinator]
+
+
+# ---- top level ----
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Module:
+    """One spec file: imports, parameters, the input shape, blocks and at most one network."""
+
+    file: str
+    imports: tuple[Import, ...]
+    params: tuple[Param, ...]
+    input: Expr | None
+    blocks: tuple[BlockDef, ...]
+    network: Network | None
+    span: Span

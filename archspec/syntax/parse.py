@@ -1,0 +1,460 @@
+"""The .arch front end: lark parses `grammar/archspec.lark`; a Transformer builds the AST.
+
+The grammar is data kept apart from this module (as in lark's own examples);
+this module only maps rules to AST nodes and turns lark's exceptions into
+located diagnostics named after what the user got wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.indenter import DedentError, Indenter
+
+from archspec.diagnostics import ArchspecError, Diagnostic, Span
+from archspec.syntax import ast
+
+
+class _ArchIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+
+def grammar_path() -> Path:
+    """The grammar ships inside the package; in a source checkout it lives in grammar/."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "grammar" / "archspec.lark", here.parent / "grammar" / "archspec.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("archspec.lark not found: the package is installed without its grammar")
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        postlex=_ArchIndenter(),
+        start=["start", "expr", "item"],
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+class _ToAst(Transformer):
+    """Maps each grammar rule to an AST node; `file` goes into every span."""
+
+    def __init__(self, file: str, line_offset: int = 0, col_offset: int = 0):
+        super().__init__()
+        self.file = file
+        self.line_offset = line_offset
+        self.col_offset = col_offset
+
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", False) or not hasattr(meta, "line"):
+            return Span(self.file, 1 + self.line_offset, 1)
+        return self._at(meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _at(self, line, col, end_line=None, end_col=None) -> Span:
+        off = self.col_offset if line == 1 else 0
+        end_off = self.col_offset if end_line == 1 else 0
+        return Span(
+            self.file,
+            line + self.line_offset,
+            col + off,
+            None if end_line is None else end_line + self.line_offset,
+            None if end_col is None else end_col + end_off,
+        )
+
+    def _tok(self, tok: Token) -> Span:
+        return self._at(tok.line, tok.column, tok.end_line, tok.end_column)
+
+    # ---- top level ----
+    @v_args(meta=True)
+    def start(self, meta, children):
+        imports, params, inputs, blocks, networks = [], [], [], [], []
+        for c in children:
+            if isinstance(c, ast.Import):
+                imports.append(c)
+            elif isinstance(c, ast.Param):
+                params.append(c)
+            elif isinstance(c, ast.BlockDef):
+                blocks.append(c)
+            elif isinstance(c, ast.Network):
+                networks.append(c)
+            else:
+                inputs.append(c)
+        if len(networks) > 1:
+            raise _Located("a spec defines at most one network", networks[1].span)
+        if len(inputs) > 1:
+            raise _Located("the input shape is given twice", inputs[1][1])
+        return ast.Module(
+            self.file,
+            tuple(imports),
+            tuple(params),
+            inputs[0][0] if inputs else None,
+            tuple(blocks),
+            networks[0] if networks else None,
+            self._span(meta),
+        )
+
+    @v_args(meta=True)
+    def import_stmt(self, meta, children):
+        return ast.Import(self._string(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def param_stmt(self, meta, children):
+        return ast.Param(str(children[0]), children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def input_stmt(self, meta, children):
+        value = children[0]
+        if isinstance(value, Token):  # 3x224x224
+            span = self._tok(value)
+            dims = tuple(ast.Lit(int(d), span) for d in value.split("x"))
+            value = ast.TupleExpr(dims, span)
+        return (value, self._span(meta))
+
+    @v_args(meta=True)
+    def block_def(self, meta, children):
+        name = str(children[0])
+        params = children[1] if len(children) == 3 else ()
+        return ast.BlockDef(name, tuple(params), children[-1], self._span(meta))
+
+    @v_args(meta=True)
+    def network_def(self, meta, children):
+        return ast.Network(str(children[0]), children[1], self._span(meta))
+
+    def params(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def param(self, meta, children):
+        return ast.Param(str(children[0]), children[1] if len(children) > 1 else None, self._span(meta))
+
+    # ---- statements ----
+    def body(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def inline(self, meta, children):
+        return ast.Line(tuple(children), self._span(meta))
+
+    def simple_line(self, children):
+        return children[0]
+
+    def item(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        name = children[0]
+        args = children[1] if len(children) > 1 else ()
+        return ast.Call(str(name), tuple(args), self._span(meta))
+
+    @v_args(meta=True)
+    def splice(self, meta, children):
+        return ast.Splice(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def assign(self, meta, children):
+        return ast.Assign(str(children[0]), children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def labeled(self, meta, children):
+        label, rest = children[0], children[1:]
+        guard = None
+        if len(rest) == 2:
+            guard, rest = rest[0], rest[1:]
+        body = rest[0]
+        inline = not isinstance(body, tuple)
+        if isinstance(body, tuple):
+            stmts = body
+        else:
+            stmts = (body,)
+        return ast.Labeled(label, guard, stmts, inline, self._span(meta))
+
+    def label(self, children):
+        tok = children[0]
+        if tok.type == "STRING":
+            return self._fstring(tok)
+        return str(tok)
+
+    def guard(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def repeat_stmt(self, meta, children):
+        return ast.Repeat(children[0], self._as_body(children[1]), self._span(meta))
+
+    @v_args(meta=True)
+    def for_stmt(self, meta, children):
+        return ast.For(children[0], children[1], self._as_body(children[2]), self._span(meta))
+
+    def targets(self, children):
+        return children[0] if len(children) == 1 else tuple(children)
+
+    def target_name(self, children):
+        return str(children[0])
+
+    def target_tuple(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def if_stmt(self, meta, children):
+        branches = [(children[0], children[1])]
+        orelse: tuple = ()
+        for c in children[2:]:
+            if c[0] == "elif":
+                branches.append((c[1], c[2]))
+            else:
+                orelse = c[1]
+        return ast.If(tuple(branches), orelse, self._span(meta))
+
+    def elif_clause(self, children):
+        return ("elif", children[0], children[1])
+
+    def else_clause(self, children):
+        return ("else", children[0])
+
+    @v_args(meta=True)
+    def combinator(self, meta, children):
+        return ast.Combinator(str(children[0]), children[1], self._span(meta))
+
+    @staticmethod
+    def _as_body(value):
+        return value if isinstance(value, tuple) else (value,)
+
+    # ---- arguments and expressions ----
+    def args(self, children):
+        return tuple(c if isinstance(c, ast.Arg) else ast.Arg(None, c, c.span) for c in children)
+
+    @v_args(meta=True)
+    def kwarg(self, meta, children):
+        return ast.Arg(str(children[0]), children[1], self._span(meta))
+
+    def __default__(self, data, children, meta):  # pragma: no cover - every rule is mapped
+        raise NotImplementedError(data)
+
+    @v_args(meta=True)
+    def cond_expr(self, meta, c):
+        return ast.CondExpr(c[1], c[0], c[2], self._span(meta))
+
+    @v_args(meta=True)
+    def or_op(self, meta, c):
+        return ast.BoolOp("or", tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def and_op(self, meta, c):
+        return ast.BoolOp("and", tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def not_op(self, meta, c):
+        return ast.Not(c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta, c):
+        return ast.Compare(tuple(c[0::2]), tuple(str(t) for t in c[1::2]), self._span(meta))
+
+    @v_args(meta=True)
+    def binop(self, meta, c):
+        left = c[0]
+        for op, right in zip(c[1::2], c[2::2]):
+            left = ast.BinOp(str(op), left, right, self._join(left.span, right.span))
+        return left
+
+    def _join(self, a: Span, b: Span) -> Span:
+        return Span(a.file, a.line, a.col, b.end_line, b.end_col)
+
+    @v_args(meta=True)
+    def unary(self, meta, c):
+        return ast.Unary(str(c[0]), c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def index(self, meta, c):
+        return ast.Index(c[0], c[1], self._span(meta))
+
+    @v_args(meta=True)
+    def attr(self, meta, c):
+        return ast.Attr(c[0], str(c[1]), self._span(meta))
+
+    @v_args(meta=True)
+    def func(self, meta, c):
+        return ast.FuncCall(str(c[0]), tuple(c[1]) if len(c) > 1 else (), self._span(meta))
+
+    @v_args(meta=True)
+    def int_lit(self, meta, c):
+        return ast.Lit(int(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def float_lit(self, meta, c):
+        return ast.Lit(float(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def str_lit(self, meta, c):
+        return self._fstring(c[0])
+
+    @v_args(meta=True)
+    def true_lit(self, meta, c):
+        return ast.Lit(True, self._span(meta))
+
+    @v_args(meta=True)
+    def false_lit(self, meta, c):
+        return ast.Lit(False, self._span(meta))
+
+    @v_args(meta=True)
+    def none_lit(self, meta, c):
+        return ast.Lit(None, self._span(meta))
+
+    @v_args(meta=True)
+    def name(self, meta, c):
+        return ast.Name(str(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def in_ref(self, meta, c):
+        return ast.InRef(self._span(meta))
+
+    @v_args(meta=True)
+    def tuple_lit(self, meta, c):
+        return ast.TupleExpr(tuple(c), self._span(meta))
+
+    # ---- strings ----
+    @staticmethod
+    def _string(tok: Token) -> str:
+        return str(tok)[1:-1]
+
+    def _fstring(self, tok: Token):
+        """Strings may hold `{expr}` holes; a string without holes is a plain literal."""
+        text = self._string(tok)
+        span = self._tok(tok)
+        if "{" not in text:
+            return ast.Lit(text, span)
+        parts: list = []
+        pos = 0
+        for m in re.finditer(r"\{([^{}]*)\}", text):
+            if m.start() > pos:
+                parts.append(text[pos : m.start()])
+            hole_col = tok.column + 1 + m.start(1)
+            parts.append(parse_expr(m.group(1), self.file, tok.line - 1 + self.line_offset, hole_col - 1))
+            pos = m.end()
+        if pos < len(text):
+            parts.append(text[pos:])
+        return ast.FString(tuple(parts), span)
+
+
+class _Located(Exception):
+    def __init__(self, message: str, span: Span, help: str | None = None):
+        super().__init__(message)
+        self.message, self.span, self.help = message, span, help
+
+
+_TOKEN_NAMES = {
+    "COLON": "':'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "SEMICOLON": "';'",
+    "NAME": "a name",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "SHAPE": "a shape such as 3x224x224",
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "end of the indented block",
+    "$END": "end of file",
+}
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type == "_INDENT":
+        return "indentation"
+    if tok.type in ("_DEDENT", "$END"):
+        return "end of the block" if tok.type == "_DEDENT" else "end of file"
+    return f"'{tok}'"
+
+
+def _syntax_error(err: UnexpectedInput, file: str, text: str, line_offset: int, col_offset: int) -> Diagnostic:
+    line = (getattr(err, "line", None) or 1) + line_offset
+    col = getattr(err, "column", None) or 1
+    if line - line_offset == 1:
+        col += col_offset
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
+        return Diagnostic(f"unexpected character {ch!r}", Span(file, line, col, line, col + 1))
+    if isinstance(err, UnexpectedEOF):
+        return Diagnostic("unexpected end of input", Span(file, line, col))
+    assert isinstance(err, UnexpectedToken)
+    tok, expected = err.token, set(err.expected)
+    if tok.type == "$END" or getattr(tok, "line", None) is None:
+        lines = text.splitlines() or [""]
+        span = Span(file, len(lines) + line_offset, len(lines[-1]) + 1)
+    else:
+        span = Span(file, tok.line + line_offset, col, tok.end_line, (tok.end_column or col + 1) + (col - tok.column))
+    got = _describe(tok)
+    if tok.type == "_INDENT":
+        return Diagnostic(
+            "unexpected indentation", span, help="indent only the body of a block, network, label, repeat, for, if or combinator"
+        )
+    if "COLON" in expected and tok.type in ("_NL", "$END", "_DEDENT"):
+        return Diagnostic("missing ':' at the end of this line", span)
+    if "_INDENT" in expected and expected <= {"_INDENT"}:
+        return Diagnostic("expected an indented block after ':'", span)
+    if expected & {"RPAR", "RSQB"} and tok.type in ("_NL", "$END", "COLON"):
+        return Diagnostic(f"missing ')' or ']' before {got}", span)
+    names = sorted({_TOKEN_NAMES.get(e, f"'{e.lower()}'") for e in expected if not e.startswith("__")})
+    if len(names) > 6:
+        return Diagnostic(f"unexpected {got}", span)
+    return Diagnostic(f"unexpected {got}; expected {', '.join(names)}", span)
+
+
+def _check_text(text: str, file: str) -> None:
+    if "\x00" in text:
+        raise ArchspecError(Diagnostic("not a text file (it contains NUL bytes)", Span(file, 1, 1)), {file: ""})
+
+
+def _run(text: str, file: str, start: str, line_offset: int = 0, col_offset: int = 0):
+    _check_text(text, file)
+    try:
+        tree = _parser().parse(text if start != "start" or text.endswith("\n") else text + "\n", start=start)
+        return _ToAst(file, line_offset, col_offset).transform(tree)
+    except UnexpectedInput as err:
+        raise ArchspecError(_syntax_error(err, file, text, line_offset, col_offset), {file: text}) from None
+    except DedentError:
+        raise ArchspecError(Diagnostic("unindent does not match any outer indentation level", Span(file, 1, 1)), {file: text}) from None
+    except VisitError as err:
+        inner = err.orig_exc
+        if isinstance(inner, ArchspecError):
+            raise inner from None
+        if isinstance(inner, _Located):
+            raise ArchspecError(Diagnostic(inner.message, inner.span, help=inner.help), {file: text}) from None
+        raise
+
+
+def parse_module(text: str, file: str) -> ast.Module:
+    """Parse one .arch file."""
+    return _run(text, file, "start")
+
+
+def parse_expr(text: str, file: str = "<expr>", line_offset: int = 0, col_offset: int = 0) -> ast.Expr:
+    """Parse one expression (a --set value, a YAML value, a name hole)."""
+    return _run(text.strip(), file, "expr", line_offset, col_offset)
+
+
+def parse_item(text: str, file: str = "<item>", line_offset: int = 0, col_offset: int = 0):
+    """Parse one item (`conv(64, 3)`, `*block(2)`, `x = 3`): the YAML form's leaves."""
+    return _run(text.strip(), file, "item", line_offset, col_offset)
