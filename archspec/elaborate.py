@@ -456,12 +456,11 @@ class Elaborator:
         names = [n for n, _ in self.call_stack]
         if d.name in names:
             chain = " -> ".join(names[names.index(d.name) :] + [d.name])
-            if True:
-                self._fatal(
-                    f"block '{d.name}' calls itself (recursion through blocks: {chain})",
-                    call.span,
-                    notes=[Note("the recursive block starts here", d.span)],
-                )
+            self._fatal(
+                f"block '{d.name}' calls itself (recursion through blocks: {chain})",
+                call.span,
+                notes=[Note("the recursive block starts here", d.span)],
+            )
         if len(self.call_stack) >= MAX_BLOCK_DEPTH:
             self._fatal(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
         positional, keyword = self._args(call, env)
