@@ -51,7 +51,8 @@ class ArchspecError(Exception):
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic, sources: dict[str, str] | None = None):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
-        self.diagnostics = list(diagnostics)
+        # a loop body that fails fails the same way on every pass: report it once
+        self.diagnostics = list(dict.fromkeys(diagnostics))
         self.sources = dict(sources or {})
         super().__init__(self.render())
 

@@ -39,12 +39,12 @@ def read_text(path: Path, shown: str, span: Span | None = None, sources: dict | 
     if len(data) > MAX_FILE_BYTES:
         raise ArchspecError(Diagnostic(f"{shown} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", where), sources)
     if b"\x00" in data:
-        raise ArchspecError(Diagnostic("not a text file (it contains NUL bytes)", Span(shown, 1, 1)), sources)
+        raise ArchspecError(Diagnostic("not a text file (it contains NUL bytes)", Span(shown, 1, 1)), {**sources, shown: ""})
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise ArchspecError(Diagnostic("not a UTF-8 text file", Span(shown, line, 1)), sources) from None
+        raise ArchspecError(Diagnostic("not a UTF-8 text file", Span(shown, line, 1)), {**sources, shown: ""}) from None
 
 
 def parse_file(text: str, shown: str) -> ast.Module:

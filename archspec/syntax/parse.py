@@ -402,7 +402,7 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, line_offset: int, 
     tok, expected = err.token, set(err.expected)
     if tok.type == "$END" or getattr(tok, "line", None) is None:
         lines = text.splitlines() or [""]
-        span = Span(file, len(lines) + line_offset, len(lines[-1]) + 1)
+        span = Span(file, len(lines) + line_offset, len(lines[-1]) + 1 + (col_offset if len(lines) == 1 else 0))
     else:
         span = Span(file, tok.line + line_offset, col, tok.end_line, (tok.end_column or col + 1) + (col - tok.column))
     got = _describe(tok)

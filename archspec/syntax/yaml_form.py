@@ -1,0 +1,302 @@
+"""The YAML front end: the same language as nested YAML, loaded into the same AST.
+
+Structure (blocks, bodies, loops, joins, labels) is YAML; leaves are the
+language's own items and expressions as strings ("conv(64, 3, padding=1)",
+"(n, c) in arch"). The document is validated by pydantic models, whose JSON
+Schema `archspec schema` prints; every error points at its YAML line and column.
+
+    params: {classes: 1000}
+    input: 3x224x224
+    blocks:
+      vgg_block:
+        params: [convs, channels]
+        body:
+          - repeat: convs
+            body: [conv(channels, 3, padding=1), relu]
+          - maxpool(2, stride=2)
+    network:
+      name: vgg16
+      body:
+        - features:
+            - for: (n, c) in arch
+              body: ["*vgg_block(n, c)"]
+        - avgpool: adaptive_avgpool(7)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
+
+from archspec.diagnostics import ArchspecError, Diagnostic, Span
+from archspec.syntax import ast
+from archspec.syntax.parse import parse_expr, parse_item
+
+KEYWORDS = ("repeat", "for", "if", "concat", "add", "mul")
+
+# ---- the schema (pydantic v2) ----
+
+Scalar = Union[int, float, bool, str, None]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RepeatStmt(_Strict):
+    repeat: Union[int, str] = Field(description="how many times: an int or an expression")
+    body: list[Stmt]
+
+
+class ForStmt(_Strict):
+    for_: str = Field(alias="for", description='"TARGET in EXPR", e.g. "(n, c) in arch"')
+    body: list[Stmt]
+
+
+class ElifClause(_Strict):
+    elif_: Union[str, bool] = Field(alias="elif")
+    then: list[Stmt]
+
+
+class IfStmt(_Strict):
+    if_: Union[str, bool] = Field(alias="if", description="a condition expression")
+    then: list[Stmt]
+    elifs: list[ElifClause] = Field(default_factory=list, alias="elif_clauses")
+    else_: list[Stmt] = Field(default_factory=list, alias="else")
+
+
+class ConcatStmt(_Strict):
+    concat: list[Stmt] = Field(description="branches joined along channels")
+
+
+class AddStmt(_Strict):
+    add: list[Stmt] = Field(description="branches summed; an absent branch is the identity")
+
+
+class MulStmt(_Strict):
+    mul: list[Stmt] = Field(description="branches multiplied element-wise")
+
+
+class Labeled(RootModel[dict[str, Union[str, list["Stmt"]]]]):
+    """`{name: item}` names one item; `{name: [items]}` opens a scope; `{"name if cond": ...}` guards it."""
+
+    @model_validator(mode="after")
+    def _one_key(self):
+        if len(self.root) != 1:
+            raise ValueError("a label maps exactly one name to an item or a list of items")
+        (key,) = self.root
+        if key.split()[0] in KEYWORDS:
+            raise ValueError(f"'{key.split()[0]}' needs its own fields (see the schema)")
+        return self
+
+
+Stmt = Union[str, RepeatStmt, ForStmt, IfStmt, ConcatStmt, AddStmt, MulStmt, Labeled]
+
+
+class BlockSpec(_Strict):
+    params: list[str] = Field(default_factory=list, description='parameter names, with defaults as "stride=1"')
+    body: list[Stmt]
+
+
+class NetworkSpec(_Strict):
+    name: str
+    body: list[Stmt]
+
+
+class SpecFile(_Strict):
+    """An archspec spec in YAML: the twin of a .arch file."""
+
+    imports: list[str] = Field(default_factory=list)
+    params: dict[str, Union[Scalar, list[Any]]] = Field(default_factory=dict, description="values, or expressions as strings")
+    input: Union[str, list[int], None] = Field(default=None, description='"3x224x224" or [3, 224, 224]')
+    blocks: dict[str, BlockSpec] = Field(default_factory=dict)
+    network: NetworkSpec | None = None
+
+
+for _m in (RepeatStmt, ForStmt, ElifClause, IfStmt, ConcatStmt, AddStmt, MulStmt, Labeled, BlockSpec, NetworkSpec, SpecFile):
+    _m.model_rebuild()
+
+
+def json_schema() -> dict:
+    return SpecFile.model_json_schema(by_alias=True)
+
+
+# ---- loading: YAML nodes (with marks) -> AST ----
+
+
+class _Conv:
+    def __init__(self, file: str):
+        self.file = file
+
+    def span(self, node: yaml.Node) -> Span:
+        m, e = node.start_mark, node.end_mark
+        return Span(self.file, m.line + 1, m.column + 1, e.line + 1, e.column + 1)
+
+    def fail(self, message: str, node: yaml.Node, help: str | None = None):
+        raise ArchspecError(Diagnostic(message, self.span(node), help=help))
+
+    def _offset(self, node: yaml.ScalarNode) -> tuple[int, int]:
+        quoted = 1 if node.style in ("'", '"') else 0
+        return node.start_mark.line, node.start_mark.column + quoted
+
+    def expr(self, node: yaml.Node) -> ast.Expr:
+        if isinstance(node, yaml.SequenceNode):
+            return ast.TupleExpr(tuple(self.expr(x) for x in node.value), self.span(node))
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail("expected a value", node)
+        if node.tag.endswith(":str"):
+            line, col = self._offset(node)
+            return parse_expr(node.value, self.file, line, col)
+        value = yaml.safe_load(yaml.serialize(node))
+        return ast.Lit(value, self.span(node))
+
+    def item(self, node: yaml.ScalarNode):
+        line, col = self._offset(node)
+        return parse_item(str(node.value), self.file, line, col)
+
+    @staticmethod
+    def mapping(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        return {k.value: (k, v) for k, v in node.value}
+
+    def body(self, node: yaml.Node) -> tuple:
+        return tuple(self.stmt(x) for x in node.value)
+
+    def stmt(self, node: yaml.Node):
+        span = self.span(node)
+        if isinstance(node, yaml.ScalarNode):
+            return ast.Line((self.item(node),), span)
+        m = self.mapping(node)
+        if "repeat" in m:
+            return ast.Repeat(self.expr(m["repeat"][1]), self.body(m["body"][1]), span)
+        if "for" in m:
+            k, v = m["for"]
+            text = str(v.value)
+            match = re.match(r"^(.*?)\s+in\s+(.*)$", text)
+            if not match:
+                self.fail('"for" takes "TARGET in EXPR", e.g. "(n, c) in arch"', v)
+            line, col = self._offset(v)
+            target = _target(match.group(1), v, self)
+            iterable = parse_expr(match.group(2), self.file, line, col + match.start(2))
+            return ast.For(target, iterable, self.body(m["body"][1]), span)
+        if "if" in m:
+            branches = [(self.expr(m["if"][1]), self.body(m["then"][1]))]
+            for clause in m.get("elif_clauses", (None, yaml.SequenceNode("", [])))[1].value:
+                c = self.mapping(clause)
+                branches.append((self.expr(c["elif"][1]), self.body(c["then"][1])))
+            orelse = self.body(m["else"][1]) if "else" in m else ()
+            return ast.If(tuple(branches), orelse, span)
+        for kind in ("concat", "add", "mul"):
+            if kind in m:
+                return ast.Combinator(kind, self.body(m[kind][1]), span)
+        ((k, v),) = m.values()
+        label, guard = self.label(k)
+        if isinstance(v, yaml.ScalarNode):
+            return ast.Labeled(label, guard, (ast.Line((self.item(v),), self.span(v)),), True, span)
+        return ast.Labeled(label, guard, self.body(v), False, span)
+
+    def label(self, key: yaml.ScalarNode):
+        text = str(key.value)
+        line, col = self._offset(key)
+        name, _, cond = text.partition(" if ")
+        name = name.strip()
+        guard = parse_expr(cond, self.file, line, col + text.index(" if ") + 4) if cond else None
+        if "{" in name:
+            parsed = parse_expr(f'"{name}"', self.file, line, col - 1)
+            return parsed, guard
+        return name, guard
+
+
+def _target(text: str, node, conv: _Conv):
+    text = text.strip()
+    line, col = conv._offset(node)
+    e = parse_expr(f"({text},)" if not text.startswith("(") else text, conv.file, line, col)
+
+    def walk(x):
+        if isinstance(x, ast.Name):
+            return x.id
+        if isinstance(x, ast.TupleExpr):
+            return tuple(walk(i) for i in x.items)
+        conv.fail("a for target is a name or a tuple of names", node)
+
+    t = walk(e)
+    return t[0] if isinstance(t, tuple) and len(t) == 1 and not text.startswith("(") else t
+
+
+def _locate(root: yaml.Node, loc: tuple) -> yaml.Node:
+    """Follow a pydantic error location through the YAML node tree, as far as it goes."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if k.value == part), None)
+            if nxt is None:
+                key = next((k for k, v in node.value if k.value == part), None)
+                return key or node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+    return node
+
+
+def parse_yaml(text: str, file: str) -> ast.Module:
+    conv = _Conv(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
+        raise ArchspecError(Diagnostic(f"YAML: {err.problem or err.context}", span), {file: text}) from None
+    if root is None or not isinstance(data, dict):
+        raise ArchspecError(Diagnostic("a YAML spec is a mapping with `network:` (and optionally params, input, blocks, imports)", Span(file, 1, 1)), {file: text})
+    try:
+        SpecFile.model_validate(data)
+    except ValidationError as err:
+        diags = []
+        seen = set()
+        for e in err.errors():
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (p[0].isupper() or p.startswith(("function-", "union[", "list[", "dict[")))))
+            node = _locate(root, loc)
+            key = (node.start_mark.line, node.start_mark.column)
+            if key in seen:
+                continue
+            seen.add(key)
+            where = ".".join(str(p) for p in loc) or "document"
+            diags.append(Diagnostic(f"YAML {where}: {e['msg']}", conv.span(node)))
+        raise ArchspecError(diags[:5], {file: text}) from None
+    try:
+        return _module(root, conv, file)
+    except ArchspecError as err:
+        err.sources.setdefault(file, text)
+        raise
+
+
+def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
+    m = conv.mapping(root)
+    span = conv.span(root)
+    imports = tuple(ast.Import(str(n.value), conv.span(n)) for n in m["imports"][1].value) if "imports" in m else ()
+    params = tuple(ast.Param(str(k.value), conv.expr(v), conv.span(k)) for k, v in m["params"][1].value) if "params" in m else ()
+    input_expr = None
+    if "input" in m and not (isinstance(m["input"][1], yaml.ScalarNode) and m["input"][1].tag.endswith(":null")):
+        node = m["input"][1]
+        if isinstance(node, yaml.ScalarNode) and re.fullmatch(r"\d+(x\d+)+", str(node.value)):
+            input_expr = ast.TupleExpr(tuple(ast.Lit(int(d), conv.span(node)) for d in str(node.value).split("x")), conv.span(node))
+        else:
+            input_expr = conv.expr(node)
+    blocks = []
+    if "blocks" in m:
+        for k, v in m["blocks"][1].value:
+            bm = conv.mapping(v)
+            ps = []
+            for p in bm["params"][1].value if "params" in bm else ():
+                name, eq, default = str(p.value).partition("=")
+                line, col = conv._offset(p)
+                ps.append(ast.Param(name.strip(), parse_expr(default, file, line, col + len(name) + 1) if eq else None, conv.span(p)))
+            blocks.append(ast.BlockDef(str(k.value), tuple(ps), conv.body(bm["body"][1]), conv.span(k)))
+    network = None
+    if "network" in m and isinstance(m["network"][1], yaml.MappingNode):
+        nm = conv.mapping(m["network"][1])
+        network = ast.Network(str(nm["name"][1].value), conv.body(nm["body"][1]), conv.span(m["network"][0]))
+    return ast.Module(file, imports, params, input_expr, tuple(blocks), network, span)

@@ -1,0 +1,82 @@
+"""Measure torchvision's own models: the independent source of tests/fixtures/torchvision_measured.json.
+
+Run it in an environment with torchvision (not a dependency of archspec):
+
+    python tools/measure_torchvision.py > tests/fixtures/torchvision_measured.json
+
+For each model: trainable params, buffers (batch-norm running statistics, without
+num_batches_tracked), macs = FlopCounterMode's total / 2, the output shape, and the
+state_dict keys with their shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import models
+
+MODELS = {
+    "alexnet": {},
+    "vgg11": {},
+    "vgg13": {},
+    "vgg16": {},
+    "vgg19": {},
+    "vgg11_bn": {},
+    "vgg13_bn": {},
+    "vgg16_bn": {},
+    "vgg19_bn": {},
+    "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"aux_logits": False, "init_weights": False},
+    "resnet18": {},
+    "resnet34": {},
+    "resnet50": {},
+    "resnet101": {},
+    "resnet152": {},
+    "resnext50_32x4d": {},
+    "resnext101_32x8d": {},
+    "wide_resnet50_2": {},
+    "densenet121": {},
+    "densenet161": {},
+    "densenet169": {},
+    "densenet201": {},
+    "mobilenet_v2": {},
+    "shufflenet_v2_x1_0": {},
+    "squeezenet1_0": {},
+    "squeezenet1_1": {},
+}
+
+
+def measure(name: str, kwargs: dict) -> dict:
+    model = getattr(models, name)(weights=None, **kwargs).eval()
+    size = 299 if name == "inception_v3" else 224
+    x = torch.randn(1, 3, size, size)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        y = model(x)
+    flops = counter.get_total_flops()
+    return {
+        "input": [3, size, size],
+        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "buffers": sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")),
+        "macs": flops // 2,
+        "output": list(y.shape[1:]),
+        "state_dict": {k: list(v.shape) for k, v in model.state_dict().items()},
+    }
+
+
+def main() -> None:
+    names = sys.argv[1:] or list(MODELS)
+    out = {
+        "source": f"tools/measure_torchvision.py: torchvision {torchvision.__version__}, torch {torch.__version__}, random weights, batch 1",
+        "models": {n: measure(n, MODELS[n]) for n in names},
+    }
+    json.dump(out, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
