@@ -5,6 +5,7 @@ Exit status: 0 fine, 1 the spec (or a value for it) is wrong, 2 the command line
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import click
 from archspec.api import Analysis, load, parse_shape, parse_value
 from archspec.diagnostics import ArchspecError
 from archspec.elaborate import DEFAULT_MAX_LAYERS
+from archspec.syntax import ast
 
 
 def _stderr_color() -> bool:
@@ -34,11 +36,24 @@ def _overrides(values: tuple[str, ...]) -> dict:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--set")
-        try:
-            out[key] = parse_value(value, f"--set {key}")
-        except ArchspecError as err:
-            raise click.BadParameter(f"{key}: {value!r} is not a literal ({err.message})", param_hint="--set") from None
+        out[key] = _set_value(key, value)
     return out
+
+
+_BARE_WORD = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _set_value(key: str, value: str):
+    """A --set value is a literal of the language; a bare word (1x1, relu) is taken as a string."""
+    try:
+        expr = parse_value(value, f"--set {key}")
+    except ArchspecError as err:
+        if _BARE_WORD.match(value.strip()):
+            return value.strip()
+        raise click.BadParameter(f"{key}: {value!r} is not a literal ({err.message})", param_hint="--set") from None
+    if isinstance(expr, ast.Name) and expr.id not in ("true", "false", "none"):
+        return expr.id
+    return expr
 
 
 class ShapeParam(click.ParamType):
@@ -87,7 +102,19 @@ def main() -> None:
 def check(spec, input_shape, sets, max_layers):
     """Check every shape of SPEC; print its input, output and totals."""
     from archspec.report import summary_line
+    from archspec.syntax.load import load_program
 
+    try:
+        program = load_program(spec)
+    except ArchspecError as err:
+        _fail(err)
+    main = program.main
+    if main.network is None and main.blocks:
+        names = ", ".join(b.name for b in main.blocks)
+        click.echo(
+            f"{spec}: a library of {len(main.blocks)} block(s): {names} (no network; its blocks are checked where a network calls them)"
+        )
+        return
     a = analyse(spec, input_shape, sets, max_layers)
     click.echo(summary_line(a))
 

@@ -352,6 +352,11 @@ class Elaborator:
             if isinstance(item, ast.Assign):
                 env.values[item.name] = self._eval(item.value, env)
                 return value
+            if isinstance(item, ast.Assert):
+                if not self._eval(item.test, env):
+                    message = self._eval(item.message, env) if item.message is not None else "assertion failed"
+                    raise _Fail(str(message), item.span)
+                return value
             if isinstance(item, ast.Splice):
                 block = self.blocks.get(item.call.name)
                 if block is None:
@@ -538,8 +543,8 @@ class Elaborator:
                 continue
             elif isinstance(s, (ast.Repeat, ast.For)):
                 raise _Fail("a branch of concat, add or mul cannot be a loop; put the loop in a labelled branch (`name:`)", s.span)
-            elif isinstance(s, ast.Line) and any(isinstance(i, ast.Assign) for i in s.items):
-                raise _Fail("assignments are not branches; assign before the join", s.span)
+            elif isinstance(s, ast.Line) and any(isinstance(i, (ast.Assign, ast.Assert)) for i in s.items):
+                raise _Fail("assignments and asserts are not branches; put them before the join", s.span)
             else:
                 out.append(s)
         return out

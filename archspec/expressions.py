@@ -85,7 +85,16 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
     "%": operator.mod,
     "**": _pow,
 }
-_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_COMPARE = {
+    "in": lambda a, b: a in b,
+    "not in": lambda a, b: a not in b,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def _make_divisible(v, divisor=8, min_value=None):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from archspec.ops.registry import OpError, Shape
 
 
@@ -29,15 +27,19 @@ def need_flat(op: str, x: Shape) -> int:
 
 
 def window_out(op: str, size: int, k: int, s: int, p_lo: int, p_hi: int, d: int, ceil: bool, axis: str) -> int:
-    """PyTorch's output-size formula for convolution and pooling windows (with ceil_mode)."""
+    """PyTorch's output-size formula for convolution and pooling windows (ceil_mode included).
+
+    With ceil_mode the last, partial window counts, but only if it starts inside the input
+    (or its left padding), as in ATen's pooling_output_shape.
+    """
     span = size + p_lo + p_hi - d * (k - 1) - 1
-    if span < 0:
+    out = (span + (s - 1 if ceil else 0)) // s + 1
+    if ceil and (out - 1) * s >= size + p_lo:
+        out -= 1
+    if out < 1:
         raise OpError(
             f"{op}: the {axis} shrinks to zero or below: input {axis} {size} with kernel {k}"
             + (f", dilation {d}" if d != 1 else "")
             + f" and padding {p_lo + p_hi} leaves no room for one window"
         )
-    out = (math.ceil(span / s) if ceil else span // s) + 1
-    if ceil and (out - 1) * s >= size + p_lo:  # the last window must start inside the input
-        out -= 1
     return out

@@ -151,10 +151,19 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class Assert:
+    """`assert cond, "message"`: a spec's own check, e.g. on a parameter's allowed values."""
+
+    test: Expr
+    message: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class Line:
     """Items written on one line, separated by `;`."""
 
-    items: tuple[Union[Call, Splice, Assign], ...]
+    items: tuple[Union[Call, Splice, Assign, Assert], ...]
     span: Span
 
 

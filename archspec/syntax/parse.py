@@ -15,7 +15,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
-from archspec.diagnostics import ArchspecError, Diagnostic, Span
+from archspec.diagnostics import ArchspecError, Diagnostic, Note, Span
 from archspec.syntax import ast
 
 
@@ -168,6 +168,13 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def assign(self, meta, children):
         return ast.Assign(str(children[0]), children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def assert_stmt(self, meta, children):
+        return ast.Assert(children[0], children[1] if len(children) > 1 else None, self._span(meta))
+
+    def comp_op(self, children):
+        return " ".join(str(c) for c in children)
 
     @v_args(meta=True)
     def labeled(self, meta, children):
@@ -330,7 +337,7 @@ class _ToAst(Transformer):
     # ---- strings ----
     @staticmethod
     def _string(tok: Token) -> str:
-        return str(tok)[1:-1]
+        return re.sub(r"\\(.)", r"\1", str(tok)[1:-1])
 
     def _fstring(self, tok: Token):
         """Strings may hold `{expr}` holes; a string without holes is a plain literal."""
@@ -405,7 +412,21 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, line_offset: int, 
         span = Span(file, len(lines) + line_offset, len(lines[-1]) + 1 + (col_offset if len(lines) == 1 else 0))
     else:
         span = Span(file, tok.line + line_offset, col, tok.end_line, (tok.end_column or col + 1) + (col - tok.column))
+    if tok.type in ("_INDENT", "_DEDENT") and getattr(tok, "end_line", None):
+        # indentation tokens borrow the newline's position: point at the indented text instead
+        span = Span(file, tok.end_line + line_offset, tok.end_column, tok.end_line + line_offset, tok.end_column + 1)
     got = _describe(tok)
+    opener = _unclosed_bracket(text, getattr(tok, "start_pos", None))
+    if opener is not None and tok.type not in ("RPAR", "RSQB"):
+        line_no = text.count("\n", 0, opener) + 1
+        col_no = opener - (text.rfind("\n", 0, opener) + 1) + 1
+        where = Span(file, line_no + line_offset, col_no + (col_offset if line_no == 1 else 0), line_no + line_offset, col_no + 1)
+        return Diagnostic(
+            f"this '{text[opener]}' is never closed",
+            where,
+            notes=(Note(f"unexpected {got} here", span),),
+            help=f"add the missing '{')' if text[opener] == '(' else ']'}'",
+        )
     if tok.type == "_INDENT":
         return Diagnostic(
             "unexpected indentation", span, help="indent only the body of a block, network, label, repeat, for, if or combinator"
@@ -420,6 +441,30 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, line_offset: int, 
     if len(names) > 6:
         return Diagnostic(f"unexpected {got}", span)
     return Diagnostic(f"unexpected {got}; expected {', '.join(names)}", span)
+
+
+def _unclosed_bracket(text: str, end: int | None) -> int | None:
+    """The offset of the innermost bracket still open at `end` (strings and comments skipped)."""
+    if end is None:
+        end = len(text)
+    stack: list[int] = []
+    i = 0
+    while i < end:
+        ch = text[i]
+        if ch in "\"'":
+            close = text.find(ch, i + 1)
+            i = end if close < 0 else close + 1
+            continue
+        if ch == "#":
+            nl = text.find("\n", i)
+            i = end if nl < 0 else nl
+            continue
+        if ch in "([":
+            stack.append(i)
+        elif ch in ")]" and stack:
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
 
 
 def _check_text(text: str, file: str) -> None:

@@ -250,14 +250,21 @@ def parse_yaml(text: str, file: str) -> ast.Module:
         span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
         raise ArchspecError(Diagnostic(f"YAML: {err.problem or err.context}", span), {file: text}) from None
     if root is None or not isinstance(data, dict):
-        raise ArchspecError(Diagnostic("a YAML spec is a mapping with `network:` (and optionally params, input, blocks, imports)", Span(file, 1, 1)), {file: text})
+        raise ArchspecError(
+            Diagnostic("a YAML spec is a mapping with `network:` (and optionally params, input, blocks, imports)", Span(file, 1, 1)),
+            {file: text},
+        )
     try:
         SpecFile.model_validate(data)
     except ValidationError as err:
         diags = []
         seen = set()
         for e in err.errors():
-            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and (p[0].isupper() or p.startswith(("function-", "union[", "list[", "dict[")))))
+            loc = tuple(
+                p
+                for p in e["loc"]
+                if not (isinstance(p, str) and (p[0].isupper() or p.startswith(("function-", "union[", "list[", "dict["))))
+            )
             node = _locate(root, loc)
             key = (node.start_mark.line, node.start_mark.column)
             if key in seen:

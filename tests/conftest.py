@@ -1,0 +1,63 @@
+"""Shared helpers: fixture data (copied from the reference, see fixtures/README.md) and spec runners."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SPECS = ROOT / "specs"
+
+
+def fixture(name: str):
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def torchvision_figures() -> dict:
+    return fixture("torchvision_figures.json")["models"]
+
+
+@pytest.fixture(scope="session")
+def torchvision_measured() -> dict:
+    return fixture("torchvision_measured.json")["models"]
+
+
+@pytest.fixture(scope="session")
+def seed_figures() -> dict:
+    return fixture("seed_figures.json")
+
+
+@pytest.fixture(scope="session")
+def paper_figures() -> dict:
+    return fixture("paper_figures.json")
+
+
+def run_cli(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m archspec ARGS` the way a user would, capturing output."""
+    return subprocess.run(
+        [sys.executable, "-m", "archspec", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        input=input,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    """Write a spec file into a temporary folder and return its path."""
+
+    def write(text: str, name: str = "net.arch") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    return write
