@@ -147,7 +147,7 @@ class Elaborator:
             self.rep.diagnostics.append(a.diag)
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
         except _Fail as f:
-            self.rep.diagnostics.append(f.diag)
+            self._report(f.diag)
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
         if self.rep or not out.known:
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
@@ -290,8 +290,15 @@ class Elaborator:
                 return self._combinator(stmt, value, env, ctx)
             raise AssertionError(stmt)
         except _Fail as f:
-            self.rep.diagnostics.append(f.diag)
+            self._report(f.diag)
             return UNKNOWN
+
+    def _report(self, diag: Diagnostic) -> None:
+        """Record an error; inside blocks, say which calls led there (innermost two)."""
+        calls = [Note(f"in block '{name}', called here", span) for name, span in reversed(self.call_stack[-2:])]
+        if calls:
+            diag = Diagnostic(diag.message, diag.span, diag.notes + tuple(calls), diag.help, diag.severity)
+        self.rep.diagnostics.append(diag)
 
     def _tick(self, span: Span) -> None:
         self.iterations += 1
@@ -373,7 +380,7 @@ class Elaborator:
                 raise _Fail(f"unknown op or block '{call.name}'", call.span, help=self._did_you_mean(call.name))
             return self._call_op(op, call, value, env, ctx, label, label_span)
         except _Fail as f:
-            self.rep.diagnostics.append(f.diag)
+            self._report(f.diag)
             return UNKNOWN
 
     def _did_you_mean(self, name: str) -> str | None:
@@ -554,7 +561,7 @@ class Elaborator:
             try:
                 name = ctx.claim(None, stmt.span)
             except _Fail as f:
-                self.rep.diagnostics.append(f.diag)
+                self._report(f.diag)
                 return UNKNOWN
             inner = ctx.child(name)
             self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)

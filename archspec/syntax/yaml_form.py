@@ -153,6 +153,15 @@ class _Conv:
         value = yaml.safe_load(yaml.serialize(node))
         return ast.Lit(value, self.span(node))
 
+    def param_value(self, node: yaml.Node) -> ast.Expr:
+        """A parameter's value: YAML data, an expression string, or a bare word taken as a string (3x3)."""
+        try:
+            return self.expr(node)
+        except ArchspecError:
+            if isinstance(node, yaml.ScalarNode) and re.fullmatch(r"[A-Za-z0-9_.\-]+", str(node.value)):
+                return ast.Lit(str(node.value), self.span(node))
+            raise
+
     def item(self, node: yaml.ScalarNode):
         line, col = self._offset(node)
         return parse_item(str(node.value), self.file, line, col)
@@ -225,19 +234,59 @@ def _target(text: str, node, conv: _Conv):
     return t[0] if isinstance(t, tuple) and len(t) == 1 and not text.startswith("(") else t
 
 
-def _locate(root: yaml.Node, loc: tuple) -> yaml.Node:
-    """Follow a pydantic error location through the YAML node tree, as far as it goes."""
+def _locate(root: yaml.Node, loc: tuple, key: bool = False) -> yaml.Node:
+    """Follow a pydantic error location through the YAML node tree, as far as it goes.
+
+    With `key`, return the mapping key of the last step (where an unknown field is written,
+    or the field that lacks a required entry), not its value.
+    """
     node = root
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == part), None)
-            if nxt is None:
-                key = next((k for k, v in node.value if k.value == part), None)
-                return key or node
-            node = nxt
+            pair = next(((k, v) for k, v in node.value if k.value == part), None)
+            if pair is None:
+                return node
+            if key and i == len(loc) - 1:
+                return pair[0]
+            node = pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
     return node
+
+
+_MEMBER = {"repeat": "RepeatStmt", "for": "ForStmt", "if": "IfStmt", "concat": "ConcatStmt", "add": "AddStmt", "mul": "MulStmt"}
+
+
+def _is_tag(part) -> bool:
+    """Parts of a pydantic error location that name a union member, not a place in the document."""
+    return isinstance(part, str) and (
+        part[:1].isupper() or part.startswith(("function-", "union[", "list[", "dict[")) or part in ("str", "int", "float", "bool")
+    )
+
+
+def _relevant(loc: tuple, data: Any) -> bool:
+    """Keep only the errors of the union member a statement was meant to be.
+
+    A failing list item is reported once per member of `Stmt`; the document says which
+    was meant: a string is an item, `{repeat: ...}` a repeat, any other mapping a label.
+    """
+    node = data
+    for part in loc:
+        if _is_tag(part):
+            if isinstance(node, str):
+                want = "str"
+            elif isinstance(node, dict):
+                want = next((_MEMBER[k] for k in node if k in _MEMBER), "Labeled")
+            else:
+                return True
+            if want not in part:
+                return False
+            continue
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return True
+    return True
 
 
 def parse_yaml(text: str, file: str) -> ast.Module:
@@ -259,19 +308,25 @@ def parse_yaml(text: str, file: str) -> ast.Module:
     except ValidationError as err:
         diags = []
         seen = set()
-        for e in err.errors():
-            loc = tuple(
-                p
-                for p in e["loc"]
-                if not (isinstance(p, str) and (p[0].isupper() or p.startswith(("function-", "union[", "list[", "dict["))))
-            )
-            node = _locate(root, loc)
-            key = (node.start_mark.line, node.start_mark.column)
-            if key in seen:
+        # an unknown field is the likelier cause of a missing one: report it first
+        for e in sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden"):
+            if not _relevant(e["loc"], data):
                 continue
-            seen.add(key)
-            where = ".".join(str(p) for p in loc) or "document"
-            diags.append(Diagnostic(f"YAML {where}: {e['msg']}", conv.span(node)))
+            loc = tuple(p for p in e["loc"] if not _is_tag(p))
+            if e["type"] == "missing":
+                node = _locate(root, loc[:-1], key=True)
+                message = f"YAML {'.'.join(str(p) for p in loc[:-1]) or 'document'}: missing field '{loc[-1]}'"
+            elif e["type"] == "extra_forbidden":
+                node = _locate(root, loc, key=True)
+                message = f"YAML {'.'.join(str(p) for p in loc)}: unknown field '{loc[-1]}'"
+            else:
+                node = _locate(root, loc)
+                message = f"YAML {'.'.join(str(p) for p in loc) or 'document'}: {e['msg']}"
+            where = (node.start_mark.line, node.start_mark.column)
+            if where in seen:
+                continue
+            seen.add(where)
+            diags.append(Diagnostic(message, conv.span(node)))
         raise ArchspecError(diags[:5], {file: text}) from None
     try:
         return _module(root, conv, file)
@@ -284,7 +339,7 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
     m = conv.mapping(root)
     span = conv.span(root)
     imports = tuple(ast.Import(str(n.value), conv.span(n)) for n in m["imports"][1].value) if "imports" in m else ()
-    params = tuple(ast.Param(str(k.value), conv.expr(v), conv.span(k)) for k, v in m["params"][1].value) if "params" in m else ()
+    params = tuple(ast.Param(str(k.value), conv.param_value(v), conv.span(k)) for k, v in m["params"][1].value) if "params" in m else ()
     input_expr = None
     if "input" in m and not (isinstance(m["input"][1], yaml.ScalarNode) and m["input"][1].tag.endswith(":null")):
         node = m["input"][1]

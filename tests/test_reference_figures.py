@@ -1,0 +1,141 @@
+"""Every spec reproduces its published figures exactly: params, buffers, macs, output, state_dict.
+
+Figures come from tests/fixtures (copied from the shared reference data, or measured from
+torchvision by tools/measure_torchvision.py; see fixtures/README.md), never from archspec.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import archspec
+from archspec.backends.state_dict import state_dict_shapes
+from tests.conftest import FIXTURES, SPECS
+
+TORCHVISION_SPECS = [
+    "alexnet",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg13_bn",
+    "vgg16_bn",
+    "vgg19_bn",
+    "googlenet",
+    "inception_v3",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "mobilenet_v2",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_0",
+    "squeezenet1_1",
+]
+
+
+@pytest.fixture(scope="module")
+def analyses():
+    cache: dict[str, archspec.Analysis] = {}
+
+    def get(spec: str, **kw) -> archspec.Analysis:
+        key = spec + repr(sorted(kw.items()))
+        if key not in cache:
+            cache[key] = archspec.load(SPECS / spec, **kw)
+        return cache[key]
+
+    return get
+
+
+def figures(a: archspec.Analysis) -> dict:
+    t = a.total
+    return {"params": t.params, "buffers": t.buffers, "macs": t.macs, "output": list(a.output_shape)}
+
+
+@pytest.mark.parametrize("name", TORCHVISION_SPECS)
+def test_torchvision_spec_matches_torchvision_measured(name, analyses, torchvision_measured):
+    want = torchvision_measured[name]
+    a = analyses(f"{name}.arch")
+    assert list(a.input_shape) == want["input"]
+    assert figures(a) == {k: want[k] for k in ("params", "buffers", "macs", "output")}
+
+
+@pytest.mark.parametrize("name", sorted(json.loads((FIXTURES / "torchvision_figures.json").read_text())["models"]))
+def test_spec_matches_the_shared_reference_figures(name, analyses, torchvision_figures):
+    want = torchvision_figures[name]
+    a = analyses(f"{name}.arch")
+    assert list(a.input_shape) == want["input"]
+    assert figures(a) == {"params": want["params"], "buffers": want["buffers"], "macs": want["macs"], "output": want["output"][1:]}
+
+
+@pytest.mark.parametrize("name", TORCHVISION_SPECS)
+def test_state_dict_layout_equals_torchvision(name, analyses, torchvision_measured):
+    want = {k: tuple(v) for k, v in torchvision_measured[name]["state_dict"].items()}
+    got = state_dict_shapes(analyses(f"{name}.arch").graph)
+    assert list(got) == list(want)  # same keys, in torchvision's order
+    assert got == want
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (FIXTURES / "state_dicts").glob("*.json")))
+def test_state_dict_equals_the_shared_reference(name, analyses):
+    want = {k: tuple(v) for k, v in json.loads((FIXTURES / "state_dicts" / f"{name}.json").read_text()).items()}
+    assert state_dict_shapes(analyses(f"{name}.arch").graph) == want
+
+
+def test_inception_written_with_the_slides_tuples_is_googlenet(analyses, torchvision_figures):
+    a, g = analyses("inception.arch"), analyses("googlenet.arch")
+    want = torchvision_figures["googlenet"]
+    assert figures(a) == {"params": want["params"], "buffers": want["buffers"], "macs": want["macs"], "output": want["output"][1:]}
+    assert state_dict_shapes(a.graph) == state_dict_shapes(g.graph)
+    assert [(x.path, x.output) for x in a.layers] == [(x.path, x.output) for x in g.layers]
+
+
+# ---- networks torchvision does not have: figures from their papers ----
+
+
+def test_mobilenet_v1_matches_keras_params_and_the_papers_569m_macs(analyses, paper_figures):
+    want = paper_figures["mobilenet_v1"]
+    a = analyses("mobilenet_v1.arch")
+    assert a.total.params == want["params"]
+    assert round(a.total.macs / 1e6) == want["macs_paper_millions"]
+    assert a.output_shape == (1000,)
+
+
+def test_se_resnet50_matches_timm_params_and_both_stride_placements(analyses, paper_figures, torchvision_measured):
+    want = paper_figures["se_resnet50"]
+    torchvision_like = analyses("se_resnet50.arch")
+    paper_like = analyses("se_resnet50.arch", stride_on="1x1")
+    assert torchvision_like.total.params == paper_like.total.params == want["params"]
+    # the paper counts 3.87G; its SE pooling and scaling are not multiply-adds of convs
+    assert abs(paper_like.total.macs / 1e9 - want["macs_paper_billions"]) < 0.015
+    # SE adds only the macs of its 1x1 convs on 1x1 maps to torchvision's ResNet-50
+    se_macs = sum(x.cost.macs for x in torchvision_like.layers if ".se." in x.path)
+    assert torchvision_like.total.macs - se_macs == torchvision_measured["resnet50"]["macs"]
+
+
+def test_resnet50_stride_placement_gives_the_papers_3_8g(analyses, paper_figures, torchvision_measured):
+    paper_like = analyses("resnet50.arch", stride_on="1x1")
+    assert int(paper_like.total.macs / 1e8) / 10 == paper_figures["resnet50_paper"]["macs_paper_billions"]
+    assert paper_like.total.params == torchvision_measured["resnet50"]["params"]
+    assert analyses("resnet50.arch").total.macs == torchvision_measured["resnet50"]["macs"]
+
+
+# ---- YAML twins ----
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50"])
+def test_yaml_twin_gives_identical_results(name, analyses):
+    y, a = analyses(f"{name}.yaml"), analyses(f"{name}.arch")
+    assert y.to_dict()["layers"] == a.to_dict()["layers"]
+    assert y.total == a.total and y.network == a.network
