@@ -155,7 +155,9 @@ def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
     else:
         from rich.console import Console
 
-        report.print_table(analyses, depth, batch, Console())
+        # piped output is not cut to 80 columns
+        console = Console() if sys.stdout.isatty() else Console(width=200)
+        report.print_table(analyses, depth, batch, console)
 
 
 @main.command()

@@ -136,7 +136,7 @@ def print_table(analyses: list[Analysis], depth: int | None, batch: int, console
     for col in COLUMNS:
         right = col in ("params", "buffers", "macs")
         footer = f"{t[col]:,}" if right else ("total" if col == "path" else (t["output"] if col == "output" else ""))
-        table.add_column(col, justify="right" if right else "left", footer=footer)
+        table.add_column(col, justify="right" if right else "left", footer=footer, overflow="fold")
     for r in rows(a, depth, batch):
         table.add_row(r["path"], r["op"], r["output"], f"{r['params']:,}", f"{r['buffers']:,}", f"{r['macs']:,}")
     console.print(table)
