@@ -144,3 +144,17 @@ def _literal(v: Any) -> ast.Expr:
     if isinstance(v, tuple):
         return ast.TupleExpr(tuple(_literal(x) for x in v), span)
     return ast.Lit(v, span)
+
+
+def build(path: str | Path, *, input: tuple[int, ...] | str | None = None, **overrides: Any):
+    """The spec's PyTorch module, built from the same source `archspec compile --to torch` writes."""
+    from archspec.backends.torch_runtime import build_module
+
+    return build_module(load(path, input=input, **overrides))
+
+
+def compile_torch(path: str | Path, *, input: tuple[int, ...] | str | None = None, **overrides: Any) -> str:
+    """The generated PyTorch source of a spec, as a string."""
+    from archspec.backends.torch_runtime import source
+
+    return source(load(path, input=input, **overrides))

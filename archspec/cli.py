@@ -160,6 +160,93 @@ def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
         report.print_table(analyses, depth, batch, console)
 
 
+@main.command("compile")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--to", "target", type=click.Choice(["torch"]), required=True, help="What to emit (ONNX and diagrams are next).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@_spec_options
+def compile_(spec, target, output, input_shape, sets, max_layers):
+    """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch)."""
+    from archspec.backends.torch_codegen import CodegenError
+    from archspec.backends.torch_runtime import source
+
+    a = analyse(spec, input_shape, sets, max_layers)
+    try:
+        text = source(a)
+    except CodegenError as err:
+        click.echo(f"error: {spec}: the torch backend cannot lower this network yet: {err}", err=True)
+        sys.exit(1)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write_atomically(Path(output), text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: no half-written output, ever."""
+    import os
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    except OSError as err:
+        click.echo(f"error: cannot write {path}: {err.strerror}", err=True)
+        sys.exit(1)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        os.unlink(tmp)
+        click.echo(f"error: cannot write {path}: {err.strerror}", err=True)
+        sys.exit(1)
+
+
+@main.command("verify")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=2, show_default=True)
+@_spec_options
+def verify_(spec, device, batch, input_shape, sets, max_layers):
+    """Build SPEC's PyTorch module, run it, and check it against the static analysis."""
+    a = analyse(spec, input_shape, sets, max_layers)
+    try:
+        import torch
+    except ImportError:
+        click.echo("error: verify needs PyTorch: pip install 'archspec[torch]'", err=True)
+        sys.exit(1)
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            click.echo("error: --device cuda: CUDA is not available on this machine", err=True)
+            sys.exit(1)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    from rich.console import Console
+    from rich.table import Table
+
+    from archspec.backends.torch_runtime import verify
+
+    result = verify(a, device=device, batch=batch)
+    table = Table(title=f"verify {spec} on {device} (batch {batch})")
+    for col in ("check", "static", "measured", ""):
+        table.add_column(col, justify="right" if col in ("static", "measured") else "left")
+    for c in result.checks:
+        table.add_row(
+            c.what,
+            f"{c.expected:,}" if isinstance(c.expected, int) else str(c.expected),
+            f"{c.measured:,}" if isinstance(c.measured, int) else str(c.measured),
+            "ok" if c.ok else "DIFFERS",
+        )
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(table)
+    for name, want, got in result.layer_mismatches[:20]:
+        click.echo(f"  {name}: static {want}, measured {got}")
+    if not result.ok:
+        click.echo(f"{spec}: the module differs from the static analysis", err=True)
+        sys.exit(1)
+    click.echo(f"{spec}: {result.layers_checked} layers, params, buffers and flops agree on {device}")
+
+
 @main.command()
 def schema():
     """Print the JSON Schema of the YAML spec form (for editors)."""

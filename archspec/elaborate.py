@@ -139,7 +139,7 @@ class Elaborator:
             shape = self._input_shape(main, params)
             if self.rep:
                 raise ArchspecError(self.rep.diagnostics, self.program.sources)
-            self.scopes[""] = Scope("", "network", net.name, dict(params), net.span)
+            self.scopes[""] = Scope("", "network", net.name, dict(params), net.span, net.span)
             self.nodes.append(Node(0, "input", {"shape": shape}, (), "input", "", shape, main.input.span if main.input else net.span))
             env = Env({}, Env(dict(params)), in_shape=shape)
             out = self._seq(net.body, Val(0, shape), env, _Ctx(()))
@@ -508,7 +508,7 @@ class Elaborator:
             name = ctx.claim(label, label_span or call.span)
             inner = ctx.child(name)
             path = ".".join(inner.path)
-            self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span)
+            self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span, d.span)
         if not value.known:
             return UNKNOWN
         self.call_stack.append((d.name, call.span))

@@ -37,7 +37,8 @@ class Scope:
     kind: str  # "network" | "block" | "seq"
     block: str | None = None  # the block's name, for kind == "block"
     args: dict[str, Any] = field(default_factory=dict)
-    span: Span | None = None
+    span: Span | None = None  # where the scope is opened (the call, for a block)
+    defined: Span | None = None  # where its block is defined
 
 
 @dataclass

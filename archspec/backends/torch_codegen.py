@@ -1,0 +1,457 @@
+"""The PyTorch backend: the typed IR becomes one readable, standalone Python file.
+
+What the file looks like (torchvision's style): a header naming the spec, its parameters
+and totals; one `nn.Module` class per block (subclassing `nn.Sequential` where the block
+is a plain chain); `nn.Sequential` for plain chains; a `forward` that says what the spec
+says (`out = out + identity`, `torch.cat([...], 1)`); the network class; a factory.
+
+How: scopes are visited bottom-up. Each scope gets a constructor *template*: source
+with holes for the sizes of its layers (`nn.Conv2d({0}, {1}, 3)`). Instances of one
+block whose templates and forwards agree share a class; sizes that differ between
+them become `__init__` parameters (named after the block's own arguments where the
+values say so), sizes that agree stay literals.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.backends.torch_lowering import CALLS, HELPERS, JOINS, MODULES, SIZES, lit
+from archspec.cost import layer_costs, total
+from archspec.ir import Graph, Node
+
+_ACRONYMS = {
+    "vgg": "VGG",
+    "resnet": "ResNet",
+    "resnext": "ResNeXt",
+    "densenet": "DenseNet",
+    "mobilenet": "MobileNet",
+    "shufflenet": "ShuffleNet",
+    "squeezenet": "SqueezeNet",
+    "googlenet": "GoogLeNet",
+    "alexnet": "AlexNet",
+    "lenet": "LeNet",
+    "nin": "NiN",
+    "se": "SE",
+    "bn": "BN",
+}
+
+
+class CodegenError(Exception):
+    """The IR has a shape the torch backend cannot lower yet."""
+
+
+def class_name(name: str) -> str:
+    """`dense_layer` -> `DenseLayer`, `resnet50` -> `ResNet50`, `mobilenet_v2` -> `MobileNetV2`."""
+    out = []
+    for part in re.split(r"[^A-Za-z0-9]+", name):
+        if not part:
+            continue
+        m = re.match(r"([A-Za-z]+)(.*)", part)
+        word, rest = (m.group(1), m.group(2)) if m else ("", part)
+        out.append(_ACRONYMS.get(word.lower(), word[:1].upper() + word[1:]) + rest)
+    text = "".join(out) or "Net"
+    return "N" + text if text[0].isdigit() else text
+
+
+def identifier(name: str) -> str:
+    text = re.sub(r"\W", "_", name)
+    if not text or text[0].isdigit():
+        text = "_" + text
+    return text + "_" if keyword.iskeyword(text) else text
+
+
+@dataclass
+class Template:
+    """Constructor source with `{i}` holes, and the values that fill them for one instance."""
+
+    source: str
+    values: list[Any] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # a name for each hole, if it must become a parameter
+
+
+@dataclass
+class Variant:
+    """One generated class: a block's instances that share structure and forward."""
+
+    name: str
+    block: str
+    base: str  # "nn.Module" or "nn.Sequential"
+    body: str  # the __init__ body (or Sequential's arguments) with holes
+    forward: str
+    hints: list[str]
+    instances: list[str] = field(default_factory=list)  # scope paths
+    params: list[tuple[str, list[int]]] = field(default_factory=list)  # (name, holes) after naming
+
+
+class TorchCodegen:
+    def __init__(self, graph: Graph, spec: str, factory: str):
+        self.g = graph
+        self.spec = spec
+        self.factory = factory
+        self.children: dict[str, list[str]] = {p: [] for p in graph.scopes}
+        self.members: dict[str, list[tuple[str, Any]]] = {p: [] for p in graph.scopes}
+        self.span: dict[str, tuple[int, int]] = {}
+        self.consumers: dict[int, list[int]] = {}
+        self.variants: dict[str, Variant] = {}  # signature -> variant
+        self.class_of: dict[str, tuple[Variant, Template]] = {}  # scope path -> (variant, call template)
+        self.taken_names: set[str] = set()
+        self.helpers: set[str] = set()
+        self.uses: set[str] = set()
+        self._index()
+
+    # ---- structure ----
+    def _index(self) -> None:
+        for path in sorted(self.g.scopes, key=lambda p: (p.count("."), p)):
+            if path:
+                parent = path.rsplit(".", 1)[0] if "." in path else ""
+                self.children[parent].append(path)
+        for node in self.g.layers():
+            for i in node.inputs:
+                self.consumers.setdefault(i, []).append(node.id)
+            scope = node.scope
+            while True:
+                lo, hi = self.span.get(scope, (node.id, node.id))
+                self.span[scope] = (min(lo, node.id), max(hi, node.id))
+                if not scope:
+                    break
+                scope = scope.rsplit(".", 1)[0] if "." in scope else ""
+        for node in self.g.layers():
+            self.members[node.scope].append(("node", node))
+        for path, kids in self.children.items():
+            for kid in kids:
+                if kid not in self.span:
+                    raise CodegenError(f"scope '{kid}' holds no layers")
+                self.members[path].append(("scope", kid))
+        for path in self.members:
+            self.members[path].sort(key=lambda m: m[1].id if m[0] == "node" else self.span[m[1]][0])
+
+    def _inside(self, node_id: int, scope: str) -> bool:
+        lo, hi = self.span.get(scope, (1, 0))
+        return lo <= node_id <= hi
+
+    def _member_io(self, scope: str, member) -> tuple[list[int], int]:
+        """A member's input node ids and output node id."""
+        kind, m = member
+        if kind == "node":
+            return list(m.inputs), m.id
+        lo, hi = self.span[m]
+        ext = sorted({i for n in self.g.nodes[lo : hi + 1] for i in n.inputs if not lo <= i <= hi})
+        if len(ext) != 1:
+            raise CodegenError(f"scope '{m}' reads {len(ext)} outer values; the torch backend handles one")
+        return ext, hi
+
+    @staticmethod
+    def _name(path: str) -> str:
+        return path.rsplit(".", 1)[-1]
+
+    def _scope_input(self, scope: str) -> int:
+        if not scope:
+            return 0
+        lo, hi = self.span[scope]
+        ext = sorted({i for n in self.g.nodes[lo : hi + 1] for i in n.inputs if not lo <= i <= hi})
+        return ext[0]
+
+    def _is_chain(self, scope: str) -> bool:
+        prev = self._scope_input(scope)
+        for member in self.members[scope]:
+            if member[0] == "node" and member[1].op in JOINS:
+                return False
+            ins, out = self._member_io(scope, member)
+            if ins != [prev]:
+                return False
+            prev = out
+        return prev == self.span[scope][1]
+
+    # ---- constructors ----
+    def _leaf_template(self, node: Node) -> Template:
+        t = Template("")
+        holes: dict[str, int] = {}
+
+        def arg(name: str) -> str:
+            if name not in SIZES.get(node.op, ()):
+                return lit(node.attrs[name])
+            if name not in holes:
+                holes[name] = len(t.values)
+                t.values.append(node.attrs[name])
+                t.hints.append(f"{identifier(self._name(node.path))}_{name}")
+            return "{" + str(holes[name]) + "}"
+
+        source = MODULES[node.op](node, arg)
+        if node.op in ("relu", "relu6") and len(self.consumers.get(node.inputs[0], [])) > 1:
+            source = source.replace("inplace=True", "")  # its input is read elsewhere too
+        for helper in HELPERS:
+            if source.startswith(helper + "("):
+                self.helpers.add(helper)
+        t.source = source
+        return t
+
+    def _scope_template(self, scope: str) -> Template:
+        if scope in self.class_of:
+            # the call is written once the class's parameters are named: a marker with all its holes
+            variant, raw = self.class_of[scope]
+            holes = "".join(f"|{{{i}}}" for i in range(len(raw.values)))
+            return Template(f"\u00a7{variant.name}{holes}\u00a7", list(raw.values), list(raw.hints))
+        # a plain chain that is not a block: nn.Sequential, inline in its parent
+        parts, values, hints = [], [], []
+        numbered = all(self._name(m[1].path if m[0] == "node" else m[1]) == str(i) for i, m in enumerate(self.members[scope]))
+        for member in self.members[scope]:
+            sub = self._leaf_template(member[1]) if member[0] == "node" else self._scope_template(member[1])
+            src = _shift(sub.source, len(values))
+            values += sub.values
+            hints += sub.hints
+            name = self._name(member[1].path if member[0] == "node" else member[1])
+            parts.append(src if numbered else f'("{name}", {src})')
+        if numbered:
+            return Template("nn.Sequential(" + ", ".join(parts) + ")", values, hints)
+        self.uses.add("OrderedDict")
+        return Template("nn.Sequential(OrderedDict([" + ", ".join(parts) + "]))", values, hints)
+
+    # ---- classes ----
+    def _needs_class(self, scope: str) -> bool:
+        return scope == "" or self.g.scopes[scope].kind == "block" or not self._is_chain(scope)
+
+    def build(self) -> str:
+        for scope in sorted(self.g.scopes, key=lambda p: (-p.count(".") if p else 1, p)):
+            if self._needs_class(scope):
+                self._classify(scope)
+        self._name_parameters()
+        return self._render()
+
+    def _classify(self, scope: str) -> None:
+        info = self.g.scopes[scope]
+        block = info.block if info.kind in ("block", "network") else self._name(scope)
+        sequential = (
+            scope != ""
+            and self._is_chain(scope)
+            and all(self._name(m[1].path if m[0] == "node" else m[1]) == str(i) for i, m in enumerate(self.members[scope]))
+        )
+        values: list[Any] = []
+        hints: list[str] = []
+        lines: list[str] = []
+        for member in self.members[scope]:
+            kind, m = member
+            if kind == "node" and (m.op in JOINS or (m.op in CALLS and self._name(m.path).isdigit() and not sequential)):
+                continue  # written in forward
+            sub = self._leaf_template(m) if kind == "node" else self._scope_template(m)
+            src = _shift(sub.source, len(values))
+            values += sub.values
+            hints += sub.hints
+            name = self._name(m.path if kind == "node" else m)
+            if sequential:
+                lines.append(src)
+            elif name.isidentifier() and not keyword.iskeyword(name):
+                lines.append(f"self.{name} = {src}")
+            else:
+                lines.append(f'self.add_module("{name}", {src})')
+        forward = "" if sequential else self._forward(scope)
+        body = "\n".join(lines)
+        signature = (block, sequential, body, forward)
+        key = repr(signature)
+        variant = self.variants.get(key)
+        if variant is None:
+            base = class_name(block) if scope else class_name(self.g.name)
+            name, n = base, 2
+            while name in self.taken_names or name in HELPERS:
+                name, n = f"{base}{n}", n + 1
+            self.taken_names.add(name)
+            variant = Variant(name, block, "nn.Sequential" if sequential else "nn.Module", body, forward, hints)
+            self.variants[key] = variant
+        variant.instances.append(scope)
+        self.class_of[scope] = (variant, Template("", values, hints))
+
+    def _name_parameters(self) -> None:
+        """Holes that differ between a class's instances become parameters; equal ones stay literals.
+
+        Variants are named in creation order, which puts every class after the classes it contains.
+        """
+        for variant in self.variants.values():
+            insts = variant.instances
+            variant.body = self._resolve_calls(variant.body)
+            referenced = sorted({int(i) for i in re.findall(r"\{(\d+)\}", variant.body)})
+            groups: dict[str, tuple[tuple, list[int]]] = {}
+            for i in referenced:
+                vec = tuple(self.class_of[s][1].values[i] for s in insts)
+                if len(insts) > 1 and len(set(map(repr, vec))) > 1:
+                    groups.setdefault(repr(vec), (vec, []))[1].append(i)
+            used: set[str] = set()
+            for vec, holes in groups.values():
+                name = self._param_name(variant, insts, vec, holes, used)
+                used.add(name)
+                variant.params.append((name, holes))
+            order = {"in_channels": -1}
+            block_args = list(self.g.scopes[insts[0]].args) if insts[0] else []
+            order.update({a: i for i, a in enumerate(block_args)})
+            variant.params.sort(key=lambda p: (order.get(p[0], len(order)), p[1][0]))
+
+    def _resolve_calls(self, body: str) -> str:
+        """Replace call markers (a class and all its holes) by `Class(param={hole}, ...)`."""
+
+        def call(m: re.Match) -> str:
+            parts = m.group(1).split("|")
+            variant = next(v for v in self.variants.values() if v.name == parts[0])
+            holes = parts[1:]
+            args = ", ".join(f"{name}={holes[idx[0]]}" for name, idx in variant.params)
+            return f"{variant.name}({args})"
+
+        return re.sub("\u00a7([^\u00a7]*)\u00a7", call, body)
+
+    def _param_name(self, variant: Variant, insts: list[str], vec: tuple, holes: list[int], used: set[str]) -> str:
+        scopes = [self.g.scopes[s] for s in insts]
+        for arg in scopes[0].args:
+            if arg not in used and all(sc.args.get(arg) == v for sc, v in zip(scopes, vec)):
+                return arg
+        if "in_channels" not in used and all(self.g.nodes[self._scope_input(s)].shape[0] == v for s, v in zip(insts, vec)):
+            return "in_channels"
+        name, n = variant.hints[holes[0]], 2
+        while name in used:
+            name, n = f"{variant.hints[holes[0]]}_{n}", n + 1
+        return name
+
+    # ---- forward ----
+    def _forward(self, scope: str) -> str:
+        members = self.members[scope]
+        io = [self._member_io(scope, m) for m in members]
+        last_use: dict[int, int] = {}
+        for k, (ins, _) in enumerate(io):
+            for i in ins:
+                last_use[i] = k
+        var: dict[int, str] = {self._scope_input(scope): "x"}
+        live: set[str] = {"x"}
+        lines: list[str] = []
+        for k, (member, (ins, out)) in enumerate(zip(members, io)):
+            kind, m = member
+            args = [var[i] for i in ins]
+            dead = [i for i in ins if last_use.get(i) == k]
+            for i in dead:
+                if all(var.get(j) != var[i] for j in var if j != i and last_use.get(j, -1) > k):
+                    live.discard(var[i])
+            name = self._name(m.path if kind == "node" else m)
+            if kind == "node" and m.op in JOINS:
+                expr = JOINS[m.op](args)
+            elif kind == "node" and m.op in CALLS and name.isdigit():
+                expr = CALLS[m.op](m, args[0])
+                if expr == args[0]:
+                    var[out] = args[0]
+                    live.add(args[0])
+                    continue
+            else:
+                attr = f"self.{name}" if name.isidentifier() and not keyword.iskeyword(name) else f'getattr(self, "{name}")'
+                expr = f"{attr}({args[0]})"
+            consumers = self.consumers.get(out, [])
+            feeds_join = consumers and all(self.g.nodes[c].op in JOINS for c in consumers)
+            free_dead = [var[i] for i in dead if var[i] not in live]
+            if kind == "scope" and feeds_join and not name.isdigit() and identifier(name) not in live:
+                target = identifier(name)  # a branch: branch1 = self.branch1(x)
+            elif free_dead:
+                target = "out" if "out" in free_dead else free_dead[0]
+            else:
+                target = next(v for v in ("out", "out2", "out3", "out4", "out5", "out6") if v not in live)
+            lines.append(f"{target} = {expr}")
+            var[out] = target
+            live.add(target)
+        result = var[self.span[scope][1]] if scope else var[self.g.output]
+        lines.append(f"return {result}")
+        return "\n".join(lines)
+
+    # ---- rendering ----
+    def _render(self) -> str:
+        g = self.g
+        layers = layer_costs(g)
+        t = total(layers)
+        params = ", ".join(f"{k}={v!r}" for k, v in g.params.items()) or "none"
+        shape = "x".join(map(str, g.input_shape))
+        out_shape = "x".join(map(str, g.output_shape))
+        net = self.class_of[""][0]
+        classes = []
+        for variant in self.variants.values():
+            classes.append(self._render_class(variant))
+        imports = ["import torch", "from torch import nn"]
+        body_text = "\n".join(classes) + "".join(HELPERS[h] for h in sorted(self.helpers))
+        if "F." in body_text:
+            imports.append("from torch.nn import functional as F")
+        if "OrderedDict" in body_text:
+            imports.insert(0, "from collections import OrderedDict\n")
+        header = (
+            f'"""{net.name}: generated by archspec from {self.spec}.\n\n'
+            f"Parameters: {params}\n"
+            f"Input: {shape} (batch first: N x {shape}); output: {out_shape}\n"
+            f"Totals, one image: {t.params:,} params, {t.buffers:,} buffers, {t.macs:,} multiply-adds.\n\n"
+            f"Regenerate with: archspec compile {self.spec} --to torch\n"
+            '"""\n\n'
+        )
+        helper_src = "".join("\n\n" + HELPERS[h] for h in sorted(self.helpers))
+        factory = f'\n\ndef {self.factory}() -> {net.name}:\n    """{net.name} as {self.spec} describes it."""\n    return {net.name}()\n'
+        return header + "\n".join(imports) + "\n" + helper_src + "".join("\n\n" + c for c in classes) + factory
+
+    def _render_class(self, v: Variant) -> str:
+        param_of = {h: name for name, holes in v.params for h in holes}
+        insts = v.instances
+        # literal values come from any instance (they agree); parameters by name
+        values = self.class_of[insts[0]][1].values
+        body = _fill(v.body, [param_of.get(i, lit(x)) for i, x in enumerate(values)])
+        args = "".join(f", {name}: int" for name, _ in v.params)
+        where = self.g.scopes[insts[0]].defined
+        kind = "network" if not insts[0] else ("block" if self.g.scopes[insts[0]].kind == "block" else "scope")
+        doc = f'"""The {kind} `{v.block}`' + (f" of {where.file}:{where.line}" if where else "") + '."""'
+        if v.base == "nn.Sequential":
+            items = "".join(_wrap(f"            {line},") + "\n" for line in body.splitlines())
+            return f"class {v.name}(nn.Sequential):\n    {doc}\n\n    def __init__(self{args}) -> None:\n        super().__init__(\n{items}        )\n"
+        init = "".join(_wrap(f"        {line}") + "\n" for line in body.splitlines())
+        fwd = "".join(f"        {line}\n" for line in v.forward.splitlines())
+        return (
+            f"class {v.name}(nn.Module):\n    {doc}\n\n"
+            f"    def __init__(self{args}) -> None:\n        super().__init__()\n{init}\n"
+            f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n{fwd}"
+        )
+
+
+def _split_args(text: str) -> list[str]:
+    """Split a call's arguments at top-level commas."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    if text[start:].strip():
+        parts.append(text[start:].strip())
+    return parts
+
+
+def _wrap(line: str, width: int = 100) -> str:
+    """Break a long constructor call one argument per line, the way a person (or ruff format) would."""
+    if len(line) <= width:
+        return line
+    m = re.match(r"^(\s*)(.*?\()(.*)\)(,?)$", line)
+    if not m or "(" not in m.group(2):
+        return line
+    indent, head, inner, comma = m.groups()
+    if inner.startswith("OrderedDict([") and inner.endswith("])"):
+        head, inner, tail = head + "OrderedDict([", inner[len("OrderedDict([") : -2], "])"
+    else:
+        tail = ""
+    args = _split_args(inner)
+    if len(args) < 2 and not tail:
+        return line
+    body = "".join(_wrap(f"{indent}    {a},", width) + "\n" for a in args)
+    return f"{indent}{head}\n{body}{indent}{tail}){comma}"
+
+
+def _shift(source: str, by: int) -> str:
+    return re.sub(r"\{(\d+)\}", lambda m: "{" + str(int(m.group(1)) + by) + "}", source) if by else source
+
+
+def _fill(source: str, values: list[str]) -> str:
+    return re.sub(r"\{(\d+)\}", lambda m: values[int(m.group(1))], source)
+
+
+def generate(graph: Graph, spec: str, factory: str) -> str:
+    """The PyTorch source of `graph`: deterministic, torch-only, ruff-clean."""
+    return TorchCodegen(graph, spec, factory).build()
