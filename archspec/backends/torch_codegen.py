@@ -52,7 +52,10 @@ def class_name(name: str) -> str:
             continue
         m = re.match(r"([A-Za-z]+)(.*)", part)
         word, rest = (m.group(1), m.group(2)) if m else ("", part)
-        out.append(_ACRONYMS.get(word.lower(), word[:1].upper() + word[1:]) + rest)
+        piece = _ACRONYMS.get(word.lower(), word[:1].upper() + word[1:]) + rest
+        if out and out[-1][-1:].isdigit() and piece[:1].isdigit():
+            piece = "_" + piece  # shufflenet_v2_x1_0 -> ShuffleNetV2X1_0
+        out.append(piece)
     text = "".join(out) or "Net"
     return "N" + text if text[0].isdigit() else text
 
@@ -84,6 +87,8 @@ class Variant:
     forward: str
     hints: list[str]
     instances: list[str] = field(default_factory=list)  # scope paths
+    members: list[str] = field(default_factory=list)  # names of its direct members
+    key: str = ""  # "#k": its name in call markers until classes are named
     params: list[tuple[str, list[int]]] = field(default_factory=list)  # (name, holes) after naming
 
 
@@ -98,7 +103,7 @@ class TorchCodegen:
         self.consumers: dict[int, list[int]] = {}
         self.variants: dict[str, Variant] = {}  # signature -> variant
         self.class_of: dict[str, tuple[Variant, Template]] = {}  # scope path -> (variant, call template)
-        self.taken_names: set[str] = set()
+        self.by_key: dict[str, Variant] = {}  # "#k" -> variant, for call markers
         self.helpers: set[str] = set()
         self.uses: set[str] = set()
         self._index()
@@ -177,7 +182,8 @@ class TorchCodegen:
             if name not in holes:
                 holes[name] = len(t.values)
                 t.values.append(node.attrs[name])
-                t.hints.append(f"{identifier(self._name(node.path))}_{name}")
+                label = self._name(node.path)
+                t.hints.append(name if label.isdigit() else f"{identifier(label)}_{name}")
             return "{" + str(holes[name]) + "}"
 
         source = MODULES[node.op](node, arg)
@@ -194,7 +200,7 @@ class TorchCodegen:
             # the call is written once the class's parameters are named: a marker with all its holes
             variant, raw = self.class_of[scope]
             holes = "".join(f"|{{{i}}}" for i in range(len(raw.values)))
-            return Template(f"\u00a7{variant.name}{holes}\u00a7", list(raw.values), list(raw.hints))
+            return Template(f"\u00a7{variant.name}|{self._name(scope)}{holes}\u00a7", list(raw.values), list(raw.hints))  # name: "#k"
         # a plain chain that is not a block: nn.Sequential, inline in its parent
         parts, values, hints = [], [], []
         numbered = all(self._name(m[1].path if m[0] == "node" else m[1]) == str(i) for i, m in enumerate(self.members[scope]))
@@ -218,8 +224,32 @@ class TorchCodegen:
         for scope in sorted(self.g.scopes, key=lambda p: (-p.count(".") if p else 1, p)):
             if self._needs_class(scope):
                 self._classify(scope)
+        self._name_classes()
         self._name_parameters()
         return self._render()
+
+    def _name_classes(self) -> None:
+        """A block's simplest variant takes its name; others add what they have more (`BottleneckWithDownsample`)."""
+        taken: set[str] = set(HELPERS)
+        by_block: dict[str, list[Variant]] = {}
+        for v in self.variants.values():
+            by_block.setdefault(v.block if v.instances[0] else "", []).append(v)
+        net = by_block.pop("", [])
+        for v in net:
+            v.name = class_name(self.g.name)
+            taken.add(v.name)
+        for block, variants in by_block.items():
+            base = class_name(block)
+            variants.sort(key=lambda v: len(v.members))
+            plain = set(variants[0].members)
+            for v in variants:
+                extra = [m for m in v.members if m not in plain and not m.isdigit()]
+                name = base if v is variants[0] else base + "With" + "And".join(class_name(m) for m in extra) if extra else base
+                candidate, n = name, 2
+                while candidate in taken:
+                    candidate, n = f"{name}{n}", n + 1
+                v.name = candidate
+                taken.add(candidate)
 
     def _classify(self, scope: str) -> None:
         info = self.g.scopes[scope]
@@ -253,12 +283,11 @@ class TorchCodegen:
         key = repr(signature)
         variant = self.variants.get(key)
         if variant is None:
-            base = class_name(block) if scope else class_name(self.g.name)
-            name, n = base, 2
-            while name in self.taken_names or name in HELPERS:
-                name, n = f"{base}{n}", n + 1
-            self.taken_names.add(name)
-            variant = Variant(name, block, "nn.Sequential" if sequential else "nn.Module", body, forward, hints)
+            # named once every variant is known (_name_classes); until then, by its number
+            variant = Variant(f"#{len(self.variants)}", block, "nn.Sequential" if sequential else "nn.Module", body, forward, hints)
+            variant.key = variant.name
+            self.by_key[variant.key] = variant
+            variant.members = [self._name(m[1].path if m[0] == "node" else m[1]) for m in self.members[scope]]
             self.variants[key] = variant
         variant.instances.append(scope)
         self.class_of[scope] = (variant, Template("", values, hints))
@@ -266,11 +295,11 @@ class TorchCodegen:
     def _name_parameters(self) -> None:
         """Holes that differ between a class's instances become parameters; equal ones stay literals.
 
-        Variants are named in creation order, which puts every class after the classes it contains.
+        A class is named after the classes its body calls (their parameters are its arguments).
         """
-        for variant in self.variants.values():
+        for variant in self._callees_first():
             insts = variant.instances
-            variant.body = self._resolve_calls(variant.body)
+            variant.body = self._resolve_calls(variant.body, variant.hints)
             referenced = sorted({int(i) for i in re.findall(r"\{(\d+)\}", variant.body)})
             groups: dict[str, tuple[tuple, list[int]]] = {}
             for i in referenced:
@@ -287,13 +316,32 @@ class TorchCodegen:
             order.update({a: i for i, a in enumerate(block_args)})
             variant.params.sort(key=lambda p: (order.get(p[0], len(order)), p[1][0]))
 
-    def _resolve_calls(self, body: str) -> str:
+    def _callees_first(self) -> list[Variant]:
+        order: list[Variant] = []
+        seen: set[str] = set()
+
+        def visit(v: Variant) -> None:
+            if v.key in seen:
+                return
+            seen.add(v.key)
+            for key in re.findall("\u00a7(#\\d+)\\|", v.body):
+                visit(self.by_key[key])
+            order.append(v)
+
+        for v in self.variants.values():
+            visit(v)
+        return order
+
+    def _resolve_calls(self, body: str, hints: list[str]) -> str:
         """Replace call markers (a class and all its holes) by `Class(param={hole}, ...)`."""
 
         def call(m: re.Match) -> str:
             parts = m.group(1).split("|")
-            variant = next(v for v in self.variants.values() if v.name == parts[0])
-            holes = parts[1:]
+            variant = self.by_key[parts[0]]
+            member, holes = parts[1], parts[2:]
+            for name, idx in variant.params:  # a parameter of the parent passed on: name it after the child's
+                hole = int(holes[idx[0]].strip("{}"))
+                hints[hole] = name if member.isdigit() else f"{identifier(member)}_{name}"
             args = ", ".join(f"{name}={holes[idx[0]]}" for name, idx in variant.params)
             return f"{variant.name}({args})"
 
@@ -302,7 +350,7 @@ class TorchCodegen:
     def _param_name(self, variant: Variant, insts: list[str], vec: tuple, holes: list[int], used: set[str]) -> str:
         scopes = [self.g.scopes[s] for s in insts]
         for arg in scopes[0].args:
-            if arg not in used and all(sc.args.get(arg) == v for sc, v in zip(scopes, vec)):
+            if arg not in used and all(_same(sc.args.get(arg), v) for sc, v in zip(scopes, vec)):
                 return arg
         if "in_channels" not in used and all(self.g.nodes[self._scope_input(s)].shape[0] == v for s, v in zip(insts, vec)):
             return "in_channels"
@@ -346,6 +394,8 @@ class TorchCodegen:
             free_dead = [var[i] for i in dead if var[i] not in live]
             if kind == "scope" and feeds_join and not name.isdigit() and identifier(name) not in live:
                 target = identifier(name)  # a branch: branch1 = self.branch1(x)
+            elif kind == "node" and m.op in JOINS and "out" not in live:
+                target = "out"
             elif free_dead:
                 target = "out" if "out" in free_dead else free_dead[0]
             else:
@@ -393,6 +443,7 @@ class TorchCodegen:
         # literal values come from any instance (they agree); parameters by name
         values = self.class_of[insts[0]][1].values
         body = _fill(v.body, [param_of.get(i, lit(x)) for i, x in enumerate(values)])
+        body = _drop_default_stride(body)
         args = "".join(f", {name}: int" for name, _ in v.params)
         where = self.g.scopes[insts[0]].defined
         kind = "network" if not insts[0] else ("block" if self.g.scopes[insts[0]].kind == "block" else "scope")
@@ -407,6 +458,28 @@ class TorchCodegen:
             f"    def __init__(self{args}) -> None:\n        super().__init__()\n{init}\n"
             f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n{fwd}"
         )
+
+
+def _same(arg: Any, value: Any) -> bool:
+    """A block argument and a layer attribute agree (`stride=2` and a stride of (2, 2) do)."""
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and not isinstance(arg, tuple):
+        value = value[0]
+    return type(arg) is type(value) and arg == value
+
+
+def _drop_default_stride(body: str) -> str:
+    """Convolutions always carry a stride hole (it may vary between instances); drop it where it is 1."""
+    out, pos = [], 0
+    for m in re.finditer(r"\b(?:nn\.Conv2d|PaddedConv2d)\(", body):
+        start = m.end()
+        depth, end = 1, start
+        while depth:
+            depth += {"(": 1, ")": -1}.get(body[end], 0)
+            end += 1
+        args = [a for a in _split_args(body[start : end - 1]) if a != "stride=1"]
+        out.append(body[pos:start] + ", ".join(args) + ")")
+        pos = end
+    return "".join(out) + body[pos:]
 
 
 def _split_args(text: str) -> list[str]:

@@ -36,8 +36,8 @@ def _conv(n: Node, arg) -> str:
     cls = "PaddedConv2d" if asym else "nn.Conv2d"
     extra = f", pads={a['pads']!r}" if asym else ""
     return (
-        f"{cls}({arg('in_channels')}, {arg('out')}, {lit(a['kernel'])}"
-        + _kw([("stride", a["stride"], (1, 1)), ("padding", padding, (0, 0)), ("dilation", a["dilation"], (1, 1))])
+        f"{cls}({arg('in_channels')}, {arg('out')}, {lit(a['kernel'])}, stride={arg('stride')}"
+        + _kw([("padding", padding, (0, 0)), ("dilation", a["dilation"], (1, 1))])
         + (f", groups={arg('groups')}" if a["groups"] != 1 else "")
         + (", bias=False" if not a["bias"] else "")
         + extra
@@ -129,8 +129,8 @@ JOINS: dict[str, Callable[[list[str]], str]] = {
 
 # module attributes that size a layer and may become constructor parameters of a block class
 SIZES: dict[str, tuple[str, ...]] = {
-    "conv": ("in_channels", "out", "groups"),
-    "dwconv": ("in_channels", "out", "groups"),
+    "conv": ("in_channels", "out", "groups", "stride"),
+    "dwconv": ("in_channels", "out", "groups", "stride"),
     "linear": ("in_features", "out"),
     "batchnorm": ("channels",),
 }
