@@ -204,3 +204,16 @@ def test_cuda_verify_and_cpu_gpu_agree(spec):
         cpu = model(x)
         gpu = model.cuda()(x.cuda()).cpu()
     assert torch.allclose(cpu, gpu, rtol=1e-3, atol=1e-3 * cpu.abs().max().item())
+
+
+def test_training_example_runs_and_the_loss_falls():
+    r = subprocess.run(
+        [sys.executable, "examples/train_resnet18.py", "--steps", "3", "--size", "32"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    losses = [float(line.split()[-1]) for line in r.stdout.splitlines() if line.startswith("step")]
+    assert len(losses) == 3 and losses[-1] < losses[0]

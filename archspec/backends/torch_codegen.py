@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.backends.torch_lowering import CALLS, HELPERS, JOINS, MODULES, SIZES, lit
+from archspec.backends.torch_lowering import CALLS, CALLS_INPLACE, HELPERS, JOINS, MODULES, SIZES, lit
 from archspec.cost import layer_costs, total
 from archspec.ir import Graph, Node
 
@@ -381,7 +381,14 @@ class TorchCodegen:
             if kind == "node" and m.op in JOINS:
                 expr = JOINS[m.op](args)
             elif kind == "node" and m.op in CALLS and name.isdigit():
-                expr = CALLS[m.op](m, args[0])
+                # in place only on a value made here that nothing reads later (never on the caller's x)
+                inplace = (
+                    m.op in CALLS_INPLACE
+                    and ins[0] in dead
+                    and ins[0] != self._scope_input(scope)
+                    and not any(var.get(j) == args[0] and last_use.get(j, -1) > k for j in var if j != ins[0])
+                )
+                expr = (CALLS_INPLACE if inplace else CALLS)[m.op](m, args[0])
                 if expr == args[0]:
                     var[out] = args[0]
                     live.add(args[0])

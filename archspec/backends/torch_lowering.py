@@ -120,6 +120,12 @@ CALLS: dict[str, Callable[[Node, str], str]] = {
     "channel_shuffle": lambda n, x: f"F.channel_shuffle({x}, {n.attrs['groups']})",
 }
 
+# the same calls in place, for a value nothing reads afterwards (as torchvision's ReLU(inplace=True))
+CALLS_INPLACE: dict[str, Callable[[Node, str], str]] = {
+    "relu": lambda n, x: f"F.relu({x}, inplace=True)",
+    "relu6": lambda n, x: f"F.relu6({x}, inplace=True)",
+}
+
 # joins: (input expressions) -> source
 JOINS: dict[str, Callable[[list[str]], str]] = {
     "concat": lambda xs: f"torch.cat([{', '.join(xs)}], 1)",
