@@ -151,7 +151,35 @@ class Elaborator:
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
         if self.rep or not out.known:
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
-        return Graph(net.name, main.file, shape, self.nodes, out.node, self.scopes, dict(params))
+        graph = Graph(net.name, main.file, shape, self.nodes, out.node, self.scopes, dict(params))
+        if main.init is not None:
+            graph.init = self._init(main.init, params)
+        return graph
+
+    INIT_SCHEMES = ("default", "kaiming")
+
+    def _init(self, call: ast.Call, params: dict) -> dict[str, Any]:
+        """`init kaiming(zero_residual=true)`: how generated modules initialise their weights."""
+        if call.name not in self.INIT_SCHEMES:
+            close = difflib.get_close_matches(call.name, self.INIT_SCHEMES, n=1)
+            raise ArchspecError(
+                Diagnostic(
+                    f"unknown initialisation '{call.name}'",
+                    call.span,
+                    help=f"did you mean '{close[0]}'?" if close else "schemes: default, kaiming",
+                ),
+                self.program.sources,
+            )
+        out: dict[str, Any] = {"scheme": call.name, "zero_residual": False}
+        for a in call.args:
+            try:
+                value = evaluate(a.value, Env(dict(params)))
+            except EvalError as err:
+                raise ArchspecError(Diagnostic(err.message, err.span, help=err.help), self.program.sources) from None
+            if a.name != "zero_residual" or not isinstance(value, bool):
+                raise ArchspecError(Diagnostic("init takes one argument, zero_residual=true|false", a.span), self.program.sources)
+            out["zero_residual"] = value
+        return out
 
     def _fatal(self, message: str, span: Span | None, help: str | None = None, notes=()):
         raise _Abort(Diagnostic(message, span, tuple(notes), help))

@@ -50,6 +50,7 @@ class Graph:
     output: int
     scopes: dict[str, Scope]
     params: dict[str, Any]  # the network parameters, after overrides
+    init: dict[str, Any] = field(default_factory=lambda: {"scheme": "default", "zero_residual": False})
 
     @property
     def output_shape(self) -> Shape:

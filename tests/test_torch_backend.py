@@ -5,6 +5,7 @@ with torchvision's state_dict layout, ruff-clean and byte-identical from run to 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -217,3 +218,26 @@ def test_training_example_runs_and_the_loss_falls():
     assert r.returncode == 0, r.stderr
     losses = [float(line.split()[-1]) for line in r.stdout.splitlines() if line.startswith("step")]
     assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+def test_init_kaiming_and_zero_residual_as_the_spec_asks():
+    torch.manual_seed(0)
+    plain = archspec.build(SPECS / "resnet18.arch")
+    zeroed = archspec.build(SPECS / "resnet18.arch", zero_init_residual=True)
+    # torchvision's zero_init_residual zeroes bn2 of every BasicBlock, and nothing else
+    state = json.loads((FIXTURES / "state_dicts" / "resnet18.json").read_text())
+    residual = {k[: -len(".weight")] for k in state if re.fullmatch(r"layer\d\.\d+\.bn2\.weight", k)}
+    assert len(residual) == 8
+    for name, module in zeroed.named_modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert bool((module.weight == 0).all()) == (name in residual), name
+    assert all(bool((m.weight == 1).all()) for m in plain.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    # Kaiming normal, fan-out: std = sqrt(2 / (out_channels * k * k))
+    w = plain.layer4[1].conv1.weight
+    assert abs(w.std().item() / (2 / (512 * 9)) ** 0.5 - 1) < 0.05
+
+
+def test_init_errors_are_located(write_spec):
+    path = write_spec("input 3x8x8\ninit xavier\nnetwork n:\n    relu\n")
+    r = run_cli("check", str(path))
+    assert r.returncode == 1 and "unknown initialisation 'xavier'" in r.stderr and ":2:6:" in r.stderr

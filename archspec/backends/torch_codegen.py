@@ -460,11 +460,70 @@ class TorchCodegen:
             return f"class {v.name}(nn.Sequential):\n    {doc}\n\n    def __init__(self{args}) -> None:\n        super().__init__(\n{items}        )\n"
         init = "".join(_wrap(f"        {line}") + "\n" for line in body.splitlines())
         fwd = "".join(f"        {line}\n" for line in v.forward.splitlines())
+        weights = self._init_method() if not insts[0] else ""
+        if weights:
+            init += "        self._init_weights()\n"
         return (
             f"class {v.name}(nn.Module):\n    {doc}\n\n"
             f"    def __init__(self{args}) -> None:\n        super().__init__()\n{init}\n"
-            f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n{fwd}"
+            f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n{fwd}" + weights
         )
+
+    def _init_method(self) -> str:
+        """The spec's `init kaiming(...)` as a method of the network class; nothing for PyTorch's defaults."""
+        init = self.g.init
+        if init["scheme"] == "default" and not init["zero_residual"]:
+            return ""
+        lines = ["", "    def _init_weights(self) -> None:"]
+        if init["scheme"] == "kaiming":
+            lines += [
+                '        """Kaiming initialisation (He et al. 2015), as the spec asks."""',
+                "        for m in self.modules():",
+                "            if isinstance(m, nn.Conv2d):",
+                '                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")',
+                "                if m.bias is not None:",
+                "                    nn.init.zeros_(m.bias)",
+                "            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) and m.affine:",
+                "                nn.init.ones_(m.weight)",
+                "                nn.init.zeros_(m.bias)",
+            ]
+        else:
+            lines.append('        """PyTorch\'s default initialisation, and zeroed residual batch norms."""')
+        if init["zero_residual"]:
+            names = residual_batchnorms(self.g)
+            lines.append("        # the last batch norm of each residual branch starts at zero (Goyal et al. 2017)")
+            lines.append("        for name in (" + ", ".join(f'"{n}"' for n in names) + ("," if len(names) == 1 else "") + "):")
+            lines.append("            nn.init.zeros_(self.get_submodule(name).weight)")
+        return "\n".join(lines) + "\n"
+
+
+def residual_batchnorms(g: Graph) -> list[str]:
+    """The batch norm that ends each residual branch: the add input with the most convolutions since the fork."""
+    found = []
+    for node in g.layers():
+        if node.op != "add":
+            continue
+        chains = []
+        for i in node.inputs:
+            chain, n = [], g.nodes[i]
+            while n.inputs and len(n.inputs) == 1:
+                chain.append(n)
+                n = g.nodes[n.inputs[0]]
+            chain.append(n)
+            chains.append(chain)
+        shared = set.intersection(*({c.id for c in chain} for chain in chains))
+        best, best_convs = None, 0
+        for i, chain in zip(node.inputs, chains):
+            convs = 0
+            for c in chain:
+                if c.id in shared:
+                    break
+                convs += c.op in ("conv", "dwconv")
+            if g.nodes[i].op == "batchnorm" and g.nodes[i].attrs["affine"] and convs > best_convs:
+                best, best_convs = g.nodes[i].path, convs
+        if best is not None:
+            found.append(best)
+    return found
 
 
 def _same(arg: Any, value: Any) -> bool:

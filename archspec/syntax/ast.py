@@ -258,3 +258,4 @@ class Module:
     blocks: tuple[BlockDef, ...]
     network: Network | None
     span: Span
+    init: Call | None = None  # `init kaiming(zero_residual=true)`: how the generated module initialises weights

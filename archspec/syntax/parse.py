@@ -81,9 +81,11 @@ class _ToAst(Transformer):
     # ---- top level ----
     @v_args(meta=True)
     def start(self, meta, children):
-        imports, params, inputs, blocks, networks = [], [], [], [], []
+        imports, params, inputs, blocks, networks, inits = [], [], [], [], [], []
         for c in children:
-            if isinstance(c, ast.Import):
+            if isinstance(c, ast.Call):
+                inits.append(c)
+            elif isinstance(c, ast.Import):
                 imports.append(c)
             elif isinstance(c, ast.Param):
                 params.append(c)
@@ -97,6 +99,8 @@ class _ToAst(Transformer):
             raise _Located("a spec defines at most one network", networks[1].span)
         if len(inputs) > 1:
             raise _Located("the input shape is given twice", inputs[1][1])
+        if len(inits) > 1:
+            raise _Located("the initialisation is given twice", inits[1].span)
         return ast.Module(
             self.file,
             tuple(imports),
@@ -105,6 +109,7 @@ class _ToAst(Transformer):
             tuple(blocks),
             networks[0] if networks else None,
             self._span(meta),
+            inits[0] if inits else None,
         )
 
     @v_args(meta=True)
@@ -123,6 +128,9 @@ class _ToAst(Transformer):
             dims = tuple(ast.Lit(int(d), span) for d in value.split("x"))
             value = ast.TupleExpr(dims, span)
         return (value, self._span(meta))
+
+    def init_stmt(self, children):
+        return children[0]
 
     @v_args(meta=True)
     def block_def(self, meta, children):

@@ -114,6 +114,7 @@ class SpecFile(_Strict):
     input: Union[str, list[int], None] = Field(default=None, description='"3x224x224" or [3, 224, 224]')
     blocks: dict[str, BlockSpec] = Field(default_factory=dict)
     network: NetworkSpec | None = None
+    init: str | None = Field(default=None, description='weight initialisation of generated modules, e.g. "kaiming(zero_residual=true)"')
 
 
 for _m in (RepeatStmt, ForStmt, ElifClause, IfStmt, ConcatStmt, AddStmt, MulStmt, Labeled, BlockSpec, NetworkSpec, SpecFile):
@@ -361,4 +362,9 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
     if "network" in m and isinstance(m["network"][1], yaml.MappingNode):
         nm = conv.mapping(m["network"][1])
         network = ast.Network(str(nm["name"][1].value), conv.body(nm["body"][1]), conv.span(m["network"][0]))
-    return ast.Module(file, imports, params, input_expr, tuple(blocks), network, span)
+    init = None
+    if "init" in m and isinstance(m["init"][1], yaml.ScalarNode) and not m["init"][1].tag.endswith(":null"):
+        init = conv.item(m["init"][1])
+        if not isinstance(init, ast.Call):
+            conv.fail('init takes a scheme: "default" or "kaiming(zero_residual=true)"', m["init"][1])
+    return ast.Module(file, imports, params, input_expr, tuple(blocks), network, span, init)
