@@ -432,26 +432,7 @@ class Elaborator:
     def _call_op(self, op, call: ast.Call, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span) -> Val:
         positional, keyword = self._args(call, env)
         names = [a.name for a in op.attrs]
-        if len(positional) > len(names):
-            extra = positional[len(names)][1]
-            raise _Fail(
-                f"{op.name} takes at most {len(names)} positional argument(s) ({', '.join(names) or 'none'}), got {len(positional)}",
-                extra.span,
-            )
-        raw: dict[str, tuple[Any, ast.Arg | None]] = {}
-        for attr, (v, a) in zip(op.attrs, positional):
-            raw[attr.name] = (v, a)
-        for k, (v, a) in keyword.items():
-            if k not in names:
-                close = difflib.get_close_matches(k, names, n=1)
-                raise _Fail(
-                    f"{op.name} has no argument '{k}'",
-                    a.span,
-                    help=f"did you mean '{close[0]}'?" if close else f"{op.name} takes: {', '.join(names) or 'no arguments'}",
-                )
-            if k in raw:
-                raise _Fail(f"{op.name}: argument '{k}' is given twice", a.span)
-            raw[k] = (v, a)
+        raw = _bind(op.name, f"{op.name} takes at most", "argument", names, positional, keyword)
         attrs: dict[str, Any] = {}
         for attr in op.attrs:
             if attr.name in raw:
@@ -505,25 +486,7 @@ class Elaborator:
             self._fatal(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
         positional, keyword = self._args(call, env)
         pnames = [p.name for p in d.params]
-        if len(positional) > len(pnames):
-            raise _Fail(
-                f"block {d.name} takes {len(pnames)} argument(s) ({', '.join(pnames) or 'none'}), got {len(positional)}",
-                positional[len(pnames)][1].span,
-            )
-        bound: dict[str, Any] = {}
-        for p, (v, _) in zip(d.params, positional):
-            bound[p.name] = v
-        for k, (v, a) in keyword.items():
-            if k not in pnames:
-                close = difflib.get_close_matches(k, pnames, n=1)
-                raise _Fail(
-                    f"block {d.name} has no parameter '{k}'",
-                    a.span,
-                    help=f"did you mean '{close[0]}'?" if close else f"{d.name} takes: {', '.join(pnames) or 'no arguments'}",
-                )
-            if k in bound:
-                raise _Fail(f"{d.name}: argument '{k}' is given twice", a.span)
-            bound[k] = v
+        bound = {k: v for k, (v, _) in _bind(f"block {d.name}", f"block {d.name} takes", "parameter", pnames, positional, keyword).items()}
         globals_ = self._block_globals(block, env)
         for p in d.params:
             if p.name not in bound:
@@ -597,6 +560,28 @@ class Elaborator:
         if isinstance(stmt, ast.Labeled):
             stmt = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
+
+
+def _bind(callee: str, takes: str, noun: str, names: list[str], positional: list, keyword: dict) -> dict[str, tuple[Any, ast.Arg]]:
+    """Match a call's arguments to an op's attributes or a block's parameters, by position then keyword."""
+    if len(positional) > len(names):
+        raise _Fail(
+            f"{takes} {len(names)} positional argument(s) ({', '.join(names) or 'none'}), got {len(positional)}",
+            positional[len(names)][1].span,
+        )
+    bound = {name: pair for name, pair in zip(names, positional)}
+    for k, (v, a) in keyword.items():
+        if k not in names:
+            close = difflib.get_close_matches(k, names, n=1)
+            raise _Fail(
+                f"{callee} has no {noun} '{k}'",
+                a.span,
+                help=f"did you mean '{close[0]}'?" if close else f"{callee} takes: {', '.join(names) or 'no arguments'}",
+            )
+        if k in bound:
+            raise _Fail(f"{callee}: argument '{k}' is given twice", a.span)
+        bound[k] = (v, a)
+    return bound
 
 
 def _same_kind(default: Any, value: Any) -> bool:
