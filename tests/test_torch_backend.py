@@ -241,3 +241,47 @@ def test_init_errors_are_located(write_spec):
     path = write_spec("input 3x8x8\ninit xavier\nnetwork n:\n    relu\n")
     r = run_cli("check", str(path))
     assert r.returncode == 1 and "unknown initialisation 'xavier'" in r.stderr and ":2:6:" in r.stderr
+
+
+@pytest.mark.slow
+def test_every_generated_file_imports_and_runs_without_archspec(tmp_path):
+    """Every spec's file, imported in a process where `import archspec` fails, runs its input to its output."""
+    expected = {}
+    for spec in NETWORK_SPECS:
+        a = archspec.load(ROOT / spec)
+        module = "m_" + spec.replace("/", "_").replace(".", "_")
+        (tmp_path / f"{module}.py").write_text(archspec.compile_torch(ROOT / spec))
+        factory = re.search(r"^def (\w+)\(\) ->", (tmp_path / f"{module}.py").read_text(), re.M).group(1)
+        expected[module] = (factory, list(a.input_shape), [1, *a.output_shape], a.total.params)
+    code = (
+        "import importlib, json, sys\n"
+        "sys.modules['archspec'] = None\n"
+        "import torch\n"
+        "out = {}\n"
+        "for module, (factory, shape, _, _) in json.loads(sys.argv[1]).items():\n"
+        "    m = getattr(importlib.import_module(module), factory)().eval()\n"
+        "    with torch.no_grad():\n"
+        "        y = m(torch.randn(1, *shape))\n"
+        "    out[module] = [list(y.shape), sum(p.numel() for p in m.parameters())]\n"
+        "print(json.dumps(out))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(expected)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout)
+    for module, (_, _, shape, params) in expected.items():
+        assert got[module] == [shape, params], module
+
+
+def test_compile_never_imports_torch():
+    code = (
+        "import sys, contextlib, io, archspec.cli\n"
+        "sys.argv = ['archspec', 'compile', 'specs/resnet50.arch', '--to', 'torch']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        archspec.cli.run()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.strip() == "[]", r.stderr
