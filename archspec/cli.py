@@ -92,7 +92,7 @@ def analyse(spec: str, input_shape, sets, max_layers) -> Analysis:
 def main() -> None:
     """archspec: compile neural-network architecture specs.
 
-    Check shapes, count parameters and multiply-adds, and (later) emit PyTorch, ONNX and diagrams.
+    Check shapes, count parameters and multiply-adds, and emit standalone PyTorch modules.
     """
 
 
