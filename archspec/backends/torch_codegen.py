@@ -89,6 +89,8 @@ class Variant:
     instances: list[str] = field(default_factory=list)  # scope paths
     members: list[str] = field(default_factory=list)  # names of its direct members
     key: str = ""  # "#k": its name in call markers until classes are named
+    line_members: list[str] = field(default_factory=list)  # the member each body line builds
+    optional: list[str] = field(default_factory=list)  # members built only when asked (downsample=True)
     params: list[tuple[str, list[int]]] = field(default_factory=list)  # (name, holes) after naming
 
 
@@ -104,6 +106,7 @@ class TorchCodegen:
         self.variants: dict[str, Variant] = {}  # signature -> variant
         self.class_of: dict[str, tuple[Variant, Template]] = {}  # scope path -> (variant, call template)
         self.by_key: dict[str, Variant] = {}  # "#k" -> variant, for call markers
+        self.translate: dict[str, tuple[dict[int, int], dict[str, bool]]] = {}  # merged keys: hole map, absent members
         self.helpers: set[str] = set()
         self.uses: set[str] = set()
         self._index()
@@ -224,6 +227,7 @@ class TorchCodegen:
         for scope in sorted(self.g.scopes, key=lambda p: (-p.count(".") if p else 1, p)):
             if self._needs_class(scope):
                 self._classify(scope)
+        self._merge_optional()
         self._name_classes()
         self._name_parameters()
         return self._render()
@@ -244,7 +248,8 @@ class TorchCodegen:
             plain = set(variants[0].members)
             for v in variants:
                 extra = [m for m in v.members if m not in plain and not m.isdigit()]
-                name = base if v is variants[0] else base + "With" + "And".join(class_name(m) for m in extra) if extra else base
+                described = extra and len(extra) <= 2
+                name = base if v is variants[0] else base + "With" + "And".join(class_name(m) for m in extra) if described else base
                 candidate, n = name, 2
                 while candidate in taken:
                     candidate, n = f"{name}{n}", n + 1
@@ -264,7 +269,7 @@ class TorchCodegen:
         lines: list[str] = []
         for member in self.members[scope]:
             kind, m = member
-            if kind == "node" and (m.op in JOINS or (m.op in CALLS and self._name(m.path).isdigit() and not sequential)):
+            if not self._has_line(member, sequential):
                 continue  # written in forward
             sub = self._leaf_template(m) if kind == "node" else self._scope_template(m)
             src = _shift(sub.source, len(values))
@@ -279,6 +284,7 @@ class TorchCodegen:
                 lines.append(f'self.add_module("{name}", {src})')
         forward = "" if sequential else self._forward(scope)
         body = "\n".join(lines)
+        line_members = [self._name(m[1].path if m[0] == "node" else m[1]) for m in self.members[scope] if self._has_line(m, sequential)]
         signature = (block, sequential, body, forward)
         key = repr(signature)
         variant = self.variants.get(key)
@@ -287,10 +293,84 @@ class TorchCodegen:
             variant = Variant(f"#{len(self.variants)}", block, "nn.Sequential" if sequential else "nn.Module", body, forward, hints)
             variant.key = variant.name
             self.by_key[variant.key] = variant
+            variant.line_members = line_members
             variant.members = [self._name(m[1].path if m[0] == "node" else m[1]) for m in self.members[scope]]
             self.variants[key] = variant
         variant.instances.append(scope)
         self.class_of[scope] = (variant, Template("", values, hints))
+
+    def _has_line(self, member, sequential: bool) -> bool:
+        """Whether a member is built in __init__ (joins and unnamed stateless calls live in forward)."""
+        kind, m = member
+        return not (kind == "node" and (m.op in JOINS or (m.op in CALLS and self._name(m.path).isdigit() and not sequential)))
+
+    # ---- optional members: one class for a block with and without its shortcut ----
+    def _merge_optional(self) -> None:
+        """Fold a block's variant B into a variant A that only adds named members (a `downsample`,
+        an `se`) whose outputs feed add or mul: A builds them when asked (`downsample=True`) and
+        its forward passes the input through where they are absent, as torchvision's BasicBlock does."""
+        for a in sorted(self.variants.values(), key=lambda v: -len(v.line_members)):
+            if a.key not in self.by_key or self.by_key[a.key] is not a or a.base != "nn.Module" or not a.instances[0]:
+                continue
+            for b in list(self.variants.values()):
+                if b is a or b.block != a.block or b.base != "nn.Module" or self.by_key.get(b.key) is not b:
+                    continue
+                merged = self._try_merge(a, b)
+                if merged:
+                    self.by_key[b.key] = a
+
+    def _try_merge(self, a: Variant, b: Variant) -> bool:
+        extra = [m for m in a.line_members if m not in b.line_members]
+        if not extra or [m for m in a.line_members if m not in extra] != b.line_members:
+            return False
+        rep_a, rep_b = a.instances[0], b.instances[0]
+        for name in extra:
+            if name.isdigit() or not name.isidentifier():
+                return False
+            path = f"{rep_a}.{name}" if rep_a else name
+            if path not in self.span:
+                return False
+            out = self.span[path][1]
+            if not all(self.g.nodes[c].op in ("add", "mul") for c in self.consumers.get(out, [])):
+                return False
+        # the same layers without the extra members, the same forward where they pass their input through
+        lines = a.body.splitlines()
+        holes_of = [re.findall(r"\{(\d+)\}", line) for line in lines]
+        core = [i for i, m in enumerate(a.line_members) if m not in extra]
+        core_holes = [int(h) for i in core for h in holes_of[i]]
+        renumber = {h: k for k, h in enumerate(core_holes)}
+        core_body = "\n".join(re.sub(r"\{(\d+)\}", lambda m: "{" + str(renumber[int(m.group(1))]) + "}", lines[i]) for i in core)
+        if core_body != b.body:
+            return False
+        if self._forward(rep_a, frozenset(extra), canonical=True) != self._forward(rep_b, canonical=True):
+            return False
+        # every hole of the extra members must equal a core hole across a's instances (b has no values for it)
+        vec = lambda h: tuple(repr(self.class_of[s][1].values[h]) for s in a.instances)  # noqa: E731
+        stand_in = {}
+        for i, m in enumerate(a.line_members):
+            if m in extra:
+                for h in map(int, holes_of[i]):
+                    twin = next((c for c in core_holes if vec(c) == vec(h)), None)
+                    if twin is None:
+                        return False
+                    stand_in[h] = twin
+        n = len(a.hints)
+        for s in b.instances:
+            vals = self.class_of[s][1].values
+            new = [None] * n
+            for h, k in renumber.items():
+                new[h] = vals[k]
+            for h, twin in stand_in.items():
+                new[h] = new[twin]
+            self.class_of[s] = (a, Template("", new, list(a.hints)))
+            a.instances.append(s)
+        to_a = {h: k for h, k in renumber.items()} | {h: renumber[t] for h, t in stand_in.items()}
+        self.translate[b.key] = (to_a, {e: False for e in extra})
+        for e in extra:
+            if e not in a.optional:
+                a.optional.append(e)
+        del self.variants[next(k for k, v in self.variants.items() if v is b)]
+        return True
 
     def _name_parameters(self) -> None:
         """Holes that differ between a class's instances become parameters; equal ones stay literals.
@@ -339,11 +419,14 @@ class TorchCodegen:
             parts = m.group(1).split("|")
             variant = self.by_key[parts[0]]
             member, holes = parts[1], parts[2:]
+            hole_map, absent = self.translate.get(parts[0], (None, {}))
+            passed = []
             for name, idx in variant.params:  # a parameter of the parent passed on: name it after the child's
-                hole = int(holes[idx[0]].strip("{}"))
-                hints[hole] = name if member.isdigit() else f"{identifier(member)}_{name}"
-            args = ", ".join(f"{name}={holes[idx[0]]}" for name, idx in variant.params)
-            return f"{variant.name}({args})"
+                hole = holes[hole_map[idx[0]] if hole_map is not None else idx[0]]
+                hints[int(hole.strip("{}"))] = name if member.isdigit() else f"{identifier(member)}_{name}"
+                passed.append(f"{name}={hole}")
+            passed += [f"{e}={e not in absent}" for e in variant.optional]
+            return f"{variant.name}({', '.join(passed)})"
 
         return re.sub("\u00a7([^\u00a7]*)\u00a7", call, body)
 
@@ -360,7 +443,9 @@ class TorchCodegen:
         return name
 
     # ---- forward ----
-    def _forward(self, scope: str) -> str:
+    def _forward(self, scope: str, drop: frozenset[str] = frozenset(), canonical: bool = False) -> str:
+        """The forward of a class scope. `drop` leaves members out (their output is their input);
+        `canonical` sorts the operands of add and mul, so that forwards can be compared."""
         members = self.members[scope]
         io = [self._member_io(scope, m) for m in members]
         last_use: dict[int, int] = {}
@@ -378,8 +463,12 @@ class TorchCodegen:
                 if all(var.get(j) != var[i] for j in var if j != i and last_use.get(j, -1) > k):
                     live.discard(var[i])
             name = self._name(m.path if kind == "node" else m)
+            if name in drop:
+                var[out] = args[0]
+                live.add(args[0])
+                continue
             if kind == "node" and m.op in JOINS:
-                expr = JOINS[m.op](args)
+                expr = JOINS[m.op](sorted(args) if canonical and m.op in ("add", "mul") else args)
             elif kind == "node" and m.op in CALLS and name.isdigit():
                 # in place only on a value made here that nothing reads later (never on the caller's x)
                 inplace = (
@@ -450,14 +539,26 @@ class TorchCodegen:
         # literal values come from any instance (they agree); parameters by name
         values = self.class_of[insts[0]][1].values
         body = _fill(v.body, [param_of.get(i, lit(x)) for i, x in enumerate(values)])
-        body = _drop_default_stride(body)
-        args = "".join(f", {name}: int" for name, _ in v.params)
+        body = _drop_default_sizes(body)
+        if v.optional:  # members built only when asked; forward passes the input through without them
+            lines = body.splitlines()
+            body = "\n".join(f"self.{m} = None\nif {m}:\n    {line}" if m in v.optional else line for line, m in zip(lines, v.line_members))
+            for e in v.optional:
+                v.forward = re.sub(
+                    rf"^(\w+) = self\.{e}\((\w+)\)$", rf"\1 = self.{e}(\2) if self.{e} is not None else \2", v.forward, flags=re.M
+                )
+        typed = [f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])}" for name, holes in v.params]
+        typed += [f"{e}: bool" for e in v.optional]
+        args = "".join(f", {p}" for p in typed)
         where = self.g.scopes[insts[0]].defined
         kind = "network" if not insts[0] else ("block" if self.g.scopes[insts[0]].kind == "block" else "scope")
         doc = f'"""The {kind} `{v.block}`' + (f" of {where.file}:{where.line}" if where else "") + '."""'
+        signature = f"    def __init__(self{args}) -> None:"
+        if len(signature) > 100:  # one parameter a line, as ruff format writes it
+            signature = "    def __init__(\n" + "".join(f"        {p},\n" for p in ["self", *typed]) + "    ) -> None:"
         if v.base == "nn.Sequential":
             items = "".join(_wrap(f"            {line},") + "\n" for line in body.splitlines())
-            return f"class {v.name}(nn.Sequential):\n    {doc}\n\n    def __init__(self{args}) -> None:\n        super().__init__(\n{items}        )\n"
+            return f"class {v.name}(nn.Sequential):\n    {doc}\n\n{signature}\n        super().__init__(\n{items}        )\n"
         init = "".join(_wrap(f"        {line}") + "\n" for line in body.splitlines())
         fwd = "".join(f"        {line}\n" for line in v.forward.splitlines())
         weights = self._init_method() if not insts[0] else ""
@@ -465,7 +566,7 @@ class TorchCodegen:
             init += "        self._init_weights()\n"
         return (
             f"class {v.name}(nn.Module):\n    {doc}\n\n"
-            f"    def __init__(self{args}) -> None:\n        super().__init__()\n{init}\n"
+            f"{signature}\n        super().__init__()\n{init}\n"
             f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n{fwd}" + weights
         )
 
@@ -526,6 +627,21 @@ def residual_batchnorms(g: Graph) -> list[str]:
     return found
 
 
+def _annotation(values: list[Any]) -> str:
+    """The type hint of a constructor parameter, from the values its instances pass."""
+    kinds = set()
+    for v in values:
+        if isinstance(v, tuple) and len(v) == 2 and v[0] == v[1] and all(isinstance(x, int) for x in v):
+            kinds.add("int")
+        elif isinstance(v, tuple):
+            kinds.add("tuple[int, int]")
+        elif isinstance(v, bool):
+            kinds.add("bool")
+        else:
+            kinds.add(type(v).__name__)
+    return " | ".join(sorted(kinds))
+
+
 def _same(arg: Any, value: Any) -> bool:
     """A block argument and a layer attribute agree (`stride=2` and a stride of (2, 2) do)."""
     if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and not isinstance(arg, tuple):
@@ -533,8 +649,9 @@ def _same(arg: Any, value: Any) -> bool:
     return type(arg) is type(value) and arg == value
 
 
-def _drop_default_stride(body: str) -> str:
-    """Convolutions always carry a stride hole (it may vary between instances); drop it where it is 1."""
+def _drop_default_sizes(body: str) -> str:
+    """Convolutions always carry stride, padding and groups holes (they may vary between instances):
+    drop them where they are PyTorch's defaults."""
     out, pos = [], 0
     for m in re.finditer(r"\b(?:nn\.Conv2d|PaddedConv2d)\(", body):
         start = m.end()
@@ -542,7 +659,7 @@ def _drop_default_stride(body: str) -> str:
         while depth:
             depth += {"(": 1, ")": -1}.get(body[end], 0)
             end += 1
-        args = [a for a in _split_args(body[start : end - 1]) if a != "stride=1"]
+        args = [a for a in _split_args(body[start : end - 1]) if a not in ("stride=1", "padding=0", "groups=1")]
         out.append(body[pos:start] + ", ".join(args) + ")")
         pos = end
     return "".join(out) + body[pos:]

@@ -32,13 +32,13 @@ def _conv(n: Node, arg) -> str:
     a = n.attrs
     pad = a["padding"]
     asym = isinstance(pad, tuple) and len(pad) == 4
-    padding = (0, 0) if asym else pad
     cls = "PaddedConv2d" if asym else "nn.Conv2d"
     extra = f", pads={a['pads']!r}" if asym else ""
+    # sizes are always written (they may differ between a block's instances); defaults are dropped later
     return (
-        f"{cls}({arg('in_channels')}, {arg('out')}, {lit(a['kernel'])}, stride={arg('stride')}"
-        + _kw([("padding", padding, (0, 0)), ("dilation", a["dilation"], (1, 1))])
-        + (f", groups={arg('groups')}" if a["groups"] != 1 else "")
+        f"{cls}({arg('in_channels')}, {arg('out')}, {arg('kernel')}, stride={arg('stride')}, padding={'0' if asym else arg('padding')}"
+        + _kw([("dilation", a["dilation"], (1, 1))])
+        + f", groups={arg('groups')}"
         + (", bias=False" if not a["bias"] else "")
         + extra
         + ")"
@@ -135,8 +135,8 @@ JOINS: dict[str, Callable[[list[str]], str]] = {
 
 # module attributes that size a layer and may become constructor parameters of a block class
 SIZES: dict[str, tuple[str, ...]] = {
-    "conv": ("in_channels", "out", "groups", "stride"),
-    "dwconv": ("in_channels", "out", "groups", "stride"),
+    "conv": ("in_channels", "out", "groups", "stride", "kernel", "padding"),
+    "dwconv": ("in_channels", "out", "groups", "stride", "kernel", "padding"),
     "linear": ("in_features", "out"),
     "batchnorm": ("channels",),
 }
