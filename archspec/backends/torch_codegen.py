@@ -346,10 +346,13 @@ class TorchCodegen:
             return False
         # every hole of the extra members must equal a core hole across a's instances (b has no values for it)
         vec = lambda h: tuple(repr(self.class_of[s][1].values[h]) for s in a.instances)  # noqa: E731
-        stand_in = {}
+        stand_in, constant = {}, {}
         for i, m in enumerate(a.line_members):
             if m in extra:
                 for h in map(int, holes_of[i]):
+                    if len(set(vec(h))) == 1:  # a literal in the class: any instance's value will do
+                        constant[h] = self.class_of[a.instances[0]][1].values[h]
+                        continue
                     twin = next((c for c in core_holes if vec(c) == vec(h)), None)
                     if twin is None:
                         return False
@@ -362,9 +365,11 @@ class TorchCodegen:
                 new[h] = vals[k]
             for h, twin in stand_in.items():
                 new[h] = new[twin]
+            for h, value in constant.items():
+                new[h] = value
             self.class_of[s] = (a, Template("", new, list(a.hints)))
             a.instances.append(s)
-        to_a = {h: k for h, k in renumber.items()} | {h: renumber[t] for h, t in stand_in.items()}
+        to_a = dict(renumber) | {h: renumber[t] for h, t in stand_in.items()}
         self.translate[b.key] = (to_a, {e: False for e in extra})
         for e in extra:
             if e not in a.optional:
