@@ -6,10 +6,13 @@ is a plain chain); `nn.Sequential` for plain chains; a `forward` that says what 
 says (`out = out + identity`, `torch.cat([...], 1)`); the network class; a factory.
 
 How: scopes are visited bottom-up. Each scope gets a constructor *template*: source
-with holes for the sizes of its layers (`nn.Conv2d({0}, {1}, 3)`). Instances of one
-block whose templates and forwards agree share a class; sizes that differ between
-them become `__init__` parameters (named after the block's own arguments where the
-values say so), sizes that agree stay literals.
+with holes for the sizes of its layers (`nn.Conv2d({0}, {1}, {2}, ...)`). Instances of
+one block whose templates and forwards agree share a class (a variant); a variant that
+only adds optional members (a `downsample` feeding an add) absorbs the one without them;
+sizes that differ between instances become `__init__` parameters (named after the
+block's own arguments where the values say so), sizes that agree stay literals. Child
+classes appear in their parent's template as markers, resolved once the child's
+parameters are named.
 """
 
 from __future__ import annotations
@@ -108,7 +111,6 @@ class TorchCodegen:
         self.by_key: dict[str, Variant] = {}  # "#k" -> variant, for call markers
         self.translate: dict[str, tuple[dict[int, int], dict[str, bool]]] = {}  # merged keys: hole map, absent members
         self.helpers: set[str] = set()
-        self.uses: set[str] = set()
         self._index()
 
     # ---- structure ----
@@ -136,10 +138,6 @@ class TorchCodegen:
                 self.members[path].append(("scope", kid))
         for path in self.members:
             self.members[path].sort(key=lambda m: m[1].id if m[0] == "node" else self.span[m[1]][0])
-
-    def _inside(self, node_id: int, scope: str) -> bool:
-        lo, hi = self.span.get(scope, (1, 0))
-        return lo <= node_id <= hi
 
     def _member_io(self, scope: str, member) -> tuple[list[int], int]:
         """A member's input node ids and output node id."""
@@ -216,7 +214,6 @@ class TorchCodegen:
             parts.append(src if numbered else f'("{name}", {src})')
         if numbered:
             return Template("nn.Sequential(" + ", ".join(parts) + ")", values, hints)
-        self.uses.add("OrderedDict")
         return Template("nn.Sequential(OrderedDict([" + ", ".join(parts) + "]))", values, hints)
 
     # ---- classes ----
