@@ -61,3 +61,20 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+def heavy_imports(*argv: str) -> list[str]:
+    """The torch/onnx modules a fresh process has imported after running `archspec ARGV`."""
+    code = (
+        "import contextlib, io, sys, archspec.cli\n"
+        f"sys.argv = ['archspec', *{list(argv)!r}]\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        archspec.cli.run()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxruntime')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.replace("'", '"'))

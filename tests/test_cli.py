@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, heavy_imports, run_cli
 
 
 def test_check_prints_shapes_and_totals():
@@ -121,19 +121,8 @@ def test_console_script_is_installed_and_agrees_with_python_m():
 
 
 def test_analysis_never_imports_torch():
-    code = (
-        "import sys, archspec.cli\n"
-        "sys.argv = ['archspec', 'cost', 'specs/resnet50.arch', '--format', 'json']\n"
-        "import contextlib, io\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n"
-        "        archspec.cli.run()\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxruntime')))\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert r.stdout.strip() == "[]", r.stderr
+    assert heavy_imports("cost", "specs/resnet50.arch", "--format", "json") == []
+    assert heavy_imports("check", "specs/resnet50.arch") == []
 
 
 def test_runs_from_any_directory(tmp_path):
