@@ -299,6 +299,11 @@ def parse_yaml(text: str, file: str) -> ast.Module:
         mark = err.problem_mark or err.context_mark
         span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
         raise ArchspecError(Diagnostic(f"YAML: {err.problem or err.context}", span), {file: text}) from None
+    except yaml.YAMLError as err:  # e.g. a control character the YAML reader refuses
+        pos = getattr(err, "position", 0) or 0
+        line = text.count("\n", 0, pos) + 1
+        span = Span(file, line, pos - (text.rfind("\n", 0, pos) + 1) + 1)
+        raise ArchspecError(Diagnostic(f"YAML: {getattr(err, 'reason', None) or err}", span), {file: text}) from None
     if root is None or not isinstance(data, dict):
         raise ArchspecError(
             Diagnostic("a YAML spec is a mapping with `network:` (and optionally params, input, blocks, imports)", Span(file, 1, 1)),
@@ -328,6 +333,10 @@ def parse_yaml(text: str, file: str) -> ast.Module:
                 continue
             seen.add(where)
             diags.append(Diagnostic(message, conv.span(node)))
+        if not diags:  # every error named a union member the document did not mean: report the first as it is
+            first = err.errors()[0]
+            loc = tuple(p for p in first["loc"] if not _is_tag(p))
+            diags.append(Diagnostic(f"YAML {'.'.join(map(str, loc)) or 'document'}: {first['msg']}", conv.span(_locate(root, loc))))
         raise ArchspecError(diags[:5], {file: text}) from None
     try:
         return _module(root, conv, file)
