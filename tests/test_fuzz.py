@@ -83,6 +83,15 @@ def test_mutated_specs_load_or_fail_with_a_located_error(tmp_path, case):
     path = folder / name
     path.write_bytes(text.encode("utf-8", "surrogatepass"))
     try:
-        archspec.load(path, max_layers=5000)
+        analysis = archspec.load(path, max_layers=5000)
     except archspec.ArchspecError as err:
         assert err.diagnostics and err.render()
+        return
+    # what loads also lowers to valid Python (or is refused by name, never by a crash)
+    from archspec.backends.torch_codegen import CodegenError
+    from archspec.backends.torch_runtime import source
+
+    try:
+        compile(source(analysis), "generated.py", "exec")
+    except CodegenError:
+        pass

@@ -172,6 +172,13 @@ class TorchCodegen:
             prev = out
         return prev == self.span[scope][1]
 
+    # ops whose backward does not read their own output: an in-place op may overwrite it
+    _OVERWRITABLE = frozenset({"conv", "dwconv", "linear", "batchnorm", "add", "concat", "mul"})
+
+    def _may_overwrite(self, node_id: int) -> bool:
+        """An in-place activation may overwrite a value only if nothing else reads it, autograd included."""
+        return self.g.nodes[node_id].op in self._OVERWRITABLE and len(self.consumers.get(node_id, [])) == 1
+
     # ---- constructors ----
     def _leaf_template(self, node: Node) -> Template:
         t = Template("")
@@ -188,8 +195,8 @@ class TorchCodegen:
             return "{" + str(holes[name]) + "}"
 
         source = MODULES[node.op](node, arg)
-        if node.op in ("relu", "relu6") and len(self.consumers.get(node.inputs[0], [])) > 1:
-            source = source.replace("inplace=True", "")  # its input is read elsewhere too
+        if "inplace=True" in source and not self._may_overwrite(node.inputs[0]):
+            source = source.replace("inplace=True", "")
         for helper in HELPERS:
             if source.startswith(helper + "("):
                 self.helpers.add(helper)
@@ -477,6 +484,7 @@ class TorchCodegen:
                     m.op in CALLS_INPLACE
                     and ins[0] in dead
                     and ins[0] != self._scope_input(scope)
+                    and self._may_overwrite(ins[0])
                     and not any(var.get(j) == args[0] and last_use.get(j, -1) > k for j in var if j != ins[0])
                 )
                 expr = (CALLS_INPLACE if inplace else CALLS)[m.op](m, args[0])

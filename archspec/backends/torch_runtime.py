@@ -72,8 +72,12 @@ def verify(analysis: Analysis, device: str = "cpu", batch: int = 2) -> Verificat
     seen: dict[str, tuple[int, ...]] = {}
     hooks = []
     for name, mod in model.named_modules():
-        if name and not list(mod.children()):
+        if not name or list(mod.children()):
+            continue
+        if name in expected_shapes:
             hooks.append(mod.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, tuple(o.shape))))
+        elif name not in analysis.graph.scopes:  # a scope built only of calls is a leaf module with no layer of its own
+            result.layer_mismatches.append((name, "no such layer in the spec", type(mod).__name__))
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         y = model(x)
