@@ -263,10 +263,8 @@ class TorchCodegen:
     def _classify(self, scope: str) -> None:
         info = self.g.scopes[scope]
         block = info.block if info.kind in ("block", "network") else self._name(scope)
-        sequential = (
-            scope != ""
-            and self._is_chain(scope)
-            and all(self._name(m[1].path if m[0] == "node" else m[1]) == str(i) for i, m in enumerate(self.members[scope]))
+        sequential = self._is_chain(scope) and all(
+            self._name(m[1].path if m[0] == "node" else m[1]) == str(i) for i, m in enumerate(self.members[scope])
         )
         values: list[Any] = []
         hints: list[str] = []
@@ -566,12 +564,15 @@ class TorchCodegen:
         signature = f"    def __init__(self{args}) -> None:"
         if len(signature) > 100:  # one parameter a line, as ruff format writes it
             signature = "    def __init__(\n" + "".join(f"        {p},\n" for p in ["self", *typed]) + "    ) -> None:"
+        weights = self._init_method() if not insts[0] else ""
         if v.base == "nn.Sequential":
             items = "".join(_wrap(f"            {line},") + "\n" for line in body.splitlines())
-            return f"class {v.name}(nn.Sequential):\n    {doc}\n\n{signature}\n        super().__init__(\n{items}        )\n"
+            then = "        self._init_weights()\n" if weights else ""
+            return (
+                f"class {v.name}(nn.Sequential):\n    {doc}\n\n{signature}\n        super().__init__(\n{items}        )\n{then}" + weights
+            )
         init = "".join(_wrap(f"        {line}") + "\n" for line in body.splitlines())
         fwd = "".join(f"        {line}\n" for line in v.forward.splitlines())
-        weights = self._init_method() if not insts[0] else ""
         if weights:
             init += "        self._init_weights()\n"
         return (
