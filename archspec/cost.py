@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from archspec.ir import Graph, Node
+from archspec.ir import Graph
 from archspec.ops import OPS
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -81,7 +81,3 @@ def by_depth(layers: list[LayerCost], depth: int) -> list[Group]:
         key = ".".join(layer.path.split(".")[:depth])
         groups.setdefault(key, []).append(layer)
     return [Group(k, len(v), v[-1].output, total(v)) for k, v in groups.items()]
-
-
-def _node_path(node: Node) -> str:
-    return node.path
