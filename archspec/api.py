@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -129,10 +130,19 @@ def load(
             input = parse_shape(input)
         except ValueError as err:
             raise ArchspecError(Diagnostic(f"--input: {err}")) from None
-    program = load_program(path)
-    limits = Limits(max_layers) if max_layers else Limits()
-    graph = elaborate(program, exprs, input, limits)
-    return Analysis(str(path), graph)
+    # the analysis allocates many small objects and frees none of them: a cyclic garbage
+    # collection pass over them all, every few thousand nodes, would make it quadratic
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        program = load_program(path)
+        limits = Limits(max_layers) if max_layers else Limits()
+        analysis = Analysis(str(path), elaborate(program, exprs, input, limits))
+        _ = analysis.total  # per-layer costs, computed here too
+        return analysis
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _literal(v: Any) -> ast.Expr:
