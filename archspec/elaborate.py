@@ -499,7 +499,7 @@ class Elaborator:
             name = ctx.claim(label, label_span or call.span)
             inner = ctx.child(name)
             path = ".".join(inner.path)
-            self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span, d.span)
+            self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span, d.span, _literal_defaults(d))
         if not value.known:
             return UNKNOWN
         self.call_stack.append((d.name, call.span))
@@ -560,6 +560,17 @@ class Elaborator:
         if isinstance(stmt, ast.Labeled):
             stmt = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
+
+
+def _literal_defaults(d: ast.BlockDef) -> dict[str, Any]:
+    """A block's parameters whose defaults are plain literals (`stride=1`), for backends to keep as defaults."""
+    out = {}
+    for p in d.params:
+        if isinstance(p.default, ast.Lit) or (
+            isinstance(p.default, ast.TupleExpr) and all(isinstance(x, ast.Lit) for x in p.default.items)
+        ):
+            out[p.name] = evaluate(p.default, Env({}))
+    return out
 
 
 def _bind(callee: str, takes: str, noun: str, names: list[str], positional: list, keyword: dict) -> dict[str, tuple[Any, ast.Arg]]:

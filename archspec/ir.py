@@ -39,6 +39,7 @@ class Scope:
     args: dict[str, Any] = field(default_factory=dict)
     span: Span | None = None  # where the scope is opened (the call, for a block)
     defined: Span | None = None  # where its block is defined
+    defaults: dict[str, Any] = field(default_factory=dict)  # the block's parameters with literal defaults
 
 
 @dataclass

@@ -547,7 +547,7 @@ class TorchCodegen:
         # literal values come from any instance (they agree); parameters by name
         values = self.class_of[insts[0]][1].values
         body = _fill(v.body, [param_of.get(i, lit(x)) for i, x in enumerate(values)])
-        body = _drop_default_sizes(body)
+        body = self._drop_default_args(_drop_default_sizes(body))
         if v.optional:  # members built only when asked; forward passes the input through without them
             lines = body.splitlines()
             body = "\n".join(f"self.{m} = None\nif {m}:\n    {line}" if m in v.optional else line for line, m in zip(lines, v.line_members))
@@ -555,8 +555,18 @@ class TorchCodegen:
                 v.forward = re.sub(
                     rf"^(\w+) = self\.{e}\((\w+)\)$", rf"\1 = self.{e}(\2) if self.{e} is not None else \2", v.forward, flags=re.M
                 )
-        typed = [f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])}" for name, holes in v.params]
+        defaults = self._defaults(v)
+        typed = [
+            f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])}"
+            for name, holes in v.params
+            if name not in defaults
+        ]
         typed += [f"{e}: bool" for e in v.optional]
+        typed += [
+            f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])} = {lit(defaults[name])}"
+            for name, holes in v.params
+            if name in defaults
+        ]
         args = "".join(f", {p}" for p in typed)
         where = self.g.scopes[insts[0]].defined
         kind = "network" if not insts[0] else ("block" if self.g.scopes[insts[0]].kind == "block" else "scope")
@@ -580,6 +590,31 @@ class TorchCodegen:
             f"{signature}\n        super().__init__()\n{init}\n"
             f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n{fwd}" + weights
         )
+
+    def _drop_default_args(self, body: str) -> str:
+        """Leave out `stride=1` in `BasicConv(..., stride=1)` where the class's own default says so."""
+        for v in self.variants.values():
+            defaults = {k: lit(x) for k, x in self._defaults(v).items()}
+            if not defaults:
+                continue
+            out, pos = [], 0
+            for m in re.finditer(rf"\b{re.escape(v.name)}\(", body):
+                start, depth, end = m.end(), 1, m.end()
+                while depth:
+                    depth += {"(": 1, ")": -1}.get(body[end], 0)
+                    end += 1
+                args = [a for a in _split_args(body[start : end - 1]) if defaults.get(a.partition("=")[0]) != a.partition("=")[2]]
+                out.append(body[pos:start] + ", ".join(args) + ")")
+                pos = end
+            body = "".join(out) + body[pos:]
+        return body
+
+    def _defaults(self, v: Variant) -> dict[str, Any]:
+        """Parameters named after a block argument with a literal default keep that default."""
+        if not v.instances[0] or self.g.scopes[v.instances[0]].kind != "block":
+            return {}
+        defaults = self.g.scopes[v.instances[0]].defaults
+        return {name: defaults[name] for name, _ in v.params if name in defaults}
 
     def _init_method(self) -> str:
         """The spec's `init kaiming(...)` as a method of the network class; nothing for PyTorch's defaults."""
