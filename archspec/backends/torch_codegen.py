@@ -398,10 +398,19 @@ class TorchCodegen:
                 name = self._param_name(variant, insts, vec, holes, used)
                 used.add(name)
                 variant.params.append((name, holes))
+            self._whole_tuples_only(variant)
             order = {"in_channels": -1}
             block_args = list(self.g.scopes[insts[0]].args) if insts[0] else []
             order.update({a: i for i, a in enumerate(block_args)})
-            variant.params.sort(key=lambda p: (order.get(p[0], len(order)), p[1][0]))
+            variant.params.sort(key=lambda p: (order.get(_base(p[0]), len(order)), p[0], p[1][0]))
+
+    def _whole_tuples_only(self, variant: Variant) -> None:
+        """`c2[0]` may stand for a hole only if every element of `c2` does: calls pass the whole tuple."""
+        scopes = [self.g.scopes[s] for s in variant.instances]
+        for base in {_base(n) for n, _ in variant.params if "[" in n}:
+            indices = {int(n[len(base) + 1 : -1]) for n, _ in variant.params if _base(n) == base and "[" in n}
+            if any(not isinstance(sc.args.get(base), tuple) or set(range(len(sc.args[base]))) != indices for sc in scopes):
+                variant.params = [(variant.hints[h[0]] if _base(n) == base else n, h) for n, h in variant.params]
 
     def _callees_first(self) -> list[Variant]:
         order: list[Variant] = []
@@ -427,11 +436,21 @@ class TorchCodegen:
             variant = self.by_key[parts[0]]
             member, holes = parts[1], parts[2:]
             hole_map, absent = self.translate.get(parts[0], (None, {}))
-            passed = []
+            passed, elements = [], {}
             for name, idx in variant.params:  # a parameter of the parent passed on: name it after the child's
                 hole = holes[hole_map[idx[0]] if hole_map is not None else idx[0]]
-                hints[int(hole.strip("{}"))] = name if member.isdigit() else f"{identifier(member)}_{name}"
-                passed.append(f"{name}={hole}")
+                hint = identifier(name.replace("[", "_").rstrip("]"))
+                hints[int(hole.strip("{}"))] = hint if member.isdigit() else f"{identifier(member)}_{hint}"
+                if "[" not in name:
+                    passed.append(f"{name}={hole}")
+                    continue
+                base = _base(name)
+                if base not in elements:
+                    passed.append(f"{base}=\u00b6{base}\u00b6")  # the whole tuple, filled in below
+                elements.setdefault(base, {})[int(name[len(base) + 1 : -1])] = hole
+            for base, items in elements.items():
+                tup = "(" + ", ".join(items[i] for i in sorted(items)) + ("," if len(items) == 1 else "") + ")"
+                passed = [p.replace(f"\u00b6{base}\u00b6", tup) for p in passed]
             passed += [f"{e}={e not in absent}" for e in variant.optional]
             return f"{variant.name}({', '.join(passed)})"
 
@@ -442,6 +461,15 @@ class TorchCodegen:
         for arg in scopes[0].args:
             if arg not in used and all(_same(sc.args.get(arg), v) for sc, v in zip(scopes, vec)):
                 return arg
+        for arg, value in scopes[0].args.items():  # an element of a tuple argument: c2[0], the slides' (c2a, c2b)
+            if isinstance(value, tuple):
+                for i in range(len(value)):
+                    name = f"{arg}[{i}]"
+                    if name not in used and all(
+                        isinstance(sc.args.get(arg), tuple) and len(sc.args[arg]) > i and _same(sc.args[arg][i], v)
+                        for sc, v in zip(scopes, vec)
+                    ):
+                        return name
         if "in_channels" not in used and all(self.g.nodes[self._scope_input(s)].shape[0] == v for s, v in zip(insts, vec)):
             return "in_channels"
         name, n = variant.hints[holes[0]], 2
@@ -556,11 +584,16 @@ class TorchCodegen:
                     rf"^(\w+) = self\.{e}\((\w+)\)$", rf"\1 = self.{e}(\2) if self.{e} is not None else \2", v.forward, flags=re.M
                 )
         defaults = self._defaults(v)
-        typed = [
-            f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])}"
-            for name, holes in v.params
-            if name not in defaults
-        ]
+        typed, seen = [], set()
+        for name, holes in v.params:
+            if name in defaults or _base(name) in seen:
+                continue
+            seen.add(_base(name))
+            if "[" in name:  # a tuple argument, passed whole
+                n = len(self.g.scopes[insts[0]].args[_base(name)])
+                typed.append(f"{_base(name)}: tuple[{', '.join(['int'] * n)}]")
+            else:
+                typed.append(f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])}")
         typed += [f"{e}: bool" for e in v.optional]
         typed += [
             f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])} = {lit(defaults[name])}"
@@ -671,6 +704,11 @@ def residual_batchnorms(g: Graph) -> list[str]:
         if best is not None:
             found.append(best)
     return found
+
+
+def _base(name: str) -> str:
+    """`c2[0]` -> `c2`: the argument a parameter expression reads."""
+    return name.split("[", 1)[0]
 
 
 def _annotation(values: list[Any]) -> str:
