@@ -269,7 +269,8 @@ class TorchCodegen:
         values: list[Any] = []
         hints: list[str] = []
         lines: list[str] = []
-        for member in self.members[scope]:
+        folded = None if sequential else self._fold_repeats(scope)
+        for member in self.members[scope] if folded is None else ():
             kind, m = member
             if not self._has_line(member, sequential):
                 continue  # written in forward
@@ -287,6 +288,8 @@ class TorchCodegen:
         forward = "" if sequential else self._forward(scope)
         body = "\n".join(lines)
         line_members = [self._name(m[1].path if m[0] == "node" else m[1]) for m in self.members[scope] if self._has_line(m, sequential)]
+        if folded is not None:
+            body, forward, values, hints, line_members = folded
         signature = (block, sequential, body, forward)
         key = repr(signature)
         variant = self.variants.get(key)
@@ -300,6 +303,64 @@ class TorchCodegen:
             self.variants[key] = variant
         variant.instances.append(scope)
         self.class_of[scope] = (variant, Template("", values, hints))
+
+    def _fold_repeats(self, scope: str):
+        """A block that is only a run of one class joined onto the running value (DenseNet's dense
+        block: layer j reads everything so far, `out = cat([out, layer(out)])`) becomes a loop, so
+        that blocks with 6 or 24 layers share one class, as torchvision's _DenseBlock does.
+
+        The per-layer sizes must be constant or grow by a constant step (in_channels + j * growth).
+        Returns (body, forward, values, hints, line_members), or None when the block is not such a run.
+        """
+        # an unnamed `identity` (the running value as a branch) is its input
+        alias = {m.id: m.inputs[0] for k, m in self.members[scope] if k == "node" and m.op == "identity" and self._name(m.path).isdigit()}
+        members = [(k, m) for k, m in self.members[scope] if not (k == "node" and m.id in alias)]
+        if len(members) < 4 or len(members) % 2 or any(k != ("scope", "node")[i % 2] for i, (k, _) in enumerate(members)):
+            return None
+        units = [(members[i][1], members[i + 1][1]) for i in range(0, len(members), 2)]
+        if any(u not in self.class_of or j.op not in JOINS for u, j in units):
+            return None
+        if len({self.class_of[u][0].key for u, _ in units}) != 1 or len({j.op for _, j in units}) != 1:
+            return None
+        first = re.fullmatch(r"([A-Za-z_]\w*?)(\d+)", self._name(units[0][0]))
+        if not first or any(self._name(u) != f"{first.group(1)}{int(first.group(2)) + k}" for k, (u, _) in enumerate(units)):
+            return None
+        prev, order = self._scope_input(scope), set()
+        for u, j in units:
+            ins, out = self._member_io(scope, ("scope", u))
+            inputs = [alias.get(i, i) for i in j.inputs]
+            if ins != [prev] or sorted(inputs) != sorted([prev, out]) or len(inputs) != 2:
+                return None
+            order.add(inputs[0] == prev)
+            prev = j.id
+        if prev != self.span[scope][1] or len(order) != 1:
+            return None
+        raws = [self.class_of[u][1].values for u, _ in units]
+        child = self.class_of[units[0][0]]
+        values: list[Any] = []
+        hints: list[str] = []
+        exprs = []
+        for i in range(len(raws[0])):
+            seq = [r[i] for r in raws]
+            steps = {b - a for a, b in zip(seq, seq[1:])} if all(type(x) is int for x in seq) else set()
+            if len({repr(x) for x in seq}) == 1:
+                exprs.append(f"{{{len(values)}}}")
+                values.append(seq[0])
+                hints.append(child[1].hints[i])
+            elif len(steps) == 1:
+                exprs.append(f"{{{len(values)}}} + j * {{{len(values) + 1}}}")
+                values += [seq[0], steps.pop()]
+                hints += [child[1].hints[i], "step"]
+            else:
+                return None
+        values.append(len(units))
+        hints.append("layers")
+        prefix, start = first.group(1), int(first.group(2))
+        call = f"\u00a7{child[0].key}|{prefix}|" + "|".join(exprs) + "\u00a7"
+        body = f'for j in range({{{len(values) - 1}}}):\n    self.add_module(f"{prefix}{{j + {start}}}", {call})'
+        join = JOINS[units[0][1].op](["out", "layer(out)"] if order.pop() else ["layer(out)", "out"])
+        forward = f"out = x\nfor layer in self.children():\n    out = {join}\nreturn out"
+        return body, forward, values, hints, [f"{prefix}*"]
 
     def _has_line(self, member, sequential: bool) -> bool:
         """Whether a member is built in __init__ (joins and unnamed stateless calls live in forward)."""
@@ -440,7 +501,8 @@ class TorchCodegen:
             for name, idx in variant.params:  # a parameter of the parent passed on: name it after the child's
                 hole = holes[hole_map[idx[0]] if hole_map is not None else idx[0]]
                 hint = identifier(name.replace("[", "_").rstrip("]"))
-                hints[int(hole.strip("{}"))] = hint if member.isdigit() else f"{identifier(member)}_{hint}"
+                if re.fullmatch(r"\{\d+\}", hole):  # (in a folded loop it is an expression)
+                    hints[int(hole.strip("{}"))] = hint if member.isdigit() else f"{identifier(member)}_{hint}"
                 if "[" not in name:
                     passed.append(f"{name}={hole}")
                     continue
