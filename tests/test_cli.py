@@ -129,3 +129,25 @@ def test_runs_from_any_directory(tmp_path):
     spec = ROOT / "specs" / "resnet18.arch"
     r = subprocess.run([sys.executable, "-m", "archspec", "check", str(spec)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "11,689,512 params" in r.stdout, r.stderr
+
+
+def test_cost_dtype_reports_activation_bytes():
+    plain = json.loads(run_cli("cost", "specs/resnet18.arch", "--format", "json").stdout)["total"]
+    half = json.loads(run_cli("cost", "specs/resnet18.arch", "--format", "json", "--dtype", "float16").stdout)["total"]
+    assert "activation_bytes" not in plain
+    assert half["activation_bytes"] == 2 * plain["activations"]
+    # activations: every op's output elements, batch 1 (the input not counted)
+    layers = json.loads(run_cli("cost", "specs/resnet18.arch", "--format", "json").stdout)["layers"]
+    total = 0
+    for layer in layers:
+        n = 1
+        for d in layer["output"]:
+            n *= d
+        total += n
+    assert plain["activations"] == total
+
+
+def test_cost_table_with_depth_aggregates():
+    r = run_cli("cost", "specs/resnet18.arch", "--depth", "1")
+    assert r.returncode == 0
+    assert "layer1" in r.stdout and "layer1.0" not in r.stdout and "11,689,512" in r.stdout
