@@ -124,7 +124,7 @@ def load(
     """
     exprs: dict[str, ast.Expr] = {}
     for k, v in overrides.items():
-        exprs[k] = v if isinstance(v, (ast.Lit, ast.TupleExpr, ast.BinOp, ast.Unary)) or hasattr(v, "span") else _literal(v)
+        exprs[k] = v if hasattr(v, "span") else _literal(v)  # parsed --set values are AST already
     if isinstance(input, str):
         try:
             input = parse_shape(input)

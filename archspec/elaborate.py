@@ -128,7 +128,7 @@ class Elaborator:
         main = self.program.main
         try:
             params = self._params(main, self.overrides)
-            self._collect_blocks()
+            self._collect_blocks(params)
             if main.network is None:
                 self._fatal(
                     "no network in this spec",
@@ -249,9 +249,10 @@ class Elaborator:
             self._fatal(f"{what}: expected [C, H, W] or [F] of positive ints, got {show(shape)}", span or Span(module.file, 1, 1))
         return shape
 
-    def _collect_blocks(self) -> None:
+    def _collect_blocks(self, params: dict[str, Any]) -> None:
+        """Blocks see the parameters of the file that defines them: the network's (after --set) in the main file."""
         for module in self.program.modules.values():
-            globals_ = Env(self._params(module, {}) if module is not self.program.main else {})
+            globals_ = Env(dict(params) if module is self.program.main else self._params(module, {}))
             for b in module.blocks:
                 if lookup(b.name) is not None:
                     self.rep.error(f"block '{b.name}' has the name of a built-in op", b.span, help="rename the block")
@@ -261,15 +262,6 @@ class Elaborator:
                     self.rep.error(f"block '{b.name}' is defined twice", b.span, notes=[Note("first defined here", prev.span)])
                     continue
                 self.blocks[b.name] = _Block(b, globals_)
-        # the main file's blocks see the network's parameters (after --set)
-
-    def _block_globals(self, block: _Block, env: Env) -> Env:
-        if block.definition.span.file == self.program.main.file:
-            root = env
-            while root.parent is not None:
-                root = root.parent
-            return Env(root.values)
-        return block.globals
 
     # ---- statements ----
     def _seq(self, stmts: tuple, value: Val, env: Env, ctx: _Ctx) -> Val:
@@ -487,7 +479,7 @@ class Elaborator:
         positional, keyword = self._args(call, env)
         pnames = [p.name for p in d.params]
         bound = {k: v for k, (v, _) in _bind(f"block {d.name}", f"block {d.name} takes", "parameter", pnames, positional, keyword).items()}
-        globals_ = self._block_globals(block, env)
+        globals_ = block.globals
         for p in d.params:
             if p.name not in bound:
                 if p.default is None:

@@ -43,6 +43,9 @@ _ACRONYMS = {
 }
 
 
+_HOLE = re.compile(r"\{(\d+)\}")  # a size to fill in: {3}
+
+
 class CodegenError(Exception):
     """The IR has a shape the torch backend cannot lower yet."""
 
@@ -144,22 +147,30 @@ class TorchCodegen:
         kind, m = member
         if kind == "node":
             return list(m.inputs), m.id
-        lo, hi = self.span[m]
-        ext = sorted({i for n in self.g.nodes[lo : hi + 1] for i in n.inputs if not lo <= i <= hi})
+        ext = self._outer_inputs(m)
         if len(ext) != 1:
             raise CodegenError(f"scope '{m}' reads {len(ext)} outer values; the torch backend handles one")
-        return ext, hi
+        return ext, self.span[m][1]
 
     @staticmethod
     def _name(path: str) -> str:
         return path.rsplit(".", 1)[-1]
 
-    def _scope_input(self, scope: str) -> int:
-        if not scope:
-            return 0
+    def _member_name(self, member) -> str:
+        kind, m = member
+        return self._name(m.path if kind == "node" else m)
+
+    def _numbered(self, scope: str) -> bool:
+        """Whether a scope's members are named 0, 1, 2, ... as nn.Sequential names them."""
+        return all(self._member_name(m) == str(i) for i, m in enumerate(self.members[scope]))
+
+    def _outer_inputs(self, scope: str) -> list[int]:
+        """The ids of the nodes outside `scope` that its nodes read."""
         lo, hi = self.span[scope]
-        ext = sorted({i for n in self.g.nodes[lo : hi + 1] for i in n.inputs if not lo <= i <= hi})
-        return ext[0]
+        return sorted({i for n in self.g.nodes[lo : hi + 1] for i in n.inputs if not lo <= i <= hi})
+
+    def _scope_input(self, scope: str) -> int:
+        return self._outer_inputs(scope)[0] if scope else 0
 
     def _is_chain(self, scope: str) -> bool:
         prev = self._scope_input(scope)
@@ -211,13 +222,13 @@ class TorchCodegen:
             return Template(f"\u00a7{variant.name}|{self._name(scope)}{holes}\u00a7", list(raw.values), list(raw.hints))  # name: "#k"
         # a plain chain that is not a block: nn.Sequential, inline in its parent
         parts, values, hints = [], [], []
-        numbered = all(self._name(m[1].path if m[0] == "node" else m[1]) == str(i) for i, m in enumerate(self.members[scope]))
+        numbered = self._numbered(scope)
         for member in self.members[scope]:
             sub = self._leaf_template(member[1]) if member[0] == "node" else self._scope_template(member[1])
             src = _shift(sub.source, len(values))
             values += sub.values
             hints += sub.hints
-            name = self._name(member[1].path if member[0] == "node" else member[1])
+            name = self._member_name(member)
             parts.append(src if numbered else f'("{name}", {src})')
         if numbered:
             return Template("nn.Sequential(" + ", ".join(parts) + ")", values, hints)
@@ -263,9 +274,7 @@ class TorchCodegen:
     def _classify(self, scope: str) -> None:
         info = self.g.scopes[scope]
         block = info.block if info.kind in ("block", "network") else self._name(scope)
-        sequential = self._is_chain(scope) and all(
-            self._name(m[1].path if m[0] == "node" else m[1]) == str(i) for i, m in enumerate(self.members[scope])
-        )
+        sequential = self._is_chain(scope) and self._numbered(scope)
         values: list[Any] = []
         hints: list[str] = []
         lines: list[str] = []
@@ -278,18 +287,19 @@ class TorchCodegen:
             src = _shift(sub.source, len(values))
             values += sub.values
             hints += sub.hints
-            name = self._name(m.path if kind == "node" else m)
+            name = self._member_name(member)
             if sequential:
                 lines.append(src)
             elif name.isidentifier() and not keyword.iskeyword(name):
                 lines.append(f"self.{name} = {src}")
             else:
                 lines.append(f'self.add_module("{name}", {src})')
-        forward = "" if sequential else self._forward(scope)
-        body = "\n".join(lines)
-        line_members = [self._name(m[1].path if m[0] == "node" else m[1]) for m in self.members[scope] if self._has_line(m, sequential)]
         if folded is not None:
             body, forward, values, hints, line_members = folded
+        else:
+            forward = "" if sequential else self._forward(scope)
+            body = "\n".join(lines)
+            line_members = [self._member_name(m) for m in self.members[scope] if self._has_line(m, sequential)]
         signature = (block, sequential, body, forward)
         key = repr(signature)
         variant = self.variants.get(key)
@@ -299,7 +309,7 @@ class TorchCodegen:
             variant.key = variant.name
             self.by_key[variant.key] = variant
             variant.line_members = line_members
-            variant.members = [self._name(m[1].path if m[0] == "node" else m[1]) for m in self.members[scope]]
+            variant.members = [self._member_name(m) for m in self.members[scope]]
             self.variants[key] = variant
         variant.instances.append(scope)
         self.class_of[scope] = (variant, Template("", values, hints))
@@ -398,11 +408,11 @@ class TorchCodegen:
                 return False
         # the same layers without the extra members, the same forward where they pass their input through
         lines = a.body.splitlines()
-        holes_of = [re.findall(r"\{(\d+)\}", line) for line in lines]
+        holes_of = [_HOLE.findall(line) for line in lines]
         core = [i for i, m in enumerate(a.line_members) if m not in extra]
         core_holes = [int(h) for i in core for h in holes_of[i]]
         renumber = {h: k for k, h in enumerate(core_holes)}
-        core_body = "\n".join(re.sub(r"\{(\d+)\}", lambda m: "{" + str(renumber[int(m.group(1))]) + "}", lines[i]) for i in core)
+        core_body = "\n".join(_HOLE.sub(lambda m: "{" + str(renumber[int(m.group(1))]) + "}", lines[i]) for i in core)
         if core_body != b.body:
             return False
         if self._forward(rep_a, frozenset(extra), canonical=True) != self._forward(rep_b, canonical=True):
@@ -448,7 +458,7 @@ class TorchCodegen:
         for variant in self._callees_first():
             insts = variant.instances
             variant.body = self._resolve_calls(variant.body, variant.hints)
-            referenced = sorted({int(i) for i in re.findall(r"\{(\d+)\}", variant.body)})
+            referenced = sorted({int(i) for i in _HOLE.findall(variant.body)})
             groups: dict[str, tuple[tuple, list[int]]] = {}
             for i in referenced:
                 vec = tuple(self.class_of[s][1].values[i] for s in insts)
@@ -501,7 +511,7 @@ class TorchCodegen:
             for name, idx in variant.params:  # a parameter of the parent passed on: name it after the child's
                 hole = holes[hole_map[idx[0]] if hole_map is not None else idx[0]]
                 hint = identifier(name.replace("[", "_").rstrip("]"))
-                if re.fullmatch(r"\{\d+\}", hole):  # (in a folded loop it is an expression)
+                if _HOLE.fullmatch(hole):  # (in a folded loop it is an expression)
                     hints[int(hole.strip("{}"))] = hint if member.isdigit() else f"{identifier(member)}_{hint}"
                 if "[" not in name:
                     passed.append(f"{name}={hole}")
@@ -559,7 +569,7 @@ class TorchCodegen:
             for i in dead:
                 if all(var.get(j) != var[i] for j in var if j != i and last_use.get(j, -1) > k):
                     live.discard(var[i])
-            name = self._name(m.path if kind == "node" else m)
+            name = self._member_name(member)
             if name in drop:
                 var[out] = args[0]
                 live.add(args[0])
@@ -847,11 +857,11 @@ def _wrap(line: str, width: int = 100) -> str:
 
 
 def _shift(source: str, by: int) -> str:
-    return re.sub(r"\{(\d+)\}", lambda m: "{" + str(int(m.group(1)) + by) + "}", source) if by else source
+    return _HOLE.sub(lambda m: "{" + str(int(m.group(1)) + by) + "}", source) if by else source
 
 
 def _fill(source: str, values: list[str]) -> str:
-    return re.sub(r"\{(\d+)\}", lambda m: values[int(m.group(1))], source)
+    return _HOLE.sub(lambda m: values[int(m.group(1))], source)
 
 
 def generate(graph: Graph, spec: str, factory: str) -> str:
