@@ -21,9 +21,11 @@ def _stderr_color() -> bool:
     return sys.stderr.isatty()
 
 
-def _fail(err: ArchspecError) -> None:
-    click.echo(err.render(color=_stderr_color()), err=True)
-    n = len(err.diagnostics)
+def _fail(*errors: ArchspecError) -> None:
+    """Print every diagnostic of every failed spec, then exit 1."""
+    for err in errors:
+        click.echo(err.render(color=_stderr_color()), err=True)
+    n = sum(len(err.diagnostics) for err in errors)
     if n > 1:
         click.echo(f"{n} errors", err=True)
     sys.exit(1)
@@ -143,9 +145,7 @@ def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
         except ArchspecError as err:
             errors.append(err)
     if errors:
-        for err in errors:
-            click.echo(err.render(color=_stderr_color()), err=True)
-        sys.exit(1)
+        _fail(*errors)
     if fmt == "json":
         click.echo(report.to_json(analyses, depth, batch, dtype))
     elif fmt == "csv":

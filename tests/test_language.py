@@ -294,3 +294,16 @@ def test_ops_each_have_a_definition_doc_and_a_row_in_the_language_reference():
         assert op.doc, name
         if not op.internal:
             assert f"`{name}`" in doc, f"{name} is missing from docs/language.md"
+
+
+def test_blocks_of_the_spec_read_its_parameters_after_overrides(write_spec):
+    src = """
+        param width = 4
+        input 3x8x8
+        block widen():
+            conv(width, 1)
+        network n:
+            widen()
+        """
+    assert load_text(write_spec, src).output_shape == (4, 8, 8)
+    assert load_text(write_spec, src, width=9).output_shape == (9, 8, 8)
