@@ -14,12 +14,13 @@ Naming follows nn.Sequential: every item of a scope takes the next position
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span
-from archspec.expressions import Env, EvalError, describe, evaluate
-from archspec.ir import Graph, Node, Scope, Shape
+from archspec.expressions import Env, EvalError, describe, evaluate, free_names
+from archspec.ir import Decision, Graph, Node, Scope, Shape
 from archspec.ops import OPS, OpError, lookup, public_names
 from archspec.ops.registry import REQUIRED
 from archspec.ops.shapes import fmt
@@ -75,12 +76,15 @@ UNKNOWN = Val(None, None)
 
 
 class _Ctx:
-    """A naming scope: its dotted path and the next free position."""
+    """A naming scope: its dotted path, the next free position, and the `if` branches and loop
+    iterations the current statement sits in (`frames`), which every node and scope records."""
 
     def __init__(self, path: tuple[str, ...]):
         self.path = path
         self.count = 0
         self.taken: dict[str, Span | None] = {}
+        self.frames: tuple[tuple[str, int], ...] = ()
+        self.decisions: dict[str, Decision] = {}
 
     def claim(self, label: str | None, span: Span | None) -> str:
         if label is None:
@@ -287,9 +291,16 @@ class Elaborator:
                         stmt.count.span,
                         help="raise the limit with --max-layers if this is intended",
                     )
-                for _ in range(n):
-                    self._tick(stmt.span)
-                    value = self._seq(stmt.body, value, env, ctx)
+                key = _key("repeat", stmt.span)
+                self._decide(ctx, key, "repeat", (stmt.count,), env, n)
+                outer = ctx.frames
+                try:
+                    for i in range(n):
+                        self._tick(stmt.span)
+                        ctx.frames = outer + ((key, i),)
+                        value = self._seq(stmt.body, value, env, ctx)
+                finally:
+                    ctx.frames = outer
                 return value
             if isinstance(stmt, ast.For):
                 seq = self._eval(stmt.iter, env)
@@ -299,13 +310,22 @@ class Elaborator:
                     self._fatal(
                         f"for over {len(seq):,} items exceeds the limit of {self.limits.max_iterations:,} iterations", stmt.iter.span
                     )
-                for item in seq:
-                    self._tick(stmt.span)
-                    self._bind_target(stmt.target, item, env, stmt.span)
-                    value = self._seq(stmt.body, value, env, ctx)
+                key, outer = _key("for", stmt.span), ctx.frames
+                try:
+                    for i, item in enumerate(seq):
+                        self._tick(stmt.span)
+                        self._bind_target(stmt.target, item, env, stmt.span)
+                        ctx.frames = outer + ((key, i),)
+                        value = self._seq(stmt.body, value, env, ctx)
+                finally:
+                    ctx.frames = outer
                 return value
             if isinstance(stmt, ast.If):
-                return self._seq(self._choose(stmt, env), value, env, ctx)
+                taken = self._choose(stmt, env)
+                key = _key("if", stmt.span)
+                self._decide(ctx, key, "if", tuple(c for c, _ in stmt.branches), env, taken)
+                body = stmt.branches[taken][1] if taken < len(stmt.branches) else stmt.orelse
+                return self._guarded(ctx, key, taken, lambda: self._seq(body, value, env, ctx))
             if isinstance(stmt, ast.Combinator):
                 return self._combinator(stmt, value, env, ctx)
             raise AssertionError(stmt)
@@ -329,11 +349,35 @@ class Elaborator:
                 help="raise the limit with --max-layers if this is intended",
             )
 
-    def _choose(self, stmt: ast.If, env: Env) -> tuple:
-        for cond, body in stmt.branches:
+    def _choose(self, stmt: ast.If, env: Env) -> int:
+        """The index of the branch taken; len(branches) for the else branch."""
+        for i, (cond, _) in enumerate(stmt.branches):
             if self._eval(cond, env):
-                return body
-        return stmt.orelse
+                return i
+        return len(stmt.branches)
+
+    @staticmethod
+    def _guarded(ctx: _Ctx, key: str, index: int, run):
+        """Run `run` with (key, index) on the frame stack, so what it adds records the branch it is in."""
+        outer = ctx.frames
+        ctx.frames = outer + ((key, index),)
+        try:
+            return run()
+        finally:
+            ctx.frames = outer
+
+    @staticmethod
+    def _decide(ctx: _Ctx, key: str, kind: str, exprs: tuple, env: Env, taken: int) -> None:
+        """Record how a statement at the top of a scope's body went, with the values its names had."""
+        if ctx.frames:
+            return  # inside a loop or branch: backends mirror top-level statements only
+        bindings = {}
+        for name in sorted({n for e in exprs for n in free_names(e)}):
+            try:
+                bindings[name] = env.lookup(name)
+            except KeyError:
+                pass
+        ctx.decisions[key] = Decision(kind, exprs, bindings, env.in_shape, taken)
 
     def _bind_target(self, target, value, env: Env, span: Span) -> None:
         if isinstance(target, str):
@@ -360,8 +404,13 @@ class Elaborator:
         return v
 
     def _labeled(self, stmt: ast.Labeled, value: Val, env: Env, ctx: _Ctx) -> Val:
-        if stmt.guard is not None and not self._eval(stmt.guard, env):
-            return value
+        if stmt.guard is not None:
+            key, taken = _key("if", stmt.span), 0 if self._eval(stmt.guard, env) else 1
+            self._decide(ctx, key, "if", (stmt.guard,), env, taken)
+            if taken:
+                return value
+            plain = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
+            return self._guarded(ctx, key, 0, lambda: self._labeled(plain, value, env, ctx))
         label = self._label(stmt, env)
         if label == "_":
             return self._seq(stmt.body, value, env, ctx)
@@ -370,7 +419,7 @@ class Elaborator:
             return self._item(only.items[0], value, env, ctx, label, stmt.span)
         name = ctx.claim(label, stmt.span)
         inner = ctx.child(name)
-        self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
+        self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span, guard=ctx.frames, decisions=inner.decisions)
         return self._seq(stmt.body, value, env, inner)
 
     # ---- items ----
@@ -445,7 +494,7 @@ class Elaborator:
         except OpError as err:
             span = raw[err.arg][1].value.span if err.arg in raw and raw[err.arg][1] else call.span
             raise _Fail(err.message, span, notes=self._origin(value), help=err.help) from None
-        return self._add(op.name, attrs, [value], ctx.dotted(name), ".".join(ctx.path), shape, call.span)
+        return self._add(op.name, attrs, [value], ctx, name, shape, call.span)
 
     def _origin(self, value: Val) -> list[Note]:
         if value.node is None or value.node == 0:
@@ -453,14 +502,14 @@ class Elaborator:
         n = self.nodes[value.node]
         return [Note(f"its input {fmt(n.shape)} comes from {n.op} '{n.path}'", n.span)]
 
-    def _add(self, op: str, attrs: dict, inputs: list[Val], path: str, scope: str, shape: Shape, span: Span | None) -> Val:
+    def _add(self, op: str, attrs: dict, inputs: list[Val], ctx: _Ctx, name: str, shape: Shape, span: Span | None) -> Val:
         if len(self.nodes) > self.limits.max_layers:
             self._fatal(
                 f"the network exceeds the limit of {self.limits.max_layers:,} layers",
                 span,
                 help="raise the limit with --max-layers if this is intended",
             )
-        node = Node(len(self.nodes), op, attrs, tuple(v.node for v in inputs), path, scope, tuple(shape), span)
+        node = Node(len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, ctx.frames)
         self.nodes.append(node)
         return Val(node.id, node.shape)
 
@@ -491,20 +540,31 @@ class Elaborator:
             name = ctx.claim(label, label_span or call.span)
             inner = ctx.child(name)
             path = ".".join(inner.path)
-            self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span, d.span, _literal_defaults(d))
+            self.scopes[path] = Scope(
+                path, "block", d.name, dict(bound), call.span, d.span, _literal_defaults(d), guard=ctx.frames, decisions=inner.decisions
+            )
         if not value.known:
             return UNKNOWN
         self.call_stack.append((d.name, call.span))
+        args = set(bound)
         try:
             return self._seq(d.body, value, Env(bound, globals_, in_shape=value.shape), inner)
         finally:
             self.call_stack.pop()
+            if not transparent:
+                scope = self.scopes[".".join(inner.path)]
+                scope.locals = {k: v for k, v in bound.items() if k not in args and k in _assigned(d)}
 
     # ---- joins ----
     def _combinator(self, stmt: ast.Combinator, value: Val, env: Env, ctx: _Ctx) -> Val:
         outs: list[tuple[Val, Span]] = []
-        for branch in self._branches(stmt.branches, env):
-            outs.append((self._branch(branch, value, env, ctx), branch.span))
+        outer = ctx.frames
+        try:
+            for branch, frames in self._branches(stmt.branches, env, ctx):
+                ctx.frames = outer + frames
+                outs.append((self._branch(branch, value, env, ctx), branch.span))
+        finally:
+            ctx.frames = outer
         kind = stmt.kind
         if kind in ("add", "mul") and len(outs) < 2:
             outs.insert(0, (value, stmt.span))  # an absent branch is the identity
@@ -522,21 +582,29 @@ class Elaborator:
             raise _Fail(err.message, outs[err.culprit][1], notes=notes, help=err.help) from None
         name = kind if kind not in ctx.taken else f"{kind}_{sum(1 for t in ctx.taken if t.startswith(kind))}"
         ctx.taken[name] = stmt.span
-        return self._add(kind, attrs, vals, ctx.dotted(name), ".".join(ctx.path), shape, stmt.span)
+        return self._add(kind, attrs, vals, ctx, name, shape, stmt.span)
 
-    def _branches(self, stmts: tuple, env: Env) -> list:
+    def _branches(self, stmts: tuple, env: Env, ctx: _Ctx, frames: tuple = ()) -> list[tuple]:
+        """The branches of a join, each with the `if` frames it was chosen under."""
         out = []
         for s in stmts:
             if isinstance(s, ast.If):
-                out.extend(self._branches(self._choose(s, env), env))
-            elif isinstance(s, ast.Labeled) and s.guard is not None and not self._eval(s.guard, env):
-                continue
+                taken = self._choose(s, env)
+                key = _key("if", s.span)
+                self._decide(ctx, key, "if", tuple(c for c, _ in s.branches), env, taken)
+                body = s.branches[taken][1] if taken < len(s.branches) else s.orelse
+                out.extend(self._branches(body, env, ctx, frames + ((key, taken),)))
+            elif isinstance(s, ast.Labeled) and s.guard is not None:
+                key, taken = _key("if", s.span), 0 if self._eval(s.guard, env) else 1
+                self._decide(ctx, key, "if", (s.guard,), env, taken)
+                if not taken:
+                    out.append((s, frames + ((key, 0),)))
             elif isinstance(s, (ast.Repeat, ast.For)):
                 raise _Fail("a branch of concat, add or mul cannot be a loop; put the loop in a labelled branch (`name:`)", s.span)
             elif isinstance(s, ast.Line) and any(isinstance(i, (ast.Assign, ast.Assert)) for i in s.items):
                 raise _Fail("assignments and asserts are not branches; put them before the join", s.span)
             else:
-                out.append(s)
+                out.append((s, frames))
         return out
 
     def _branch(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
@@ -547,11 +615,34 @@ class Elaborator:
                 self._report(f.diag)
                 return UNKNOWN
             inner = ctx.child(name)
-            self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
+            self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span, guard=ctx.frames, decisions=inner.decisions)
             return self._stmt(stmt, value, env, inner)
         if isinstance(stmt, ast.Labeled):
             stmt = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
+
+
+@functools.lru_cache(maxsize=None)
+def _assigned(d: ast.BlockDef) -> frozenset[str]:
+    """The names a block's body assigns (`hidden = ...`), not loop variables."""
+    found: set[str] = set()
+
+    def visit(stmts) -> None:
+        for s in stmts:
+            if isinstance(s, ast.Line):
+                found.update(i.name for i in s.items if isinstance(i, ast.Assign))
+            for attr in ("body", "orelse", "branches"):
+                sub = getattr(s, attr, ())
+                for x in sub:
+                    visit(x[1] if isinstance(x, tuple) else (x,))
+
+    visit(d.body)
+    return frozenset(found)
+
+
+def _key(kind: str, span: Span) -> str:
+    """A statement's identity in guards and decisions: `if@specs/lib/mobilenet.arch:19:5`."""
+    return f"{kind}@{span}"
 
 
 def _literal_defaults(d: ast.BlockDef) -> dict[str, Any]:

@@ -161,6 +161,19 @@ class Env:
         return out
 
 
+def free_names(e: Any) -> set[str]:
+    """The variable names an expression reads (`in` is not one: it is the block's input)."""
+    if isinstance(e, ast.Name):
+        return {e.id}
+    if isinstance(e, tuple):
+        return set().union(*map(free_names, e)) if e else set()
+    if isinstance(e, ast.Arg):
+        return free_names(e.value)
+    if not hasattr(e, "__dataclass_fields__"):
+        return set()
+    return set().union(*(free_names(getattr(e, f)) for f in e.__dataclass_fields__ if f != "span"))
+
+
 def evaluate(e: ast.Expr, env: Env) -> Any:
     """Evaluate an expression; every failure is an EvalError pointing at the sub-expression."""
     try:

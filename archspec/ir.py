@@ -13,6 +13,7 @@ from typing import Any
 from archspec.diagnostics import Span
 
 Shape = tuple[int, ...]
+Guard = tuple[tuple[str, int], ...]  # ((statement key, branch index or iteration), ...), outermost first
 
 
 @dataclass
@@ -27,6 +28,23 @@ class Node:
     scope: str  # path of the enclosing scope ("" for the network itself)
     shape: Shape
     span: Span | None = None
+    guard: Guard = ()  # the `if` branches and loop iterations it sits in, within its scope
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How one `if` or `repeat` at the top of a scope's body went for one instance.
+
+    Backends that write one class for a block whose instances differ mirror the statement
+    itself (`if t != 1:` / `for _ in range(convs):`), so they need its expressions and the
+    values its names had here.
+    """
+
+    kind: str  # "if" | "repeat"
+    exprs: tuple[Any, ...]  # ast expressions: the condition of each branch, or the count
+    bindings: dict[str, Any]  # the value of every name they read
+    in_shape: Shape | None  # the shape `in` stood for
+    taken: int  # the branch taken (len(exprs) for the else branch or none), or the count
 
 
 @dataclass
@@ -40,6 +58,9 @@ class Scope:
     span: Span | None = None  # where the scope is opened (the call, for a block)
     defined: Span | None = None  # where its block is defined
     defaults: dict[str, Any] = field(default_factory=dict)  # the block's parameters with literal defaults
+    guard: Guard = ()  # as Node.guard, within the enclosing scope
+    locals: dict[str, Any] = field(default_factory=dict)  # a block's own variables (`hidden = ...`), as they ended
+    decisions: dict[str, Decision] = field(default_factory=dict)  # statement key -> how it went, top level only
 
 
 @dataclass

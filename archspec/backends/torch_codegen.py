@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from archspec.backends.torch_branches import Instance, MemberLine, merge
 from archspec.backends.torch_lowering import CALLS, CALLS_INPLACE, HELPERS, JOINS, MODULES, SIZES, lit
 from archspec.cost import layer_costs, total
 from archspec.ir import Graph, Node
@@ -98,6 +99,8 @@ class Variant:
     line_members: list[str] = field(default_factory=list)  # the member each body line builds
     optional: list[str] = field(default_factory=list)  # members built only when asked (downsample=True)
     params: list[tuple[str, list[int]]] = field(default_factory=list)  # (name, holes) after naming
+    built: bool = False  # body is whole __init__ statements (an `if` or loop of the spec mirrored; torch_branches)
+    forced: set[int] = field(default_factory=set)  # holes that are parameters even where instances agree
 
 
 class TorchCodegen:
@@ -114,6 +117,8 @@ class TorchCodegen:
         self.by_key: dict[str, Variant] = {}  # "#k" -> variant, for call markers
         self.translate: dict[str, tuple[dict[int, int], dict[str, bool]]] = {}  # merged keys: hole map, absent members
         self.helpers: set[str] = set()
+        self.branchy: set[str] = set()  # blocks whose instances differ: one class mirroring their `if`s and loops
+        self.unmerged: set[str] = set()  # ... where that could not be done
         self._index()
 
     # ---- structure ----
@@ -239,13 +244,22 @@ class TorchCodegen:
         return scope == "" or self.g.scopes[scope].kind == "block" or not self._is_chain(scope)
 
     def build(self) -> str:
+        self._classify_all()
+        split = {v.block for v in self.variants.values() if v.instances[0]}
+        split = {b for b in split if sum(1 for v in self.variants.values() if v.instances[0] and v.block == b) > 1}
+        if split:  # start again, writing those blocks as one class each (children first, so parents see one)
+            self.variants, self.class_of, self.by_key, self.translate, self.helpers = {}, {}, {}, {}, set()
+            self.branchy = split
+            self._classify_all()
+        self._name_classes()
+        self._name_parameters()
+        return self._render()
+
+    def _classify_all(self) -> None:
         for scope in sorted(self.g.scopes, key=lambda p: (-p.count(".") if p else 1, p)):
             if self._needs_class(scope):
                 self._classify(scope)
         self._merge_optional()
-        self._name_classes()
-        self._name_parameters()
-        return self._render()
 
     def _name_classes(self) -> None:
         """A block's simplest variant takes its name; others add what they have more (`BottleneckWithDownsample`)."""
@@ -273,6 +287,9 @@ class TorchCodegen:
 
     def _classify(self, scope: str) -> None:
         info = self.g.scopes[scope]
+        if info.kind == "block" and info.block in self.branchy and info.block not in self.unmerged:
+            if scope in self.class_of or self._classify_merged(info.block):
+                return
         block = info.block if info.kind in ("block", "network") else self._name(scope)
         sequential = self._is_chain(scope) and self._numbered(scope)
         values: list[Any] = []
@@ -313,6 +330,47 @@ class TorchCodegen:
             self.variants[key] = variant
         variant.instances.append(scope)
         self.class_of[scope] = (variant, Template("", values, hints))
+
+    def _classify_merged(self, block: str) -> bool:
+        """All instances of `block` as one class whose constructor (and forward) mirror the spec's
+        `if`s and `repeat`s (torch_branches). False, and remembered, when that cannot be done."""
+        scopes = [p for p, sc in self.g.scopes.items() if sc.kind == "block" and sc.block == block]
+        kinds = {self._is_chain(s) and self._numbered(s) for s in scopes}
+        defined = self.g.scopes[scopes[0]].defined
+        merged = None
+        if len(kinds) == 1 and len({s.count(".") for s in scopes}) == 1 and defined is not None:
+            sequential = kinds.pop()
+            instances = [self._instance(s, sequential) for s in scopes]
+            info = [self.g.scopes[s] for s in scopes]
+            candidates = [[self.g.nodes[self._scope_input(s)].shape[0] for s in scopes]]
+            candidates += [[sc.args.get(a) for sc in info] for a in info[0].args]
+            candidates += [[sc.locals.get(a) for sc in info] for a in info[0].locals]
+            merged = merge(instances, sequential, defined.file, candidates)
+        if merged is None:
+            self.unmerged.add(block)
+            return False
+        variant = Variant(f"#{len(self.variants)}", block, "nn.Sequential" if sequential else "nn.Module", merged.body, merged.forward, merged.hints)
+        variant.key, variant.built, variant.forced = variant.name, True, merged.forced
+        variant.members = variant.line_members = merged.members
+        self.by_key[variant.key] = variant
+        self.variants[repr(("merged", block))] = variant
+        for s in scopes:
+            variant.instances.append(s)
+            self.class_of[s] = (variant, Template("", merged.values[s], list(merged.hints)))
+        return True
+
+    def _instance(self, scope: str, sequential: bool) -> Instance:
+        """One instance's members as its own constructor would build them, with the branches that made them."""
+        lines = []
+        for member in self.members[scope]:
+            if not self._has_line(member, sequential):
+                continue
+            kind, m = member
+            sub = self._leaf_template(m) if kind == "node" else self._scope_template(m)
+            origin = m if kind == "node" else self.g.scopes[m]
+            source = re.sub("^(\u00a7#\\d+\\|)\\d+\\|", r"\g<1>0|", sub.source) if sequential else sub.source  # position: not part of the line
+            lines.append(MemberLine(self._member_name(member), str(origin.span), origin.guard, source, sub.values, sub.hints))
+        return Instance(scope, lines, self.g.scopes[scope].decisions, "" if sequential else self._forward(scope))
 
     def _fold_repeats(self, scope: str):
         """A block that is only a run of one class joined onto the running value (DenseNet's dense
@@ -383,10 +441,10 @@ class TorchCodegen:
         an `se`) whose outputs feed add or mul: A builds them when asked (`downsample=True`) and
         its forward passes the input through where they are absent, as torchvision's BasicBlock does."""
         for a in sorted(self.variants.values(), key=lambda v: -len(v.line_members)):
-            if a.key not in self.by_key or self.by_key[a.key] is not a or a.base != "nn.Module" or not a.instances[0]:
+            if a.key not in self.by_key or self.by_key[a.key] is not a or a.base != "nn.Module" or not a.instances[0] or a.built:
                 continue
             for b in list(self.variants.values()):
-                if b is a or b.block != a.block or b.base != "nn.Module" or self.by_key.get(b.key) is not b:
+                if b is a or b.block != a.block or b.base != "nn.Module" or self.by_key.get(b.key) is not b or b.built:
                     continue
                 merged = self._try_merge(a, b)
                 if merged:
@@ -462,13 +520,18 @@ class TorchCodegen:
             groups: dict[str, tuple[tuple, list[int]]] = {}
             for i in referenced:
                 vec = tuple(self.class_of[s][1].values[i] for s in insts)
-                if len(insts) > 1 and len(set(map(repr, vec))) > 1:
-                    groups.setdefault(repr(vec), (vec, []))[1].append(i)
+                if (len(insts) > 1 and len(set(map(repr, vec))) > 1) or i in variant.forced:
+                    groups.setdefault(repr(tuple(lit(v) for v in vec)), (vec, []))[1].append(i)
             used: set[str] = set()
-            for vec, holes in groups.values():
-                name = self._param_name(variant, insts, vec, holes, used)
-                used.add(name)
-                variant.params.append((name, holes))
+            named: dict[str, str] = {}
+            for by_argument in (True, False):  # a block argument's name goes to its own values first
+                for key, (vec, holes) in groups.items():
+                    if key not in named:
+                        name = self._param_name(variant, insts, vec, holes, used, by_argument)
+                        if name is not None:
+                            named[key] = name
+                            used.add(name)
+            variant.params = [(named[key], holes) for key, (vec, holes) in groups.items()]
             self._whole_tuples_only(variant)
             order = {"in_channels": -1}
             block_args = list(self.g.scopes[insts[0]].args) if insts[0] else []
@@ -528,7 +591,9 @@ class TorchCodegen:
 
         return re.sub("\u00a7([^\u00a7]*)\u00a7", call, body)
 
-    def _param_name(self, variant: Variant, insts: list[str], vec: tuple, holes: list[int], used: set[str]) -> str:
+    def _param_name(self, variant: Variant, insts: list[str], vec: tuple, holes: list[int], used: set[str], by_argument: bool) -> str | None:
+        """A block argument (or an element of one) with these values; else, once arguments are
+        taken, `in_channels`, a local variable of the block (`hidden`), or the layer's hint."""
         scopes = [self.g.scopes[s] for s in insts]
         for arg in scopes[0].args:
             if arg not in used and all(_same(sc.args.get(arg), v) for sc, v in zip(scopes, vec)):
@@ -542,8 +607,13 @@ class TorchCodegen:
                         for sc, v in zip(scopes, vec)
                     ):
                         return name
+        if by_argument:
+            return None
         if "in_channels" not in used and all(self.g.nodes[self._scope_input(s)].shape[0] == v for s, v in zip(insts, vec)):
             return "in_channels"
+        for local in scopes[0].locals:
+            if local not in used and all(_same(sc.locals.get(local), v) for sc, v in zip(scopes, vec)):
+                return local
         name, n = variant.hints[holes[0]], 2
         while name in used:
             name, n = f"{variant.hints[holes[0]]}_{n}", n + 1
@@ -680,6 +750,10 @@ class TorchCodegen:
         if len(signature) > 100:  # one parameter a line, as ruff format writes it
             signature = "    def __init__(\n" + "".join(f"        {p},\n" for p in ["self", *typed]) + "    ) -> None:"
         weights = self._init_method() if not insts[0] else ""
+        if v.base == "nn.Sequential" and v.built:  # a list that the spec's `if`s and loops fill
+            init = "".join(_wrap(f"        {line}") + "\n" for line in body.splitlines())
+            then = "        self._init_weights()\n" if weights else ""
+            return f"class {v.name}(nn.Sequential):\n    {doc}\n\n{signature}\n{init}        super().__init__(*layers)\n{then}" + weights
         if v.base == "nn.Sequential":
             items = "".join(_wrap(f"            {line},") + "\n" for line in body.splitlines())
             then = "        self._init_weights()\n" if weights else ""
@@ -850,6 +924,8 @@ def _wrap(line: str, width: int = 100) -> str:
     else:
         tail = ""
     args = _split_args(inner)
+    if len(args) == 1 and not tail and "(" in args[0] and "=" not in args[0].split("(", 1)[0]:  # layers.append(Call(...))
+        return f"{indent}{head}\n{_wrap(f'{indent}    {args[0]}', width)}\n{indent}){comma}"
     if len(args) < 2 and not tail:
         return line
     body = "".join(_wrap(f"{indent}    {a},", width) + "\n" for a in args)
