@@ -14,7 +14,6 @@ Naming follows nn.Sequential: every item of a scope takes the next position
 from __future__ import annotations
 
 import difflib
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +125,7 @@ class Elaborator:
         self.iterations = 0
         self.call_stack: list[tuple[str, Span]] = []
         self.blocks: dict[str, _Block] = {}
+        self.assigned: dict[str, frozenset[str]] = {}  # block name -> the variables its body assigns
 
     # ---- entry ----
     def run(self) -> Graph:
@@ -509,7 +509,9 @@ class Elaborator:
                 span,
                 help="raise the limit with --max-layers if this is intended",
             )
-        node = Node(len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, ctx.frames)
+        node = Node(
+            len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, ctx.frames
+        )
         self.nodes.append(node)
         return Val(node.id, node.shape)
 
@@ -553,7 +555,10 @@ class Elaborator:
             self.call_stack.pop()
             if not transparent:
                 scope = self.scopes[".".join(inner.path)]
-                scope.locals = {k: v for k, v in bound.items() if k not in args and k in _assigned(d)}
+                assigned = self.assigned.get(d.name)
+                if assigned is None:
+                    assigned = self.assigned[d.name] = _assigned(d)
+                scope.locals = {k: v for k, v in bound.items() if k not in args and k in assigned}
 
     # ---- joins ----
     def _combinator(self, stmt: ast.Combinator, value: Val, env: Env, ctx: _Ctx) -> Val:
@@ -615,14 +620,15 @@ class Elaborator:
                 self._report(f.diag)
                 return UNKNOWN
             inner = ctx.child(name)
-            self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span, guard=ctx.frames, decisions=inner.decisions)
+            self.scopes[".".join(inner.path)] = Scope(
+                ".".join(inner.path), "seq", span=stmt.span, guard=ctx.frames, decisions=inner.decisions
+            )
             return self._stmt(stmt, value, env, inner)
         if isinstance(stmt, ast.Labeled):
             stmt = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
 
 
-@functools.lru_cache(maxsize=None)
 def _assigned(d: ast.BlockDef) -> frozenset[str]:
     """The names a block's body assigns (`hidden = ...`), not loop variables."""
     found: set[str] = set()

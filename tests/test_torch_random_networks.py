@@ -2,7 +2,8 @@
 
 A generator of valid specs (shapes kept consistent by construction) exercises the torch
 backend's structure handling (nested joins, unnamed multi-item branches, numbered members
-in classes, optional members, block variants) beyond the shipped specs.
+in classes, optional members, block variants, blocks whose instances take different `if`
+branches or repeat counts) beyond the shipped specs.
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ def sequence(draw, c: int, depth: int, labels: list[int]) -> list[str]:
                 label
                 + draw(
                     st.sampled_from(
-                        [f"unit({c})", f"*unit({c})" if not label else f"unit({c})", f"res({c}, {draw(st.booleans())})".lower()]
+                        [
+                            f"unit({c})",
+                            f"*unit({c})" if not label else f"unit({c})",
+                            f"res({c}, {draw(st.booleans())})".lower(),
+                            f"branchy({c}, {draw(st.integers(0, 2))}, {draw(st.integers(0, 2))})",
+                            f"gated({c}, {draw(st.booleans())})".lower(),
+                        ]
                     )
                 )
             )
@@ -82,6 +89,24 @@ def networks(draw) -> str:
         "            bn1: batchnorm",
         "        downsample if project:",
         "            conv(c, 1); batchnorm",
+        "    relu",
+        "block branchy(c, k, n):",  # instances differ: torch_branches mirrors the if and the repeat
+        "    if k == 0:",
+        "        relu",
+        "    elif k == 1:",
+        "        conv(c, 1)",
+        "        batchnorm",
+        "    else:",
+        "        dwconv(3, padding=1)",
+        "    repeat n:",
+        "        conv(c, 3, padding=1)",
+        "        relu",
+        "block gated(c, use):",  # a forward that depends on the branch
+        "    if use:",
+        "        add:",
+        "            body: unit(c)",
+        "    else:",
+        "        body: unit(c)",
         "    relu",
         "network random:",
     ]

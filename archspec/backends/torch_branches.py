@@ -203,8 +203,8 @@ class _Merger:
             if len(found) != 1:
                 raise _Unsupported
             lines.append(found[0])
-        first = lines[0]
-        if any(line.src != first.src or (line.name != first.name and not self.sequential) for line in lines):
+        first = _least_inplace(lines)
+        if any(_canon(line.src) != _canon(first.src) or (line.name != first.name and not self.sequential) for line in lines):
             raise _Unsupported
         return [self._line(first.name, first.src, first.hints, [[line.values[j] for line in lines] for j in range(len(first.hints))])]
 
@@ -216,8 +216,8 @@ class _Merger:
             branch.setdefault(k, []).append([line for line in inst.lines if line.guard and line.guard[0][0] == key])
         shapes = {}
         for k, per in branch.items():
-            shape = [(line.name if not self.sequential else "", line.src) for line in per[0]]
-            if any([(line.name if not self.sequential else "", line.src) for line in lines] != shape for lines in per):
+            shape = [(line.name if not self.sequential else "", _canon(line.src)) for line in per[0]]
+            if any([(line.name if not self.sequential else "", _canon(line.src)) for line in lines] != shape for lines in per):
                 raise _Unsupported
             shapes[k] = shape
         # lines that every branch starts or ends with are built whatever the condition says
@@ -232,8 +232,14 @@ class _Merger:
         if len(observed) > 1 and any(middle.values()):
             if not self.sequential:  # a member that only some branches build is None in the others
                 names = [shapes[k][i][0] for k in observed for i in middle[k]]
-                out += [f"self.{n} = None" for n in dict.fromkeys(names) if not all(any(shapes[k][i][0] == n for i in middle[k]) for k in observed)]
-            out += self._chain(key, observed, {k: [self._branch_line(key, taken, k, i) for i in middle[k]] for k in observed}, self_attrs=False)
+                out += [
+                    f"self.{n} = None"
+                    for n in dict.fromkeys(names)
+                    if not all(any(shapes[k][i][0] == n for i in middle[k]) for k in observed)
+                ]
+            out += self._chain(
+                key, observed, {k: [self._branch_line(key, taken, k, i) for i in middle[k]] for k in observed}, self_attrs=False
+            )
         elif len(observed) == 1:
             out += [self._branch_line(key, taken, observed[0], i) for i in middle[observed[0]]]
         out += [self._branch_line(key, taken, k=None, index=-tail + i) for i in range(tail)]
@@ -241,15 +247,15 @@ class _Merger:
 
     def _branch_line(self, key: str, taken: list[int], k: int | None, index: int) -> str:
         """Line `index` of branch k (k None: of every branch, hoisted out of the if)."""
-        columns_of: list[list[Any]] = []
-        first = None
+        columns_of: list[list[Any] | None] = []
+        built = []
         for inst, t in zip(self.insts, taken):
             lines = [line for line in inst.lines if line.guard and line.guard[0][0] == key]
             line = lines[index] if k is None or t == k else None
-            if line is not None and first is None:
-                first = line
+            if line is not None:
+                built.append(line)
             columns_of.append(line.values if line is not None else None)
-        assert first is not None
+        first = _least_inplace(built)
         columns = [[vals[j] if vals is not None else None for vals in columns_of] for j in range(len(first.hints))]
         return self._line(first.name, first.src, first.hints, columns)
 
@@ -295,10 +301,11 @@ class _Merger:
         units: list[list[list[MemberLine]]] = []  # per instance, per iteration, its lines
         for inst, n in zip(self.insts, counts):
             units.append([[line for line in inst.lines if line.guard == ((key, i),)] for i in range(n)])
-        shapes = {tuple(line.src for line in it) for per in units for it in per}
+        shapes = {tuple(_canon(line.src) for line in it) for per in units for it in per}
         if len(shapes) != 1:
             raise _Unsupported
-        unit = next(it for per in units for it in per)
+        iterations = [it for per in units for it in per]
+        unit = [_least_inplace([it[pos] for it in iterations]) for pos in range(len(iterations[0]))]
         split = False
         body = []
         for pos, line in enumerate(unit):
@@ -357,6 +364,17 @@ class _Merger:
                             attrs.append(line)
                 return forward, attrs
         raise _Unsupported
+
+
+def _canon(src: str) -> str:
+    """Lines compare without their in-place flags: whether an activation may overwrite its input
+    depends on what surrounds each instance."""
+    return src.replace(", inplace=True", "").replace("inplace=True", "")
+
+
+def _least_inplace(lines: list[MemberLine]) -> MemberLine:
+    """The line to write for all: out of place if any instance needs it so (always correct)."""
+    return next((line for line in lines if "inplace=True" not in line.src), lines[0])
 
 
 def _indent(lines: list[str]) -> list[str]:

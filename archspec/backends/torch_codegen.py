@@ -286,9 +286,11 @@ class TorchCodegen:
                 taken.add(candidate)
 
     def _classify(self, scope: str) -> None:
+        if scope in self.class_of:
+            return  # classified early, as part of a merged block's instances
         info = self.g.scopes[scope]
         if info.kind == "block" and info.block in self.branchy and info.block not in self.unmerged:
-            if scope in self.class_of or self._classify_merged(info.block):
+            if self._classify_merged(info.block):
                 return
         block = info.block if info.kind in ("block", "network") else self._name(scope)
         sequential = self._is_chain(scope) and self._numbered(scope)
@@ -335,10 +337,13 @@ class TorchCodegen:
         """All instances of `block` as one class whose constructor (and forward) mirror the spec's
         `if`s and `repeat`s (torch_branches). False, and remembered, when that cannot be done."""
         scopes = [p for p, sc in self.g.scopes.items() if sc.kind == "block" and sc.block == block]
+        for below in sorted(self._descendants(scopes), key=lambda p: (-p.count("."), p)):  # instances may sit at any depth
+            if self._needs_class(below):
+                self._classify(below)
         kinds = {self._is_chain(s) and self._numbered(s) for s in scopes}
         defined = self.g.scopes[scopes[0]].defined
         merged = None
-        if len(kinds) == 1 and len({s.count(".") for s in scopes}) == 1 and defined is not None:
+        if len(kinds) == 1 and defined is not None:
             sequential = kinds.pop()
             instances = [self._instance(s, sequential) for s in scopes]
             info = [self.g.scopes[s] for s in scopes]
@@ -349,7 +354,9 @@ class TorchCodegen:
         if merged is None:
             self.unmerged.add(block)
             return False
-        variant = Variant(f"#{len(self.variants)}", block, "nn.Sequential" if sequential else "nn.Module", merged.body, merged.forward, merged.hints)
+        variant = Variant(
+            f"#{len(self.variants)}", block, "nn.Sequential" if sequential else "nn.Module", merged.body, merged.forward, merged.hints
+        )
         variant.key, variant.built, variant.forced = variant.name, True, merged.forced
         variant.members = variant.line_members = merged.members
         self.by_key[variant.key] = variant
@@ -358,6 +365,15 @@ class TorchCodegen:
             variant.instances.append(s)
             self.class_of[s] = (variant, Template("", merged.values[s], list(merged.hints)))
         return True
+
+    def _descendants(self, scopes: list[str]) -> set[str]:
+        found: set[str] = set()
+        todo = [kid for s in scopes for kid in self.children[s]]
+        while todo:
+            path = todo.pop()
+            found.add(path)
+            todo += self.children[path]
+        return found
 
     def _instance(self, scope: str, sequential: bool) -> Instance:
         """One instance's members as its own constructor would build them, with the branches that made them."""
@@ -368,7 +384,9 @@ class TorchCodegen:
             kind, m = member
             sub = self._leaf_template(m) if kind == "node" else self._scope_template(m)
             origin = m if kind == "node" else self.g.scopes[m]
-            source = re.sub("^(\u00a7#\\d+\\|)\\d+\\|", r"\g<1>0|", sub.source) if sequential else sub.source  # position: not part of the line
+            source = (
+                re.sub("^(\u00a7#\\d+\\|)\\d+\\|", r"\g<1>0|", sub.source) if sequential else sub.source
+            )  # position: not part of the line
             lines.append(MemberLine(self._member_name(member), str(origin.span), origin.guard, source, sub.values, sub.hints))
         return Instance(scope, lines, self.g.scopes[scope].decisions, "" if sequential else self._forward(scope))
 
@@ -591,7 +609,9 @@ class TorchCodegen:
 
         return re.sub("\u00a7([^\u00a7]*)\u00a7", call, body)
 
-    def _param_name(self, variant: Variant, insts: list[str], vec: tuple, holes: list[int], used: set[str], by_argument: bool) -> str | None:
+    def _param_name(
+        self, variant: Variant, insts: list[str], vec: tuple, holes: list[int], used: set[str], by_argument: bool
+    ) -> str | None:
         """A block argument (or an element of one) with these values; else, once arguments are
         taken, `in_channels`, a local variable of the block (`hidden`), or the layer's hint."""
         scopes = [self.g.scopes[s] for s in insts]
