@@ -139,6 +139,18 @@ def test_torch_export_of_generated_modules(spec, shape):
     assert exported.module()(torch.randn(*shape)).shape == (1, 1000)
 
 
+@pytest.mark.parametrize(
+    "spec", ["resnet18.arch", "googlenet.arch", "mobilenet_v2.arch", "shufflenet_v2_x1_0.arch", "densenet121.arch", "d2l/vgg11.arch"]
+)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.script is deprecated, not gone: people still script
+def test_generated_modules_compile_with_torchscript(spec):
+    model = archspec.build(SPECS / spec, input=(3, 64, 64) if "d2l" not in spec else (1, 64, 64)).eval()
+    scripted = torch.jit.script(model)
+    x = torch.randn(2, *(3, 64, 64) if "d2l" not in spec else (1, 64, 64))
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x))
+
+
 def test_compile_of_a_wrong_spec_leaves_no_file(tmp_path, write_spec):
     bad = write_spec("input 3x8x8\nnetwork n:\n    conv(8, 3)\n    flatten\n    conv(4, 3)\n")
     out = tmp_path / "out.py"

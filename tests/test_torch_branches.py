@@ -46,7 +46,8 @@ def test_mobilenet_v2_mirrors_its_ifs():
 def test_shufflenet_unit_builds_branch1_only_when_it_downsamples():
     src = archspec.compile_torch(SPECS / "shufflenet_v2_x1_0.arch")
     assert re.findall(r"^class (\w+)", src, re.M) == ["ShuffleBranch", "ShuffleUnit", "ShuffleNetV2X1_0"]
-    assert "self.branch1 = None\n        if stride != 1:\n            self.branch1 = nn.Sequential(" in src
+    assert "        if stride != 1:\n            self.branch1 = nn.Sequential(\n" in src
+    assert "        else:\n            self.branch1 = nn.Sequential()\n        self.branch2 = ShuffleBranch(" in src
     assert "if self.stride == 1:" in src and "x.chunk(2, dim=1)" in src
 
 

@@ -46,6 +46,7 @@ def sequence(draw, c: int, depth: int, labels: list[int]) -> list[str]:
                             f"res({c}, {draw(st.booleans())})".lower(),
                             f"branchy({c}, {draw(st.integers(0, 2))}, {draw(st.integers(0, 2))})",
                             f"gated({c}, {draw(st.booleans())})".lower(),
+                            f"fork({c}, {draw(st.booleans())})".lower(),
                         ]
                     )
                 )
@@ -108,6 +109,14 @@ def networks(draw) -> str:
         "    else:",
         "        body: unit(c)",
         "    relu",
+        "block fork(c, wide):",  # members that one branch builds and the other does not
+        "    if wide:",
+        "        concat:",
+        "            left: conv(c, 1)",
+        "            right: conv(c, 1)",
+        "        conv(c, 1)",
+        "    else:",
+        "        right: conv(c, 1)",
         "network random:",
     ]
     lines += ["    " + line for line in body]

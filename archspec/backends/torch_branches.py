@@ -230,16 +230,20 @@ class _Merger:
         out = [self._branch_line(key, taken, k=None, index=i) for i in range(head)]
         middle = {k: list(range(head, len(shapes[k]) - tail)) for k in observed}
         if len(observed) > 1 and any(middle.values()):
-            if not self.sequential:  # a member that only some branches build is None in the others
-                names = [shapes[k][i][0] for k in observed for i in middle[k]]
-                out += [
-                    f"self.{n} = None"
-                    for n in dict.fromkeys(names)
-                    if not all(any(shapes[k][i][0] == n for i in middle[k]) for k in observed)
-                ]
-            out += self._chain(
-                key, observed, {k: [self._branch_line(key, taken, k, i) for i in middle[k]] for k in observed}, self_attrs=False
-            )
+            real = {k: [self._branch_line(key, taken, k, i) for i in middle[k]] for k in observed}
+            # a member that only some branches build is an empty nn.Sequential in the others, as
+            # torchvision's ShuffleNet has it: no weights, and a forward that TorchScript compiles
+            pads: dict[int, list[str]] = {k: [] for k in observed}
+            if not self.sequential:
+                names = dict.fromkeys(shapes[k][i][0] for k in observed for i in middle[k])
+                for k in observed:
+                    pads[k] = [self._statement(n, "nn.Sequential()") for n in names if all(shapes[k][i][0] != n for i in middle[k])]
+            first, second = observed[0], observed[-1]
+            if len(observed) == 2 and not real[first]:  # if stride != 1: build it, else: the empty stand-in
+                out += [f"if {negate(self._cond(key, first, False))}:"] + _indent(real[second] + pads[second])
+                out += ["else:"] + _indent(pads[first]) if pads[first] else []
+            else:
+                out += self._chain(key, observed, {k: real[k] + pads[k] for k in observed}, self_attrs=False)
         elif len(observed) == 1:
             out += [self._branch_line(key, taken, observed[0], i) for i in middle[observed[0]]]
         out += [self._branch_line(key, taken, k=None, index=-tail + i) for i in range(tail)]

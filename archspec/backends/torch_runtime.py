@@ -8,6 +8,8 @@ and buffer counts, and FlopCounterMode's count, which must be exactly 2 * macs.
 
 from __future__ import annotations
 
+import linecache
+import sys
 import types
 from dataclasses import dataclass, field
 
@@ -28,10 +30,15 @@ def source(analysis: Analysis) -> str:
 
 
 def build_module(analysis: Analysis):
-    """Execute the generated source in a fresh module and call its factory."""
+    """Execute the generated source in a fresh module and call its factory.
+
+    The module is registered (sys.modules, linecache) as an imported file would be, so that
+    tracebacks show its lines and `torch.jit.script`, which reads a class's source, works."""
     code = source(analysis)
     module = types.ModuleType(f"archspec_generated_{factory_name(analysis.spec)}")
     module.__file__ = f"<archspec {analysis.spec}>"
+    linecache.cache[module.__file__] = (len(code), None, code.splitlines(keepends=True), module.__file__)
+    sys.modules[module.__name__] = module
     exec(compile(code, module.__file__, "exec"), module.__dict__)
     return getattr(module, factory_name(analysis.spec))()
 
@@ -72,8 +79,8 @@ def verify(analysis: Analysis, device: str = "cpu", batch: int = 2) -> Verificat
     seen: dict[str, tuple[int, ...]] = {}
     hooks = []
     for name, mod in model.named_modules():
-        if not name or list(mod.children()):
-            continue
+        if not name or list(mod.children()) or isinstance(mod, torch.nn.Sequential):
+            continue  # containers, also an empty one standing for a member some branch does not build
         if name in expected_shapes:
             hooks.append(mod.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, tuple(o.shape))))
         elif name not in analysis.graph.scopes:  # a scope built only of calls is a leaf module with no layer of its own
