@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ class Analysis:
 
     spec: str
     graph: Graph
+    rebuild: Any = field(default=None, repr=False, compare=False)  # more overrides -> Graph (see with_params)
 
     @property
     def network(self) -> str:
@@ -47,6 +48,17 @@ class Analysis:
     @cached_property
     def total(self) -> Totals:
         return total(self.layers)
+
+    def with_params(self, **changes: Any) -> Graph | None:
+        """The same spec elaborated with some parameters changed (and the same other overrides),
+        or None where the spec rejects the values. Backends use it to see what a parameter
+        changes (the torch backend: which sizes are `classes`)."""
+        if self.rebuild is None:
+            return None
+        try:
+            return self.rebuild({k: _literal(v) for k, v in changes.items()})
+        except ArchspecError:
+            return None
 
     def groups(self, depth: int) -> list[Group]:
         return by_depth(self.layers, depth)
@@ -138,6 +150,7 @@ def load(
         program = load_program(path)
         limits = Limits(max_layers) if max_layers else Limits()
         analysis = Analysis(str(path), elaborate(program, exprs, input, limits))
+        analysis.rebuild = lambda changes: elaborate(program, {**exprs, **changes}, input, limits)
         _ = analysis.total  # per-layer costs, computed here too
         return analysis
     finally:

@@ -30,14 +30,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "resnet18.py"
-        path.write_text(archspec.compile_torch(SPEC, classes=args.classes, input=(3, args.size, args.size)))
+        path.write_text(archspec.compile_torch(SPEC, input=(3, args.size, args.size)))
         spec = importlib.util.spec_from_file_location("resnet18", path)
         generated = importlib.util.module_from_spec(spec)
         sys.modules["resnet18"] = generated
         spec.loader.exec_module(generated)
 
     torch.manual_seed(0)
-    model = generated.resnet18()
+    model = generated.resnet18(classes=args.classes)  # `classes` only sets sizes: a constructor argument
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     images = torch.randn(16, 3, args.size, args.size)
     labels = torch.randint(0, args.classes, (16,))

@@ -100,7 +100,7 @@ def test_generated_source_is_ruff_clean_and_deterministic(tmp_path, spec):
 
 def test_generated_source_reads_like_torchvision():
     src = archspec.compile_torch(SPECS / "resnet18.arch")
-    assert "class ResNet18(nn.Module):" in src and "def resnet18() -> ResNet18:" in src
+    assert "class ResNet18(nn.Module):" in src and "def resnet18(classes: int = 1000) -> ResNet18:" in src
     # one class per block, the projection shortcut built when asked, as torchvision's BasicBlock
     assert re.findall(r"^class (\w+)", src, re.M) == ["Basic", "ResNet18"]
     assert "downsample: bool" in src and "if downsample:" in src
@@ -123,9 +123,28 @@ def test_generated_source_reads_like_torchvision():
     assert "InceptionBlock(in_channels=192, c1=64, c2=(96, 128), c3=(16, 32), c4=32)" in slides
 
 
+def test_network_parameters_that_only_set_sizes_are_constructor_arguments(write_spec):
+    src = archspec.compile_torch(SPECS / "resnet18.arch")
+    assert "def __init__(self, classes: int = 1000) -> None:" in src and "self.fc = nn.Linear(512, classes)" in src
+    assert "return ResNet18(classes=classes)" in src
+    namespace: dict = {}
+    exec(compile(src, "resnet18.py", "exec"), namespace)
+    model = namespace["resnet18"](classes=10).eval()
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 10)
+    assert sum(p.numel() for p in model.parameters()) == archspec.load(SPECS / "resnet18.arch", classes=10).total.params
+    # through a block's argument too: the slides' NiN passes classes to its last nin_block
+    assert "NiNBlock(in_channels=384, channels=classes, kernel=3, padding=1)" in archspec.compile_torch(SPECS / "d2l" / "nin.arch")
+    # a parameter that changes the structure (blocks) or a computed size (width * 2) stays a literal
+    path = write_spec(
+        "param blocks = 2\nparam width = 8\ninput 3x8x8\nnetwork n:\n    repeat blocks: conv(width * 2, 1)\n    flatten\n    linear(width)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "def net() -> N:" in src and "nn.Linear(1024, 8)" in src
+
+
 def test_set_and_input_apply_to_compile():
     src = run_cli("compile", "specs/resnet18.arch", "--to", "torch", "--set", "classes=10").stdout
-    assert "nn.Linear(512, 10)" in src
+    assert "nn.Linear(512, classes)" in src and "def resnet18(classes: int = 10) -> ResNet18:" in src
     model = archspec.build(SPECS / "resnet18.arch", classes=10, input=(3, 64, 64))
     assert model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 10)
 
@@ -277,7 +296,7 @@ def test_every_generated_file_imports_and_runs_without_archspec(tmp_path):
         a = archspec.load(ROOT / spec)
         module = "m_" + spec.replace("/", "_").replace(".", "_")
         (tmp_path / f"{module}.py").write_text(archspec.compile_torch(ROOT / spec))
-        factory = re.search(r"^def (\w+)\(\) ->", (tmp_path / f"{module}.py").read_text(), re.M).group(1)
+        factory = re.search(r"^def (\w+)\(.*\) ->", (tmp_path / f"{module}.py").read_text(), re.M).group(1)
         expected[module] = (factory, list(a.input_shape), [1, *a.output_shape], a.total.params)
     code = (
         "import importlib, json, sys\n"

@@ -101,11 +101,13 @@ class Variant:
     params: list[tuple[str, list[int]]] = field(default_factory=list)  # (name, holes) after naming
     built: bool = False  # body is whole __init__ statements (an `if` or loop of the spec mirrored; torch_branches)
     forced: set[int] = field(default_factory=set)  # holes that are parameters even where instances agree
+    pinned: dict[int, str] = field(default_factory=dict)  # hole -> the network parameter it is (`classes`)
 
 
 class TorchCodegen:
-    def __init__(self, graph: Graph, spec: str, factory: str):
+    def __init__(self, graph: Graph, spec: str, factory: str, probes: dict[str, Graph] | None = None):
         self.g = graph
+        self.probes = probes or {}
         self.spec = spec
         self.factory = factory
         self.children: dict[str, list[str]] = {p: [] for p in graph.scopes}
@@ -244,6 +246,15 @@ class TorchCodegen:
         return scope == "" or self.g.scopes[scope].kind == "block" or not self._is_chain(scope)
 
     def build(self) -> str:
+        self._structure()
+        for name, probe in self.probes.items():
+            self._pin(name, probe)
+        self._name_classes()
+        self._name_parameters()
+        return self._render()
+
+    def _structure(self) -> None:
+        """Classes and their holes, before naming."""
         self._classify_all()
         split = {v.block for v in self.variants.values() if v.instances[0]}
         split = {b for b in split if sum(1 for v in self.variants.values() if v.instances[0] and v.block == b) > 1}
@@ -251,9 +262,39 @@ class TorchCodegen:
             self.variants, self.class_of, self.by_key, self.translate, self.helpers = {}, {}, {}, {}, set()
             self.branchy = split
             self._classify_all()
-        self._name_classes()
-        self._name_parameters()
-        return self._render()
+
+    def _pin(self, name: str, probe: Graph) -> None:
+        """Make network parameter `name` a constructor argument if, with its value changed by one,
+        the same classes come out and exactly the sizes equal to it change with it."""
+        value = self.g.params[name]
+        other = TorchCodegen(probe, self.spec, self.factory)
+        try:
+            other._structure()
+        except CodegenError:
+            return
+        mine, theirs = list(self.variants.values()), list(other.variants.values())
+        shape = lambda v: (v.block, v.base, v.body, v.forward, v.instances)  # noqa: E731
+        if len(mine) != len(theirs) or any(shape(a) != shape(b) for a, b in zip(mine, theirs)):
+            return
+        moved: dict[tuple[str, int], set[str]] = {}
+        for variant in mine:
+            for s in variant.instances:
+                a, b = self.class_of[s][1].values, other.class_of[s][1].values
+                if len(a) != len(b):
+                    return
+                for i, (x, y) in enumerate(zip(a, b)):
+                    if lit(x) == lit(y):
+                        continue
+                    if lit(x) != repr(value) or lit(y) != repr(value + 1):
+                        return  # a size computed from it, or a change of structure: not a plain size
+                    moved.setdefault((variant.key, i), set()).add(s)
+        for (key, i), scopes in moved.items():
+            variant = self.by_key[key]
+            if scopes == set(variant.instances):
+                variant.pinned[i] = name  # a literal of the class: now the parameter itself
+            elif len({lit(self.class_of[s][1].values[i]) for s in variant.instances}) == 1:
+                return  # instances that agree on a size, and only some of them follow the parameter
+            # else a parameter of the class already, which its caller passes: pinned there
 
     def _classify_all(self) -> None:
         for scope in sorted(self.g.scopes, key=lambda p: (-p.count(".") if p else 1, p)):
@@ -538,10 +579,13 @@ class TorchCodegen:
             groups: dict[str, tuple[tuple, list[int]]] = {}
             for i in referenced:
                 vec = tuple(self.class_of[s][1].values[i] for s in insts)
-                if (len(insts) > 1 and len(set(map(repr, vec))) > 1) or i in variant.forced:
+                if i in variant.pinned:
+                    groups.setdefault(f"pinned {variant.pinned[i]}", (vec, []))[1].append(i)
+                elif (len(insts) > 1 and len(set(map(repr, vec))) > 1) or i in variant.forced:
                     groups.setdefault(repr(tuple(lit(v) for v in vec)), (vec, []))[1].append(i)
             used: set[str] = set()
-            named: dict[str, str] = {}
+            named = {key: key.split(" ", 1)[1] for key in groups if key.startswith("pinned ")}
+            used.update(named.values())
             for by_argument in (True, False):  # a block argument's name goes to its own values first
                 for key, (vec, holes) in groups.items():
                     if key not in named:
@@ -728,7 +772,10 @@ class TorchCodegen:
             '"""\n\n'
         )
         helper_src = "".join("\n\n" + HELPERS[h] for h in sorted(self.helpers))
-        factory = f'\n\ndef {self.factory}() -> {net.name}:\n    """{net.name} as {self.spec} describes it."""\n    return {net.name}()\n'
+        args = self._defaults(net)
+        signature = ", ".join(f"{k}: {_annotation([v])} = {lit(v)}" for k, v in args.items())
+        call = ", ".join(f"{k}={k}" for k in args)
+        factory = f'\n\ndef {self.factory}({signature}) -> {net.name}:\n    """{net.name} as {self.spec} describes it."""\n    return {net.name}({call})\n'
         return header + "\n".join(imports) + "\n" + helper_src + "".join("\n\n" + c for c in classes) + factory
 
     def _render_class(self, v: Variant) -> str:
@@ -809,8 +856,11 @@ class TorchCodegen:
         return body
 
     def _defaults(self, v: Variant) -> dict[str, Any]:
-        """Parameters named after a block argument with a literal default keep that default."""
-        if not v.instances[0] or self.g.scopes[v.instances[0]].kind != "block":
+        """Parameters named after a block argument with a literal default keep that default; the
+        network's own parameters default to their values in the spec."""
+        if not v.instances[0]:
+            return {name: self.g.params[name] for name, _ in v.params if name in self.g.params}
+        if self.g.scopes[v.instances[0]].kind != "block":
             return {}
         defaults = self.g.scopes[v.instances[0]].defaults
         return {name: defaults[name] for name, _ in v.params if name in defaults}
@@ -960,6 +1010,9 @@ def _fill(source: str, values: list[str]) -> str:
     return _HOLE.sub(lambda m: values[int(m.group(1))], source)
 
 
-def generate(graph: Graph, spec: str, factory: str) -> str:
-    """The PyTorch source of `graph`: deterministic, torch-only, ruff-clean."""
-    return TorchCodegen(graph, spec, factory).build()
+def generate(graph: Graph, spec: str, factory: str, probes: dict[str, Graph] | None = None) -> str:
+    """The PyTorch source of `graph`: deterministic, torch-only, ruff-clean.
+
+    `probes` holds, per int network parameter, the graph with that parameter changed by one:
+    a parameter whose change only moves sizes equal to it becomes a constructor argument."""
+    return TorchCodegen(graph, spec, factory, probes or {}).build()

@@ -26,7 +26,15 @@ def factory_name(spec: str) -> str:
 
 
 def source(analysis: Analysis) -> str:
-    return generate(analysis.graph, analysis.spec, factory_name(analysis.spec))
+    """The module's source. Each int parameter of the network is tried at another value: where it
+    only changes sizes (`classes`), it becomes a constructor argument with its value as default."""
+    probes = {}
+    for name, value in analysis.graph.params.items():
+        if type(value) is int and value > 0:
+            graph = analysis.with_params(**{name: value + 1})
+            if graph is not None:
+                probes[name] = graph
+    return generate(analysis.graph, analysis.spec, factory_name(analysis.spec), probes)
 
 
 def build_module(analysis: Analysis):
