@@ -26,6 +26,7 @@ CASES = [
     ("syntax: missing colon", "input 3x8x8\nnetwork n\n    relu\n", 2, "missing ':'"),
     ("syntax: unbalanced paren", "input 3x8x8\nnetwork n:\n    conv(8, 3\n    relu\n", 3, "this '\\(' is never closed"),
     ("syntax: stray character", "input 3x8x8\nnetwork n:\n    conv(8, 3) $\n", 3, "unexpected character '\\$'"),
+    ("syntax: an operator is no name", "param a = 2\ninput 3x8x8\nnetwork n:\n    conv(a + not a, 3)\n", 4, "unexpected 'not'"),
     ("syntax: bad indentation", "input 3x8x8\nnetwork n:\n    relu\n        relu\n", 4, "unexpected indentation"),
     ("unknown op", "input 3x8x8\nnetwork n:\n    convv(8, 3)\n", 3, "unknown op or block 'convv'"),
     ("unknown argument", "input 3x8x8\nnetwork n:\n    conv(8, 3, strde=2)\n", 3, "conv has no argument 'strde'"),

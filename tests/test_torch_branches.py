@@ -104,6 +104,26 @@ def test_a_block_splitting_on_in_channels_and_a_local(write_spec):
     assert verify(archspec.load(path), batch=2).ok
 
 
+def test_a_condition_on_a_name_nn_module_owns_keeps_the_module_working(write_spec):
+    from archspec.backends.torch_runtime import verify
+
+    path = write_spec(
+        "input 4x6x6\n"
+        "block b(training):\n"
+        "    if training:\n"
+        "        add:\n"
+        "            c: conv(4, 1)\n"
+        "    else:\n"
+        "        c: conv(4, 1)\n"
+        "network n:\n"
+        "    b(true)\n"
+        "    b(false)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "self.training_ = training" in src and "if self.training_:" in src
+    assert verify(archspec.load(path), batch=2).ok  # .train() and .eval() still work
+
+
 # ---- conditions: the spec's expression and the Python written for it agree ----
 
 NAMES = {"a": 7, "b": 3, "c": 2, "d": -5}

@@ -298,7 +298,7 @@ class _Merger:
         source, names = self.cond_holes[(key, k)]
         if not self_attrs:
             return source
-        return _HOLE.sub(lambda m: f"self.{names[int(m.group(1))]}", source)
+        return _HOLE.sub(lambda m: f"self.{_attribute(names[int(m.group(1))])}", source)
 
     def _repeat(self, key: str) -> list[str]:
         counts = [self._decision(inst, key).taken for inst in self.insts]
@@ -361,7 +361,7 @@ class _Merger:
                 attrs = []
                 for k in observed[:-1]:
                     for hole, name in self.cond_holes[(key, k)][1].items():
-                        line = f"self.{name} = {{{hole}}}"
+                        line = f"self.{_attribute(name)} = {{{hole}}}"
                         if name in self.members:
                             raise _Unsupported
                         if line not in attrs:
@@ -379,6 +379,19 @@ def _canon(src: str) -> str:
 def _least_inplace(lines: list[MemberLine]) -> MemberLine:
     """The line to write for all: out of place if any instance needs it so (always correct)."""
     return next((line for line in lines if "inplace=True" not in line.src), lines[0])
+
+
+# nn.Module's own attributes and methods, which a condition's value must not replace
+_MODULE_NAMES = frozenset(
+    "training forward train eval to cuda cpu type float double half bfloat16 apply parameters buffers children modules"
+    " named_parameters named_buffers named_children named_modules state_dict load_state_dict zero_grad requires_grad_"
+    " register_buffer register_parameter register_module add_module get_submodule extra_repr dump_patches".split()
+)
+
+
+def _attribute(name: str) -> str:
+    """The attribute that keeps a condition's value for forward: `self.stride`, `self.training_`."""
+    return name + "_" if name in _MODULE_NAMES else name
 
 
 def _indent(lines: list[str]) -> list[str]:
