@@ -10,7 +10,14 @@ from tests.conftest import SPECS
 
 SOURCES = {
     p.name: p.read_text()
-    for p in [SPECS / "resnet18.arch", SPECS / "d2l" / "googlenet.arch", SPECS / "vgg16.yaml", SPECS / "lib" / "densenet.arch"]
+    for p in [
+        SPECS / "resnet18.arch",
+        SPECS / "d2l" / "googlenet.arch",
+        SPECS / "vgg16.yaml",
+        SPECS / "lib" / "densenet.arch",
+        SPECS / "mobilenet_v2.arch",  # blocks whose instances take different branches: one class each
+        SPECS / "shufflenet_v2_x1_0.arch",
+    ]
 }
 TOKENS = [
     "(",
@@ -79,7 +86,8 @@ def test_mutated_specs_load_or_fail_with_a_located_error(tmp_path, case):
     name, text = case
     folder = tmp_path / "specs"
     (folder / "lib").mkdir(parents=True, exist_ok=True)
-    (folder / "lib" / "resnet.arch").write_text((SPECS / "lib" / "resnet.arch").read_text())
+    for lib in ("resnet", "mobilenet", "shufflenet"):
+        (folder / "lib" / f"{lib}.arch").write_text((SPECS / "lib" / f"{lib}.arch").read_text())
     path = folder / name
     path.write_bytes(text.encode("utf-8", "surrogatepass"))
     try:

@@ -171,7 +171,10 @@ class _Merger:
         return entries
 
     def _position(self, where: str) -> tuple[int, int]:
-        file, line, col = where.rsplit(":", 2)
+        parts = where.rsplit(":", 2)
+        if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+            raise _Unsupported  # no source position to order by
+        file, line, col = parts
         if file != self.file:
             raise _Unsupported  # made inside a spliced block of another file
         return int(line), int(col)
