@@ -13,6 +13,12 @@ sizes that differ between instances become `__init__` parameters (named after th
 block's own arguments where the values say so), sizes that agree stay literals. Child
 classes appear in their parent's template as markers, resolved once the child's
 parameters are named.
+
+Two more passes make one class per block definition and a torchvision-like signature:
+blocks whose instances still differ (an `if` branch, a repeat count) are classified again
+as one class that mirrors those statements (torch_branches.py); and each int network
+parameter is tried at another value (`probes`): one that only moves sizes equal to itself
+becomes a constructor argument (`ResNet18(classes: int = 1000)`).
 """
 
 from __future__ import annotations
