@@ -124,6 +124,32 @@ def test_a_condition_on_a_name_nn_module_owns_keeps_the_module_working(write_spe
     assert verify(archspec.load(path), batch=2).ok  # .train() and .eval() still work
 
 
+def test_python_keywords_in_the_spec_become_valid_names(write_spec):
+    from archspec.backends.torch_runtime import verify
+
+    path = write_spec(
+        "param class = 10\n"
+        "input 4x6x6\n"
+        "block b(from, lambda):\n"
+        "    conv(from, 1)\n"
+        "    if lambda > 8:\n"
+        "        add:\n"
+        "            c: conv(from, 1)\n"
+        "    else:\n"
+        "        c: conv(from, 1)\n"
+        "network n:\n"
+        "    b(4, 8)\n"
+        "    b(8, 16)\n"
+        "    flatten\n"
+        "    linear(class)\n"
+    )
+    src = archspec.compile_torch(path)
+    compile(src, "net.py", "exec")
+    assert "def __init__(self, from_: int, lambda_: int) -> None:" in src and "if self.lambda_ > 8:" in src
+    assert "def net(class_: int = 10) -> N:" in src and "B(from_=4, lambda_=8)" in src
+    assert verify(archspec.load(path), batch=2).ok
+
+
 # ---- conditions: the spec's expression and the Python written for it agree ----
 
 NAMES = {"a": 7, "b": 3, "c": 2, "d": -5}

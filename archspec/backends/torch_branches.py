@@ -22,6 +22,7 @@ keeps one class per variant, which is still correct code.
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -393,8 +394,8 @@ _MODULE_NAMES = frozenset(
 
 
 def _attribute(name: str) -> str:
-    """The attribute that keeps a condition's value for forward: `self.stride`, `self.training_`."""
-    return name + "_" if name in _MODULE_NAMES else name
+    """The attribute that keeps a condition's value for forward: `self.stride`, `self.training_`, `self.from_`."""
+    return name + "_" if name in _MODULE_NAMES or keyword.iskeyword(name) else name
 
 
 def _indent(lines: list[str]) -> list[str]:

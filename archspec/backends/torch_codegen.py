@@ -645,11 +645,11 @@ class TorchCodegen:
                 if _HOLE.fullmatch(hole):  # (in a folded loop it is an expression)
                     hints[int(hole.strip("{}"))] = hint if member.isdigit() else f"{identifier(member)}_{hint}"
                 if "[" not in name:
-                    passed.append(f"{name}={hole}")
+                    passed.append(f"{_py_name(name)}={hole}")
                     continue
                 base = _base(name)
                 if base not in elements:
-                    passed.append(f"{base}=\u00b6{base}\u00b6")  # the whole tuple, filled in below
+                    passed.append(f"{identifier(base)}=\u00b6{base}\u00b6")  # the whole tuple, filled in below
                 elements.setdefault(base, {})[int(name[len(base) + 1 : -1])] = hole
             for base, items in elements.items():
                 tup = "(" + ", ".join(items[i] for i in sorted(items)) + ("," if len(items) == 1 else "") + ")"
@@ -779,13 +779,13 @@ class TorchCodegen:
         )
         helper_src = "".join("\n\n" + HELPERS[h] for h in sorted(self.helpers))
         args = self._defaults(net)
-        signature = ", ".join(f"{k}: {_annotation([v])} = {lit(v)}" for k, v in args.items())
-        call = ", ".join(f"{k}={k}" for k in args)
+        signature = ", ".join(f"{_py_name(k)}: {_annotation([v])} = {lit(v)}" for k, v in args.items())
+        call = ", ".join(f"{_py_name(k)}={_py_name(k)}" for k in args)
         factory = f'\n\ndef {self.factory}({signature}) -> {net.name}:\n    """{net.name} as {self.spec} describes it."""\n    return {net.name}({call})\n'
         return header + "\n".join(imports) + "\n" + helper_src + "".join("\n\n" + c for c in classes) + factory
 
     def _render_class(self, v: Variant) -> str:
-        param_of = {h: name for name, holes in v.params for h in holes}
+        param_of = {h: _py_name(name) for name, holes in v.params for h in holes}
         insts = v.instances
         # literal values come from any instance (they agree); parameters by name
         values = self.class_of[insts[0]][1].values
@@ -806,12 +806,12 @@ class TorchCodegen:
             seen.add(_base(name))
             if "[" in name:  # a tuple argument, passed whole
                 n = len(self.g.scopes[insts[0]].args[_base(name)])
-                typed.append(f"{_base(name)}: tuple[{', '.join(['int'] * n)}]")
+                typed.append(f"{identifier(_base(name))}: tuple[{', '.join(['int'] * n)}]")
             else:
-                typed.append(f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])}")
+                typed.append(f"{_py_name(name)}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])}")
         typed += [f"{e}: bool" for e in v.optional]
         typed += [
-            f"{name}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])} = {lit(defaults[name])}"
+            f"{_py_name(name)}: {_annotation([self.class_of[s][1].values[holes[0]] for s in insts])} = {lit(defaults[name])}"
             for name, holes in v.params
             if name in defaults
         ]
@@ -846,7 +846,7 @@ class TorchCodegen:
     def _drop_default_args(self, body: str) -> str:
         """Leave out `stride=1` in `BasicConv(..., stride=1)` where the class's own default says so."""
         for v in self.variants.values():
-            defaults = {k: lit(x) for k, x in self._defaults(v).items()}
+            defaults = {_py_name(k): lit(x) for k, x in self._defaults(v).items()}
             if not defaults:
                 continue
             out, pos = [], 0
@@ -926,6 +926,12 @@ def residual_batchnorms(g: Graph) -> list[str]:
         if best is not None:
             found.append(best)
     return found
+
+
+def _py_name(name: str) -> str:
+    """A parameter as Python spells it: a spec's `from` or `class` is `from_`, `class_`; `c2[0]` stays."""
+    base = _base(name)
+    return identifier(base) + name[len(base) :]
 
 
 def _base(name: str) -> str:
