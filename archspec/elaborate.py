@@ -366,18 +366,22 @@ class Elaborator:
         finally:
             ctx.frames = outer
 
-    @staticmethod
-    def _decide(ctx: _Ctx, key: str, kind: str, exprs: tuple, env: Env, taken: int) -> None:
+    def _decide(self, ctx: _Ctx, key: str, kind: str, exprs: tuple, env: Env, taken: int) -> None:
         """Record how a statement at the top of a scope's body went, with the values its names had."""
         if ctx.frames:
             return  # inside a loop or branch: backends mirror top-level statements only
+        ctx.decisions[key] = self._snapshot(kind, exprs, env, taken)
+
+    @staticmethod
+    def _snapshot(kind: str, exprs: tuple, env: Env, taken: int) -> Decision:
+        """Expressions with the values their names have now."""
         bindings = {}
         for name in sorted({n for e in exprs for n in free_names(e)}):
             try:
                 bindings[name] = env.lookup(name)
             except KeyError:
                 pass
-        ctx.decisions[key] = Decision(kind, exprs, bindings, env.in_shape, taken)
+        return Decision(kind, exprs, bindings, env.in_shape, taken)
 
     def _bind_target(self, target, value, env: Env, span: Span) -> None:
         if isinstance(target, str):
@@ -494,7 +498,11 @@ class Elaborator:
         except OpError as err:
             span = raw[err.arg][1].value.span if err.arg in raw and raw[err.arg][1] else call.span
             raise _Fail(err.message, span, notes=self._origin(value), help=err.help) from None
-        return self._add(op.name, attrs, [value], ctx, name, shape, call.span)
+        val = self._add(op.name, attrs, [value], ctx, name, shape, call.span)
+        computed = {k: a.value for k, (_, a) in raw.items() if a is not None and not isinstance(a.value, (ast.Lit, ast.Name))}
+        if computed:  # `padding=(kernel - 1) // 2`: backends may write the expression rather than its value
+            self.nodes[val.node].exprs = {k: self._snapshot("arg", (e,), env, 0) for k, e in computed.items()}
+        return val
 
     def _origin(self, value: Val) -> list[Note]:
         if value.node is None or value.node == 0:

@@ -29,6 +29,7 @@ class Node:
     shape: Shape
     span: Span | None = None
     guard: Guard = ()  # the `if` branches and loop iterations it sits in, within its scope
+    exprs: dict[str, Decision] | None = None  # attributes the spec computes (`padding=(kernel - 1) // 2`)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Decision:
     values its names had here.
     """
 
-    kind: str  # "if" | "repeat"
+    kind: str  # "if" | "repeat" | "arg" (an op's argument, Node.exprs)
     exprs: tuple[Any, ...]  # ast expressions: the condition of each branch, or the count
     bindings: dict[str, Any]  # the value of every name they read
     in_shape: Shape | None  # the shape `in` stood for

@@ -142,6 +142,15 @@ def test_network_parameters_that_only_set_sizes_are_constructor_arguments(write_
     assert "def net() -> N:" in src and "nn.Linear(1024, 8)" in src
 
 
+def test_sizes_the_spec_computes_are_written_as_its_expressions():
+    mobilenet = archspec.compile_torch(SPECS / "mobilenet_v2.arch")
+    assert "padding=(kernel - 1) // 2" in mobilenet and "padding: int" not in mobilenet
+    densenet = archspec.compile_torch(SPECS / "densenet121.arch")
+    assert "nn.Conv2d(in_channels, in_channels // 2, 1, bias=False)" in densenet and "Transition(in_channels=256)" in densenet
+    se = archspec.compile_torch(SPECS / "se_resnet50.arch")
+    assert "nn.Conv2d(in_channels // 16, in_channels, 1)" in se
+
+
 def test_set_and_input_apply_to_compile():
     src = run_cli("compile", "specs/resnet18.arch", "--to", "torch", "--set", "classes=10").stdout
     assert "nn.Linear(512, classes)" in src and "def resnet18(classes: int = 10) -> ResNet18:" in src

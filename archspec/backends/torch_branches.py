@@ -63,8 +63,8 @@ class Merged:
     members: list[str]
 
 
-class _Unsupported(Exception):
-    pass
+class Unsupported(Exception):
+    """What this module does not mirror; callers fall back to what they did before."""
 
 
 def _key(v: Any) -> str:
@@ -114,7 +114,7 @@ def merge(instances: list[Instance], sequential: bool, file: str, candidates: li
     input's channels, the block's arguments and variables): absent values are taken from them."""
     try:
         return _Merger(instances, sequential, file, candidates).run()
-    except _Unsupported:
+    except Unsupported:
         return None
 
 
@@ -150,12 +150,12 @@ class _Merger:
         for inst in self.insts:
             for line in inst.lines:
                 if len(line.guard) > 1:
-                    raise _Unsupported  # nested branches or loops
+                    raise Unsupported  # nested branches or loops
                 if line.guard:
                     key = line.guard[0][0]
                     kind = key.split("@", 1)[0]
                     if kind not in ("if", "repeat") or (kind == "repeat" and not self.sequential):
-                        raise _Unsupported
+                        raise Unsupported
                     found[(kind, key)] = self._position(key.split("@", 1)[1])
                 else:
                     found[("line", line.ident)] = self._position(line.ident)
@@ -168,22 +168,22 @@ class _Merger:
                 else:
                     expected += [line.ident for line in inst.lines if line.guard and line.guard[0][0] == key]
             if expected != [line.ident for line in inst.lines]:
-                raise _Unsupported  # the members do not run in source order (a splice, a loop around them)
+                raise Unsupported  # the members do not run in source order (a splice, a loop around them)
         return entries
 
     def _position(self, where: str) -> tuple[int, int]:
         parts = where.rsplit(":", 2)
         if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
-            raise _Unsupported  # no source position to order by
+            raise Unsupported  # no source position to order by
         file, line, col = parts
         if file != self.file:
-            raise _Unsupported  # made inside a spliced block of another file
+            raise Unsupported  # made inside a spliced block of another file
         return int(line), int(col)
 
     def _decision(self, inst: Instance, key: str) -> Decision:
         d = inst.decisions.get(key)
         if d is None:
-            raise _Unsupported
+            raise Unsupported
         return d
 
     # ---- constructor lines ----
@@ -205,11 +205,11 @@ class _Merger:
         for inst in self.insts:
             found = [line for line in inst.lines if line.ident == ident and not line.guard]
             if len(found) != 1:
-                raise _Unsupported
+                raise Unsupported
             lines.append(found[0])
         first = _least_inplace(lines)
         if any(_canon(line.src) != _canon(first.src) or (line.name != first.name and not self.sequential) for line in lines):
-            raise _Unsupported
+            raise Unsupported
         return [self._line(first.name, first.src, first.hints, [[line.values[j] for line in lines] for j in range(len(first.hints))])]
 
     def _if(self, key: str) -> list[str]:
@@ -222,7 +222,7 @@ class _Merger:
         for k, per in branch.items():
             shape = [(line.name if not self.sequential else "", _canon(line.src)) for line in per[0]]
             if any([(line.name if not self.sequential else "", _canon(line.src)) for line in lines] != shape for lines in per):
-                raise _Unsupported
+                raise Unsupported
             shapes[k] = shape
         # lines that every branch starts or ends with are built whatever the condition says
         head = 0
@@ -289,7 +289,7 @@ class _Merger:
             decisions = [self._decision(inst, key) for inst in self.insts]
             exprs = decisions[0].exprs
             if k >= len(exprs):
-                raise _Unsupported
+                raise Unsupported
             names: dict[str, int] = {}
 
             def hole(name: str, value_of) -> str:
@@ -311,7 +311,7 @@ class _Merger:
             units.append([[line for line in inst.lines if line.guard == ((key, i),)] for i in range(n)])
         shapes = {tuple(_canon(line.src) for line in it) for per in units for it in per}
         if len(shapes) != 1:
-            raise _Unsupported
+            raise Unsupported
         iterations = [it for per in units for it in per]
         unit = [_least_inplace([it[pos] for it in iterations]) for pos in range(len(iterations[0]))]
         split = False
@@ -328,7 +328,7 @@ class _Merger:
                     exprs[j] = f"{{{first}}} if i == 0 else {{{rest}}}"
                     split = True
                 else:
-                    raise _Unsupported
+                    raise Unsupported
             self.members.append(line.name)
             body.append(self._statement(line.name, _HOLE.sub(lambda m, e=exprs: e[int(m.group(1))], line.src)))
         decision = self._decision(self.insts[0], key)
@@ -367,11 +367,11 @@ class _Merger:
                     for hole, name in self.cond_holes[(key, k)][1].items():
                         line = f"self.{_attribute(name)} = {{{hole}}}"
                         if name in self.members:
-                            raise _Unsupported
+                            raise Unsupported
                         if line not in attrs:
                             attrs.append(line)
                 return forward, attrs
-        raise _Unsupported
+        raise Unsupported
 
 
 def _canon(src: str) -> str:
@@ -409,7 +409,7 @@ _PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, 
 
 def python_expr(e: ast.Expr, hole) -> str:
     """A spec expression as Python source. `hole(name, value_of)` stands in for each name
-    (value_of reads its value from a Decision); raises _Unsupported for what Python spells differently."""
+    (value_of reads its value from a Decision); raises Unsupported for what Python spells differently."""
     return _py(e, hole)[0]
 
 
@@ -443,7 +443,7 @@ def _py(e: ast.Expr, hole) -> tuple[str, int]:
     if isinstance(e, ast.TupleExpr):
         items = [_py(x, hole)[0] for x in e.items]
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")", _PREC["atom"]
-    raise _Unsupported
+    raise Unsupported
 
 
 def _paren(text: str, prec: int, need: int) -> str:

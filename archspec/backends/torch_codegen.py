@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.backends.torch_branches import Instance, MemberLine, merge
+from archspec.backends.torch_branches import Instance, MemberLine, Unsupported, merge, python_expr
 from archspec.backends.torch_lowering import CALLS, CALLS_INPLACE, HELPERS, JOINS, MODULES, SIZES, lit
 from archspec.cost import layer_costs, total
 from archspec.ir import Graph, Node
@@ -108,6 +108,7 @@ class Variant:
     built: bool = False  # body is whole __init__ statements (an `if` or loop of the spec mirrored; torch_branches)
     forced: set[int] = field(default_factory=set)  # holes that are parameters even where instances agree
     pinned: dict[int, str] = field(default_factory=dict)  # hole -> the network parameter it is (`classes`)
+    derived: dict[int, str] = field(default_factory=dict)  # hole -> the expression the spec computes it by
 
 
 class TorchCodegen:
@@ -600,11 +601,51 @@ class TorchCodegen:
                             named[key] = name
                             used.add(name)
             variant.params = [(named[key], holes) for key, (vec, holes) in groups.items()]
+            if insts[0] and not variant.built:
+                self._derive(variant)
             self._whole_tuples_only(variant)
             order = {"in_channels": -1}
             block_args = list(self.g.scopes[insts[0]].args) if insts[0] else []
             order.update({a: i for i, a in enumerate(block_args)})
             variant.params.sort(key=lambda p: (order.get(_base(p[0]), len(order)), p[0], p[1][0]))
+
+    def _derive(self, variant: Variant) -> None:
+        """A parameter the block computes from its other parameters is written as the spec computes
+        it (`padding=(kernel - 1) // 2`, `in_channels // 2`) and leaves the signature. Only for sizes
+        named after nothing of the spec, and only where every name of the expression is another
+        parameter of the class or the same in every instance."""
+        insts = variant.instances
+        scope = self.g.scopes[insts[0]]
+        own = [self._own_nodes(s) for s in insts]
+        if len({len(o) for o in own}) != 1:
+            return
+        vector = lambda holes: tuple(lit(self.class_of[s][1].values[holes[0]]) for s in insts)  # noqa: E731
+        spelled = {vector(holes): _py_name(name) for name, holes in variant.params}
+        for name, holes in list(variant.params):
+            if _base(name) in scope.args or name in scope.locals or name == "in_channels":
+                continue  # named after the spec already
+            want = vector(holes)
+            for k, node in enumerate(own[0]):
+                for attr in (node.exprs or {}).keys() & set(SIZES.get(node.op, ())):
+                    if any(not o[k].exprs or attr not in o[k].exprs for o in own) or tuple(lit(o[k].attrs[attr]) for o in own) != want:
+                        continue
+                    text = _expression([o[k].exprs[attr] for o in own], {v: n for v, n in spelled.items() if v != want})
+                    if text is not None:
+                        variant.params.remove((name, holes))
+                        variant.derived.update({h: text for h in holes})
+                        break
+                if (name, holes) not in variant.params:
+                    break
+
+    def _own_nodes(self, scope: str) -> list[Node]:
+        """The layers a class builds itself: its members and those of its inline chains."""
+        out: list[Node] = []
+        for kind, m in self.members[scope]:
+            if kind == "node":
+                out.append(m)
+            elif m not in self.class_of:
+                out += self._own_nodes(m)
+        return out
 
     def _whole_tuples_only(self, variant: Variant) -> None:
         """`c2[0]` may stand for a hole only if every element of `c2` does: calls pass the whole tuple."""
@@ -785,7 +826,7 @@ class TorchCodegen:
         return header + "\n".join(imports) + "\n" + helper_src + "".join("\n\n" + c for c in classes) + factory
 
     def _render_class(self, v: Variant) -> str:
-        param_of = {h: _py_name(name) for name, holes in v.params for h in holes}
+        param_of = {h: _py_name(name) for name, holes in v.params for h in holes} | v.derived
         insts = v.instances
         # literal values come from any instance (they agree); parameters by name
         values = self.class_of[insts[0]][1].values
@@ -926,6 +967,26 @@ def residual_batchnorms(g: Graph) -> list[str]:
         if best is not None:
             found.append(best)
     return found
+
+
+def _expression(decisions: list, spelled: dict[tuple, str]) -> str | None:
+    """The expression of `decisions` (one per instance) as Python over the class's parameters:
+    each name must equal a parameter (by its values in every instance) or be one constant."""
+
+    def name(_: str, value_of) -> str:
+        values = tuple(lit(value_of(d)) for d in decisions)
+        if None in (value_of(d) for d in decisions):
+            raise Unsupported
+        if len(set(values)) == 1:
+            return values[0]
+        if values in spelled:
+            return spelled[values]
+        raise Unsupported
+
+    try:
+        return python_expr(decisions[0].exprs[0], name)
+    except Unsupported:
+        return None
 
 
 def _py_name(name: str) -> str:
