@@ -321,10 +321,7 @@ class Elaborator:
                     ctx.frames = outer
                 return value
             if isinstance(stmt, ast.If):
-                taken = self._choose(stmt, env)
-                key = _key("if", stmt.span)
-                self._decide(ctx, key, "if", tuple(c for c, _ in stmt.branches), env, taken)
-                body = stmt.branches[taken][1] if taken < len(stmt.branches) else stmt.orelse
+                key, taken, body = self._choose(stmt, env, ctx)
                 return self._guarded(ctx, key, taken, lambda: self._seq(body, value, env, ctx))
             if isinstance(stmt, ast.Combinator):
                 return self._combinator(stmt, value, env, ctx)
@@ -349,12 +346,21 @@ class Elaborator:
                 help="raise the limit with --max-layers if this is intended",
             )
 
-    def _choose(self, stmt: ast.If, env: Env) -> int:
-        """The index of the branch taken; len(branches) for the else branch."""
-        for i, (cond, _) in enumerate(stmt.branches):
-            if self._eval(cond, env):
-                return i
-        return len(stmt.branches)
+    def _choose(self, stmt: ast.If | ast.Labeled, env: Env, ctx: _Ctx) -> tuple[str, int, tuple]:
+        """Which branch of an `if` runs (len(branches) for the else branch), or whether a guarded
+        label does (branch 0, its body the label without the guard; else none), recorded as a
+        decision: (key, index, body)."""
+        key = _key("if", stmt.span)
+        if isinstance(stmt, ast.Labeled):
+            conds: tuple = (stmt.guard,)
+            taken = 0 if self._eval(stmt.guard, env) else 1
+            body: tuple = (ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span),) if taken == 0 else ()
+        else:
+            conds = tuple(c for c, _ in stmt.branches)
+            taken = next((i for i, c in enumerate(conds) if self._eval(c, env)), len(conds))
+            body = stmt.branches[taken][1] if taken < len(conds) else stmt.orelse
+        self._decide(ctx, key, "if", conds, env, taken)
+        return key, taken, body
 
     @staticmethod
     def _guarded(ctx: _Ctx, key: str, index: int, run):
@@ -409,12 +415,10 @@ class Elaborator:
 
     def _labeled(self, stmt: ast.Labeled, value: Val, env: Env, ctx: _Ctx) -> Val:
         if stmt.guard is not None:
-            key, taken = _key("if", stmt.span), 0 if self._eval(stmt.guard, env) else 1
-            self._decide(ctx, key, "if", (stmt.guard,), env, taken)
-            if taken:
+            key, _, body = self._choose(stmt, env, ctx)
+            if not body:
                 return value
-            plain = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
-            return self._guarded(ctx, key, 0, lambda: self._labeled(plain, value, env, ctx))
+            return self._guarded(ctx, key, 0, lambda: self._labeled(body[0], value, env, ctx))
         label = self._label(stmt, env)
         if label == "_":
             return self._seq(stmt.body, value, env, ctx)
@@ -602,15 +606,11 @@ class Elaborator:
         out = []
         for s in stmts:
             if isinstance(s, ast.If):
-                taken = self._choose(s, env)
-                key = _key("if", s.span)
-                self._decide(ctx, key, "if", tuple(c for c, _ in s.branches), env, taken)
-                body = s.branches[taken][1] if taken < len(s.branches) else s.orelse
+                key, taken, body = self._choose(s, env, ctx)
                 out.extend(self._branches(body, env, ctx, frames + ((key, taken),)))
             elif isinstance(s, ast.Labeled) and s.guard is not None:
-                key, taken = _key("if", s.span), 0 if self._eval(s.guard, env) else 1
-                self._decide(ctx, key, "if", (s.guard,), env, taken)
-                if not taken:
+                key, _, body = self._choose(s, env, ctx)
+                if body:
                     out.append((s, frames + ((key, 0),)))
             elif isinstance(s, (ast.Repeat, ast.For)):
                 raise _Fail("a branch of concat, add or mul cannot be a loop; put the loop in a labelled branch (`name:`)", s.span)

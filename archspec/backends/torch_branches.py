@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from archspec.backends.torch_lowering import lit
 from archspec.ir import Decision, Guard
 from archspec.syntax import ast
 
@@ -67,11 +68,6 @@ class Unsupported(Exception):
     """What this module does not mirror; callers fall back to what they did before."""
 
 
-def _key(v: Any) -> str:
-    """Values compare as the code writes them: a stride of (2, 2) is 2."""
-    return repr(v[0]) if isinstance(v, tuple) and len(v) == 2 and v[0] == v[1] and isinstance(v[0], int) else repr(v)
-
-
 @dataclass
 class _Slots:
     """The merged class's holes: a name hint and one value per instance (None where it has no such layer)."""
@@ -97,10 +93,12 @@ class _Slots:
             known = [(i, v) for i, v in enumerate(col) if v is not None]
             if len(known) == len(col) or not known:
                 continue
-            if len({_key(v) for _, v in known}) == 1:  # a literal wherever it is built
+            if (
+                len({lit(v) for _, v in known}) == 1
+            ):  # values compare as the code writes them: (2, 2) is 2  # a literal wherever it is built
                 col[:] = [known[0][1]] * len(col)
                 continue
-            twin = next((c for c in complete if all(_key(c[i]) == _key(v) for i, v in known)), None)
+            twin = next((c for c in complete if all(lit(c[i]) == lit(v) for i, v in known)), None)
             for i in range(len(col)):
                 if col[i] is None:
                     col[i] = twin[i] if twin is not None else known[0][1]
@@ -166,7 +164,7 @@ class _Merger:
                 if kind == "line":
                     expected.append(key)
                 else:
-                    expected += [line.ident for line in inst.lines if line.guard and line.guard[0][0] == key]
+                    expected += [line.ident for line in _under(inst, key)]
             if expected != [line.ident for line in inst.lines]:
                 raise Unsupported  # the members do not run in source order (a splice, a loop around them)
         return entries
@@ -217,7 +215,7 @@ class _Merger:
         observed = sorted(set(taken))
         branch: dict[int, list[list[MemberLine]]] = {}  # branch -> per instance taking it, its lines
         for inst, k in zip(self.insts, taken):
-            branch.setdefault(k, []).append([line for line in inst.lines if line.guard and line.guard[0][0] == key])
+            branch.setdefault(k, []).append(_under(inst, key))
         shapes = {}
         for k, per in branch.items():
             shape = [(line.name if not self.sequential else "", _canon(line.src)) for line in per[0]]
@@ -258,7 +256,7 @@ class _Merger:
         columns_of: list[list[Any] | None] = []
         built = []
         for inst, t in zip(self.insts, taken):
-            lines = [line for line in inst.lines if line.guard and line.guard[0][0] == key]
+            lines = _under(inst, key)
             line = lines[index] if k is None or t == k else None
             if line is not None:
                 built.append(line)
@@ -372,6 +370,11 @@ class _Merger:
                             attrs.append(line)
                 return forward, attrs
         raise Unsupported
+
+
+def _under(inst: Instance, key: str) -> list[MemberLine]:
+    """An instance's members made inside the top-level statement `key`."""
+    return [line for line in inst.lines if line.guard and line.guard[0][0] == key]
 
 
 def _canon(src: str) -> str:
