@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from archspec.cost import DTYPE_BYTES, Group, LayerCost, Totals, by_depth, layer_costs, total
-from archspec.diagnostics import ArchspecError, Diagnostic
+from archspec.definitions import lower_expr
+from archspec.diagnostics import ArchspecError, Diagnostic, Span
 from archspec.elaborate import Limits, elaborate
 from archspec.ir import Graph
+from archspec.ir import expr as irx
 from archspec.syntax import ast
 from archspec.syntax.load import load_program
 
@@ -134,9 +136,14 @@ def load(
 
     Raises `ArchspecError` (with every diagnostic found) for a wrong spec.
     """
-    exprs: dict[str, ast.Expr] = {}
+    exprs: dict[str, irx.Expr] = {}
     for k, v in overrides.items():
-        exprs[k] = v if hasattr(v, "span") else _literal(v)  # parsed --set values are AST already
+        if irx.is_expr(v):
+            exprs[k] = v
+        elif hasattr(v, "span"):  # a parsed --set value
+            exprs[k] = lower_expr(v)
+        else:
+            exprs[k] = _literal(v)
     if isinstance(input, str):
         try:
             input = parse_shape(input)
@@ -158,15 +165,13 @@ def load(
             gc.enable()
 
 
-def _literal(v: Any) -> ast.Expr:
-    from archspec.diagnostics import Span
-
+def _literal(v: Any) -> irx.Expr:
     span = Span("<api>", 1, 1)
     if isinstance(v, list):
         v = tuple(v)
     if isinstance(v, tuple):
-        return ast.TupleExpr(tuple(_literal(x) for x in v), span)
-    return ast.Lit(v, span)
+        return irx.TupleOf(tuple(_literal(x) for x in v), span)
+    return irx.Const(v, span)
 
 
 def build(path: str | Path, *, input: tuple[int, ...] | str | None = None, **overrides: Any):

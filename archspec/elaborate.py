@@ -1,4 +1,5 @@
-"""Elaboration: the AST of a spec becomes the IR graph.
+"""Elaboration: the spec's definitions (`archspec.ir.defs`, lowered from the AST by
+`archspec.definitions`) become the flat IR graph, which keeps them beside it.
 
 Parameters and expressions are evaluated, `repeat`/`for`/`if` expanded, blocks
 called, items named, and every node's shape inferred as it is added (a spec
@@ -17,15 +18,17 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from archspec.definitions import lower_program
 from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span
-from archspec.expressions import Env, EvalError, describe, evaluate, free_names
-from archspec.ir import Decision, Graph, Node, Scope, Shape
+from archspec.expressions import Env, EvalError, describe, evaluate
+from archspec.ir import Decision, Definitions, Graph, Node, Scope, Shape, defs
+from archspec.ir import expr as irx
+from archspec.ir.expr import free_names
 from archspec.ops import OPS, OpError, lookup, public_names
 from archspec.ops.registry import REQUIRED
 from archspec.ops.shapes import fmt
 from archspec.ops.structure import JoinError
 from archspec.ops.types import coerce, show
-from archspec.syntax import ast
 from archspec.syntax.load import Program
 
 DEFAULT_MAX_LAYERS = 100_000
@@ -109,13 +112,14 @@ class _Ctx:
 
 @dataclass(frozen=True)
 class _Block:
-    definition: ast.BlockDef
+    definition: defs.BlockDef
     globals: Env  # the parameters of the file that defines it
 
 
 class Elaborator:
-    def __init__(self, program: Program, overrides: dict[str, ast.Expr] | None, input_shape: Shape | None, limits: Limits):
+    def __init__(self, program: Program, overrides: dict[str, irx.Expr] | None, input_shape: Shape | None, limits: Limits):
         self.program = program
+        self.modules = lower_program(program)
         self.overrides = overrides or {}
         self.input_override = input_shape
         self.limits = limits
@@ -125,18 +129,17 @@ class Elaborator:
         self.iterations = 0
         self.call_stack: list[tuple[str, Span]] = []
         self.blocks: dict[str, _Block] = {}
-        self.assigned: dict[str, frozenset[str]] = {}  # block name -> the variables its body assigns
 
     # ---- entry ----
     def run(self) -> Graph:
-        main = self.program.main
+        main = self.modules[self.program.main.file]
         try:
             params = self._params(main, self.overrides)
             self._collect_blocks(params)
             if main.network is None:
                 self._fatal(
                     "no network in this spec",
-                    main.span,
+                    self.program.main.span,
                     help="add `network name:` with an indented body (a file of blocks only is a library to import)",
                 )
             net = main.network
@@ -144,7 +147,7 @@ class Elaborator:
             if self.rep:
                 raise ArchspecError(self.rep.diagnostics, self.program.sources)
             self.scopes[""] = Scope("", "network", net.name, dict(params), net.span, net.span)
-            self.nodes.append(Node(0, "input", {"shape": shape}, (), "input", "", shape, main.input.span if main.input else net.span))
+            self.nodes.append(Node(0, "input", {"shape": shape}, (), "input", "", shape, net.input.span if net.input else net.span))
             env = Env({}, Env(dict(params)), in_shape=shape)
             out = self._seq(net.body, Val(0, shape), env, _Ctx(()))
         except _Abort as a:
@@ -156,25 +159,26 @@ class Elaborator:
         if self.rep or not out.known:
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
         graph = Graph(net.name, main.file, shape, self.nodes, out.node, self.scopes, dict(params))
-        if main.init is not None:
-            graph.init = self._init(main.init, params)
+        graph.definitions = Definitions(net, {name: b.definition for name, b in self.blocks.items()})
+        if net.init is not None:
+            graph.init = self._init(net.init, params)
         return graph
 
     INIT_SCHEMES = ("default", "kaiming")
 
-    def _init(self, call: ast.Call, params: dict) -> dict[str, Any]:
+    def _init(self, call: defs.Call, params: dict) -> dict[str, Any]:
         """`init kaiming(zero_residual=true)`: how generated modules initialise their weights."""
-        if call.name not in self.INIT_SCHEMES:
-            close = difflib.get_close_matches(call.name, self.INIT_SCHEMES, n=1)
+        if call.written not in self.INIT_SCHEMES:
+            close = difflib.get_close_matches(call.written, self.INIT_SCHEMES, n=1)
             raise ArchspecError(
                 Diagnostic(
-                    f"unknown initialisation '{call.name}'",
+                    f"unknown initialisation '{call.written}'",
                     call.span,
                     help=f"did you mean '{close[0]}'?" if close else "schemes: default, kaiming",
                 ),
                 self.program.sources,
             )
-        out: dict[str, Any] = {"scheme": call.name, "zero_residual": False}
+        out: dict[str, Any] = {"scheme": call.written, "zero_residual": False}
         for a in call.args:
             try:
                 value = evaluate(a.value, Env(dict(params)))
@@ -189,7 +193,7 @@ class Elaborator:
         raise _Abort(Diagnostic(message, span, tuple(notes), help))
 
     # ---- parameters, input, blocks ----
-    def _params(self, module: ast.Module, overrides: dict[str, ast.Expr]) -> dict[str, Any]:
+    def _params(self, module: defs.ModuleDef, overrides: dict[str, irx.Expr]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         declared = {p.name: p for p in module.params}
         for name in overrides:
@@ -226,20 +230,21 @@ class Elaborator:
             values[p.name] = default
         return values
 
-    def _input_shape(self, module: ast.Module, params: dict) -> Shape:
+    def _input_shape(self, module: defs.ModuleDef, params: dict) -> Shape:
+        net = module.network
         if self.input_override is not None:
             shape = tuple(self.input_override)
             span = None
-        elif module.input is None:
+        elif net.input is None:
             self._fatal(
                 "the spec gives no input shape",
-                module.network.span if module.network else module.span,
+                net.span,
                 help="add `input 3x224x224` at the top, or pass --input 3x224x224",
             )
         else:
-            span = module.input.span
+            span = net.input.span
             try:
-                shape = evaluate(module.input, Env(dict(params)))
+                shape = evaluate(net.input, Env(dict(params)))
             except EvalError as e:
                 self._fatal(e.message, e.span, e.help)
             if isinstance(shape, int) and not isinstance(shape, bool):
@@ -255,8 +260,8 @@ class Elaborator:
 
     def _collect_blocks(self, params: dict[str, Any]) -> None:
         """Blocks see the parameters of the file that defines them: the network's (after --set) in the main file."""
-        for module in self.program.modules.values():
-            globals_ = Env(dict(params) if module is self.program.main else self._params(module, {}))
+        for file, module in self.modules.items():
+            globals_ = Env(dict(params) if file == self.program.main.file else self._params(module, {}))
             for b in module.blocks:
                 if lookup(b.name) is not None:
                     self.rep.error(f"block '{b.name}' has the name of a built-in op", b.span, help="rename the block")
@@ -275,13 +280,13 @@ class Elaborator:
 
     def _stmt(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
         try:
-            if isinstance(stmt, ast.Line):
+            if isinstance(stmt, defs.Line):
                 for item in stmt.items:
                     value = self._item(item, value, env, ctx, None)
                 return value
-            if isinstance(stmt, ast.Labeled):
+            if isinstance(stmt, defs.Labeled):
                 return self._labeled(stmt, value, env, ctx)
-            if isinstance(stmt, ast.Repeat):
+            if isinstance(stmt, defs.Repeat):
                 n = self._eval(stmt.count, env)
                 if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                     raise _Fail(f"repeat needs a non-negative int, got {show(n)}", stmt.count.span)
@@ -291,7 +296,7 @@ class Elaborator:
                         stmt.count.span,
                         help="raise the limit with --max-layers if this is intended",
                     )
-                key = _key("repeat", stmt.span)
+                key = stmt.key
                 self._decide(ctx, key, "repeat", (stmt.count,), env, n)
                 outer = ctx.frames
                 try:
@@ -302,7 +307,7 @@ class Elaborator:
                 finally:
                     ctx.frames = outer
                 return value
-            if isinstance(stmt, ast.For):
+            if isinstance(stmt, defs.For):
                 seq = self._eval(stmt.iter, env)
                 if not isinstance(seq, (tuple, range, str)):
                     raise _Fail(f"for needs a tuple or range to iterate over, got {describe(seq)}", stmt.iter.span)
@@ -310,7 +315,7 @@ class Elaborator:
                     self._fatal(
                         f"for over {len(seq):,} items exceeds the limit of {self.limits.max_iterations:,} iterations", stmt.iter.span
                     )
-                key, outer = _key("for", stmt.span), ctx.frames
+                key, outer = stmt.key, ctx.frames
                 try:
                     for i, item in enumerate(seq):
                         self._tick(stmt.span)
@@ -320,10 +325,10 @@ class Elaborator:
                 finally:
                     ctx.frames = outer
                 return value
-            if isinstance(stmt, ast.If):
+            if isinstance(stmt, defs.If):
                 key, taken, body = self._choose(stmt, env, ctx)
                 return self._guarded(ctx, key, taken, lambda: self._seq(body, value, env, ctx))
-            if isinstance(stmt, ast.Combinator):
+            if isinstance(stmt, defs.Join):
                 return self._combinator(stmt, value, env, ctx)
             raise AssertionError(stmt)
         except _Fail as f:
@@ -346,15 +351,15 @@ class Elaborator:
                 help="raise the limit with --max-layers if this is intended",
             )
 
-    def _choose(self, stmt: ast.If | ast.Labeled, env: Env, ctx: _Ctx) -> tuple[str, int, tuple]:
+    def _choose(self, stmt: defs.If | defs.Labeled, env: Env, ctx: _Ctx) -> tuple[str, int, tuple]:
         """Which branch of an `if` runs (len(branches) for the else branch), or whether a guarded
         label does (branch 0, its body the label without the guard; else none), recorded as a
         decision: (key, index, body)."""
-        key = _key("if", stmt.span)
-        if isinstance(stmt, ast.Labeled):
+        key = stmt.key
+        if isinstance(stmt, defs.Labeled):
             conds: tuple = (stmt.guard,)
             taken = 0 if self._eval(stmt.guard, env) else 1
-            body: tuple = (ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span),) if taken == 0 else ()
+            body: tuple = (defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span),) if taken == 0 else ()
         else:
             conds = tuple(c for c, _ in stmt.branches)
             taken = next((i for i, c in enumerate(conds) if self._eval(c, env)), len(conds))
@@ -399,13 +404,13 @@ class Elaborator:
         for t, v in zip(target, value):
             self._bind_target(t, v, env, span)
 
-    def _eval(self, e: ast.Expr, env: Env) -> Any:
+    def _eval(self, e: irx.Expr, env: Env) -> Any:
         try:
             return evaluate(e, env)
         except EvalError as err:
             raise _Fail(err.message, err.span, help=err.help) from None
 
-    def _label(self, stmt: ast.Labeled, env: Env) -> str:
+    def _label(self, stmt: defs.Labeled, env: Env) -> str:
         if isinstance(stmt.label, str):
             return stmt.label
         v = self._eval(stmt.label, env)
@@ -413,7 +418,7 @@ class Elaborator:
             raise _Fail(f"a name must be a string, got {describe(v)}", stmt.label.span)
         return v
 
-    def _labeled(self, stmt: ast.Labeled, value: Val, env: Env, ctx: _Ctx) -> Val:
+    def _labeled(self, stmt: defs.Labeled, value: Val, env: Env, ctx: _Ctx) -> Val:
         if stmt.guard is not None:
             key, _, body = self._choose(stmt, env, ctx)
             if not body:
@@ -423,7 +428,7 @@ class Elaborator:
         if label == "_":
             return self._seq(stmt.body, value, env, ctx)
         only = stmt.body[0] if len(stmt.body) == 1 else None
-        if stmt.inline and isinstance(only, ast.Line) and len(only.items) == 1 and isinstance(only.items[0], ast.Call):
+        if stmt.inline and isinstance(only, defs.Line) and len(only.items) == 1 and isinstance(only.items[0], defs.Call) and not only.items[0].splice:
             return self._item(only.items[0], value, env, ctx, label, stmt.span)
         name = ctx.claim(label, stmt.span)
         inner = ctx.child(name)
@@ -433,29 +438,25 @@ class Elaborator:
     # ---- items ----
     def _item(self, item, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span: Span | None = None) -> Val:
         try:
-            if isinstance(item, ast.Assign):
+            if isinstance(item, defs.Let):
                 env.values[item.name] = self._eval(item.value, env)
                 return value
-            if isinstance(item, ast.Assert):
+            if isinstance(item, defs.Check):
                 if not self._eval(item.test, env):
                     message = self._eval(item.message, env) if item.message is not None else "assertion failed"
                     raise _Fail(str(message), item.span)
                 return value
-            if isinstance(item, ast.Splice):
-                block = self.blocks.get(item.call.name)
+            call: defs.Call = item
+            block = self.blocks.get(call.callee) if call.kind == "block" else None
+            if call.splice:
                 if block is None:
-                    raise _Fail(
-                        f"'*' splices a block, and '{item.call.name}' is not one", item.call.span, help=self._did_you_mean(item.call.name)
-                    )
-                return self._call_block(block, item.call, value, env, ctx, None, transparent=True)
-            call: ast.Call = item
-            block = self.blocks.get(call.name)
+                    raise _Fail(f"'*' splices a block, and '{call.written}' is not one", call.span, help=self._did_you_mean(call.written))
+                return self._call_block(block, call, value, env, ctx, None, transparent=True)
             if block is not None:
                 return self._call_block(block, call, value, env, ctx, label, transparent=False, label_span=label_span)
-            op = lookup(call.name)
-            if op is None:
-                raise _Fail(f"unknown op or block '{call.name}'", call.span, help=self._did_you_mean(call.name))
-            return self._call_op(op, call, value, env, ctx, label, label_span)
+            if call.kind != "op":
+                raise _Fail(f"unknown op or block '{call.written}'", call.span, help=self._did_you_mean(call.written))
+            return self._call_op(OPS[call.callee], call, value, env, ctx, label, label_span)
         except _Fail as f:
             self._report(f.diag)
             return UNKNOWN
@@ -464,7 +465,7 @@ class Elaborator:
         close = difflib.get_close_matches(name, public_names() + list(self.blocks), n=1)
         return f"did you mean '{close[0]}'?" if close else None
 
-    def _args(self, call: ast.Call, env: Env) -> tuple[list[tuple[Any, ast.Arg]], dict[str, tuple[Any, ast.Arg]]]:
+    def _args(self, call: defs.Call, env: Env) -> tuple[list[tuple[Any, defs.Arg]], dict[str, tuple[Any, defs.Arg]]]:
         positional, keyword = [], {}
         for a in call.args:
             v = self._eval(a.value, env)
@@ -478,7 +479,7 @@ class Elaborator:
                 keyword[a.name] = (v, a)
         return positional, keyword
 
-    def _call_op(self, op, call: ast.Call, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span) -> Val:
+    def _call_op(self, op, call: defs.Call, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span) -> Val:
         positional, keyword = self._args(call, env)
         names = [a.name for a in op.attrs]
         raw = _bind(op.name, f"{op.name} takes at most", "argument", names, positional, keyword)
@@ -503,7 +504,7 @@ class Elaborator:
             span = raw[err.arg][1].value.span if err.arg in raw and raw[err.arg][1] else call.span
             raise _Fail(err.message, span, notes=self._origin(value), help=err.help) from None
         val = self._add(op.name, attrs, [value], ctx, name, shape, call.span)
-        computed = {k: a.value for k, (_, a) in raw.items() if a is not None and not isinstance(a.value, (ast.Lit, ast.Name))}
+        computed = {k: a.value for k, (_, a) in raw.items() if a is not None and not isinstance(a.value, (irx.Const, irx.Var))}
         if computed:  # `padding=(kernel - 1) // 2`: backends may write the expression rather than its value
             self.nodes[val.node].exprs = {k: self._snapshot("arg", (e,), env, 0) for k, e in computed.items()}
         return val
@@ -527,7 +528,7 @@ class Elaborator:
         self.nodes.append(node)
         return Val(node.id, node.shape)
 
-    def _call_block(self, block: _Block, call: ast.Call, value: Val, env: Env, ctx: _Ctx, label, transparent: bool, label_span=None) -> Val:
+    def _call_block(self, block: _Block, call: defs.Call, value: Val, env: Env, ctx: _Ctx, label, transparent: bool, label_span=None) -> Val:
         d = block.definition
         names = [n for n, _ in self.call_stack]
         if d.name in names:
@@ -567,13 +568,10 @@ class Elaborator:
             self.call_stack.pop()
             if not transparent:
                 scope = self.scopes[".".join(inner.path)]
-                assigned = self.assigned.get(d.name)
-                if assigned is None:
-                    assigned = self.assigned[d.name] = _assigned(d)
-                scope.locals = {k: v for k, v in bound.items() if k not in args and k in assigned}
+                scope.locals = {k: v for k, v in bound.items() if k not in args and k in d.assigned}
 
     # ---- joins ----
-    def _combinator(self, stmt: ast.Combinator, value: Val, env: Env, ctx: _Ctx) -> Val:
+    def _combinator(self, stmt: defs.Join, value: Val, env: Env, ctx: _Ctx) -> Val:
         outs: list[tuple[Val, Span]] = []
         outer = ctx.frames
         try:
@@ -605,23 +603,23 @@ class Elaborator:
         """The branches of a join, each with the `if` frames it was chosen under."""
         out = []
         for s in stmts:
-            if isinstance(s, ast.If):
+            if isinstance(s, defs.If):
                 key, taken, body = self._choose(s, env, ctx)
                 out.extend(self._branches(body, env, ctx, frames + ((key, taken),)))
-            elif isinstance(s, ast.Labeled) and s.guard is not None:
+            elif isinstance(s, defs.Labeled) and s.guard is not None:
                 key, _, body = self._choose(s, env, ctx)
                 if body:
                     out.append((s, frames + ((key, 0),)))
-            elif isinstance(s, (ast.Repeat, ast.For)):
+            elif isinstance(s, (defs.Repeat, defs.For)):
                 raise _Fail("a branch of concat, add or mul cannot be a loop; put the loop in a labelled branch (`name:`)", s.span)
-            elif isinstance(s, ast.Line) and any(isinstance(i, (ast.Assign, ast.Assert)) for i in s.items):
+            elif isinstance(s, defs.Line) and any(isinstance(i, (defs.Let, defs.Check)) for i in s.items):
                 raise _Fail("assignments and asserts are not branches; put them before the join", s.span)
             else:
                 out.append((s, frames))
         return out
 
     def _branch(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
-        if isinstance(stmt, ast.Line) and len(stmt.items) > 1:
+        if isinstance(stmt, defs.Line) and len(stmt.items) > 1:
             try:
                 name = ctx.claim(None, stmt.span)
             except _Fail as f:
@@ -632,45 +630,23 @@ class Elaborator:
                 ".".join(inner.path), "seq", span=stmt.span, guard=ctx.frames, decisions=inner.decisions
             )
             return self._stmt(stmt, value, env, inner)
-        if isinstance(stmt, ast.Labeled):
-            stmt = ast.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
+        if isinstance(stmt, defs.Labeled):
+            stmt = defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
 
 
-def _assigned(d: ast.BlockDef) -> frozenset[str]:
-    """The names a block's body assigns (`hidden = ...`), not loop variables."""
-    found: set[str] = set()
-
-    def visit(stmts) -> None:
-        for s in stmts:
-            if isinstance(s, ast.Line):
-                found.update(i.name for i in s.items if isinstance(i, ast.Assign))
-            for attr in ("body", "orelse", "branches"):
-                sub = getattr(s, attr, ())
-                for x in sub:
-                    visit(x[1] if isinstance(x, tuple) else (x,))
-
-    visit(d.body)
-    return frozenset(found)
-
-
-def _key(kind: str, span: Span) -> str:
-    """A statement's identity in guards and decisions: `if@specs/lib/mobilenet.arch:19:5`."""
-    return f"{kind}@{span}"
-
-
-def _literal_defaults(d: ast.BlockDef) -> dict[str, Any]:
+def _literal_defaults(d: defs.BlockDef) -> dict[str, Any]:
     """A block's parameters whose defaults are plain literals (`stride=1`), for backends to keep as defaults."""
     out = {}
     for p in d.params:
-        if isinstance(p.default, ast.Lit) or (
-            isinstance(p.default, ast.TupleExpr) and all(isinstance(x, ast.Lit) for x in p.default.items)
+        if isinstance(p.default, irx.Const) or (
+            isinstance(p.default, irx.TupleOf) and all(isinstance(x, irx.Const) for x in p.default.items)
         ):
             out[p.name] = evaluate(p.default, Env({}))
     return out
 
 
-def _bind(callee: str, takes: str, noun: str, names: list[str], positional: list, keyword: dict) -> dict[str, tuple[Any, ast.Arg]]:
+def _bind(callee: str, takes: str, noun: str, names: list[str], positional: list, keyword: dict) -> dict[str, tuple[Any, defs.Arg]]:
     """Match a call's arguments to an op's attributes or a block's parameters, by position then keyword."""
     if len(positional) > len(names):
         raise _Fail(
@@ -703,7 +679,7 @@ def _same_kind(default: Any, value: Any) -> bool:
 
 
 def elaborate(
-    program: Program, overrides: dict[str, ast.Expr] | None = None, input_shape: Shape | None = None, limits: Limits | None = None
+    program: Program, overrides: dict[str, irx.Expr] | None = None, input_shape: Shape | None = None, limits: Limits | None = None
 ) -> Graph:
     """Build the IR graph of `program`'s network, or raise ArchspecError with every error found."""
     return Elaborator(program, overrides, input_shape, limits or Limits()).run()

@@ -1,4 +1,4 @@
-"""Evaluation of the language's expressions: arithmetic, tuples, indexing, comparisons,
+"""Evaluation of the IR's expressions (`archspec.ir.expr`): arithmetic, tuples, indexing, comparisons,
 built-in functions and `in` (the shape flowing into the enclosing block).
 
 Values are plain Python ints, floats, bools, strings, tuples and None. Results are
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.diagnostics import Span
+from archspec.ir import expr as ir
 from archspec.ops.types import show
-from archspec.syntax import ast
 
 MAX_INT = 2**62
 MAX_SEQ = 1_000_000
@@ -161,20 +161,7 @@ class Env:
         return out
 
 
-def free_names(e: Any) -> set[str]:
-    """The variable names an expression reads (`in` is not one: it is the block's input)."""
-    if isinstance(e, ast.Name):
-        return {e.id}
-    if isinstance(e, tuple):
-        return set().union(*map(free_names, e)) if e else set()
-    if isinstance(e, ast.Arg):
-        return free_names(e.value)
-    if not hasattr(e, "__dataclass_fields__"):
-        return set()
-    return set().union(*(free_names(getattr(e, f)) for f in e.__dataclass_fields__ if f != "span"))
-
-
-def evaluate(e: ast.Expr, env: Env) -> Any:
+def evaluate(e: ir.Expr, env: Env) -> Any:
     """Evaluate an expression; every failure is an EvalError pointing at the sub-expression."""
     try:
         return _check(_eval(e, env), e.span)
@@ -193,21 +180,21 @@ def _py_message(err: Exception) -> str:
     return msg or type(err).__name__
 
 
-def _eval(e: ast.Expr, env: Env) -> Any:
-    if isinstance(e, ast.Lit):
+def _eval(e: ir.Expr, env: Env) -> Any:
+    if isinstance(e, ir.Const):
         return e.value
-    if isinstance(e, ast.Name):
+    if isinstance(e, ir.Var):
         try:
-            return env.lookup(e.id)
+            return env.lookup(e.name)
         except KeyError:
-            raise EvalError(f"unknown name '{e.id}'", e.span, help=_suggest(e.id, env.names())) from None
-    if isinstance(e, ast.InRef):
+            raise EvalError(f"unknown name '{e.name}'", e.span, help=_suggest(e.name, env.names())) from None
+    if isinstance(e, ir.Input):
         if env.in_shape is None:
             raise EvalError("'in' is only known inside a network or block", e.span)
         return InShape(env.in_shape)
-    if isinstance(e, ast.TupleExpr):
+    if isinstance(e, ir.TupleOf):
         return tuple(evaluate(x, env) for x in e.items)
-    if isinstance(e, ast.BinOp):
+    if isinstance(e, ir.BinOp):
         left, right = evaluate(e.left, env), evaluate(e.right, env)
         if e.op == "*" and isinstance(left, (tuple, str)) and isinstance(right, int):
             _check_repeat(len(left), right, e.span)
@@ -217,12 +204,12 @@ def _eval(e: ast.Expr, env: Env) -> Any:
             return _check(_BINOPS[e.op](left, right), e.span)
         except TypeError:
             raise EvalError(f"cannot apply '{e.op}' to {describe(left)} and {describe(right)}", e.span) from None
-    if isinstance(e, ast.Unary):
+    if isinstance(e, ir.Neg):
         v = evaluate(e.operand, env)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise EvalError(f"cannot apply unary '{e.op}' to {describe(v)}", e.span)
         return -v if e.op == "-" else v
-    if isinstance(e, ast.Compare):
+    if isinstance(e, ir.Compare):
         values = [evaluate(x, env) for x in e.operands]
         for op, a, b in zip(e.ops, values, values[1:]):
             try:
@@ -231,18 +218,18 @@ def _eval(e: ast.Expr, env: Env) -> Any:
             except TypeError:
                 raise EvalError(f"cannot compare {describe(a)} and {describe(b)} with '{op}'", e.span) from None
         return True
-    if isinstance(e, ast.BoolOp):
+    if isinstance(e, ir.Logic):
         v: Any = None
         for x in e.values:
             v = evaluate(x, env)
             if (e.op == "and" and not v) or (e.op == "or" and v):
                 return v
         return v
-    if isinstance(e, ast.Not):
+    if isinstance(e, ir.Not):
         return not evaluate(e.operand, env)
-    if isinstance(e, ast.CondExpr):
+    if isinstance(e, ir.Choice):
         return evaluate(e.body, env) if evaluate(e.test, env) else evaluate(e.orelse, env)
-    if isinstance(e, ast.Index):
+    if isinstance(e, ir.Index):
         v, i = evaluate(e.value, env), evaluate(e.index, env)
         if isinstance(v, InShape):
             v = v.shape
@@ -253,26 +240,26 @@ def _eval(e: ast.Expr, env: Env) -> Any:
         if not -len(v) <= i < len(v):
             raise EvalError(f"index {i} is out of range for {show(tuple(v)) if not isinstance(v, str) else v!r} (length {len(v)})", e.span)
         return v[i]
-    if isinstance(e, ast.Attr):
+    if isinstance(e, ir.Field):
         v = evaluate(e.value, env)
         if isinstance(v, InShape):
             return v.get(e.name, e.span)
         raise EvalError(f"{describe(v)} has no field '{e.name}'", e.span)
-    if isinstance(e, ast.FuncCall):
-        fn = BUILTINS.get(e.name)
+    if isinstance(e, ir.Apply):
+        fn = BUILTINS.get(e.fn)
         if fn is None:
             raise EvalError(
-                f"unknown function '{e.name}'",
+                f"unknown function '{e.fn}'",
                 e.span,
-                help=_suggest(e.name, BUILTINS, "functions: " + ", ".join(sorted(BUILTINS))),
+                help=_suggest(e.fn, BUILTINS, "functions: " + ", ".join(sorted(BUILTINS))),
             )
-        args = [evaluate(a.value, env) for a in e.args if a.name is None]
-        kwargs = {a.name: evaluate(a.value, env) for a in e.args if a.name is not None}
+        args = [evaluate(a, env) for a in e.args]
+        kwargs = {k: evaluate(a, env) for k, a in e.kwargs}
         try:
             return fn(*args, **kwargs)
         except (TypeError, ValueError) as err:
-            raise EvalError(f"{e.name}(): {_py_message(err)}", e.span) from None
-    if isinstance(e, ast.FString):
+            raise EvalError(f"{e.fn}(): {_py_message(err)}", e.span) from None
+    if isinstance(e, ir.Format):
         return "".join(p if isinstance(p, str) else str(evaluate(p, env)) for p in e.parts)
     raise AssertionError(f"unknown expression {e!r}")
 

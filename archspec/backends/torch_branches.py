@@ -29,7 +29,7 @@ from typing import Any
 
 from archspec.backends.torch_lowering import lit
 from archspec.ir import Decision, Guard
-from archspec.syntax import ast
+from archspec.ir import expr as irx
 
 _HOLE = re.compile(r"\{(\d+)\}")
 
@@ -410,40 +410,40 @@ def _indent(lines: list[str]) -> list[str]:
 _PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7, "**": 8, "atom": 9}
 
 
-def python_expr(e: ast.Expr, hole) -> str:
+def python_expr(e: irx.Expr, hole) -> str:
     """A spec expression as Python source. `hole(name, value_of)` stands in for each name
     (value_of reads its value from a Decision); raises Unsupported for what Python spells differently."""
     return _py(e, hole)[0]
 
 
-def _py(e: ast.Expr, hole) -> tuple[str, int]:
-    if isinstance(e, ast.Lit) and isinstance(e.value, (bool, int, float, str)) or (isinstance(e, ast.Lit) and e.value is None):
+def _py(e: irx.Expr, hole) -> tuple[str, int]:
+    if isinstance(e, irx.Const) and (isinstance(e.value, (bool, int, float, str)) or e.value is None):
         return repr(e.value), _PREC["atom"]
-    if isinstance(e, ast.Name):
-        name = e.id
+    if isinstance(e, irx.Var):
+        name = e.name
         return hole(name, lambda d: d.bindings.get(name)), _PREC["atom"]
-    if isinstance(e, ast.Attr) and isinstance(e.value, ast.InRef) and e.name in ("channels", "height", "width", "features"):
+    if isinstance(e, irx.Field) and isinstance(e.value, irx.Input) and e.name in ("channels", "height", "width", "features"):
         index = {"channels": 0, "features": 0, "height": 1, "width": 2}[e.name]
         return hole(f"in_{e.name}", lambda d: d.in_shape[index] if d.in_shape and len(d.in_shape) > index else None), _PREC["atom"]
-    if isinstance(e, ast.BinOp) and e.op in _PREC:
+    if isinstance(e, irx.BinOp) and e.op in _PREC:
         p = _PREC[e.op]
         left, lp = _py(e.left, hole)
         right, rp = _py(e.right, hole)
         return f"{_paren(left, lp, p)} {e.op} {_paren(right, rp, p + 1)}", p
-    if isinstance(e, ast.Unary):
+    if isinstance(e, irx.Neg):
         operand, op = _py(e.operand, hole)
         return f"{e.op}{_paren(operand, op, _PREC['neg'])}", _PREC["neg"]
-    if isinstance(e, ast.Compare):
+    if isinstance(e, irx.Compare):
         parts = [_paren(*_py(x, hole), _PREC["cmp"] + 1) for x in e.operands]
         text = parts[0] + "".join(f" {op} {p}" for op, p in zip(e.ops, parts[1:]))
         return text, _PREC["cmp"]
-    if isinstance(e, ast.BoolOp):
+    if isinstance(e, irx.Logic):
         p = _PREC[e.op]
         return f" {e.op} ".join(_paren(*_py(x, hole), p + 1) for x in e.values), p
-    if isinstance(e, ast.Not):
+    if isinstance(e, irx.Not):
         operand, op = _py(e.operand, hole)
         return f"not {_paren(operand, op, _PREC['not'])}", _PREC["not"]
-    if isinstance(e, ast.TupleExpr):
+    if isinstance(e, irx.TupleOf):
         items = [_py(x, hole)[0] for x in e.items]
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")", _PREC["atom"]
     raise Unsupported

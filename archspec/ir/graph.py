@@ -1,16 +1,19 @@
-"""The IR: a DAG of op nodes, in execution order, grouped in nested named scopes.
+"""The IR's graph: a DAG of op nodes, in execution order, grouped in nested named scopes.
 
 Elaboration produces it with every node's shape already inferred (a spec may
-read `in.channels`, so shapes are known as the graph is built). Cost tables,
-and every backend, read only this form.
+read `in.channels`, so shapes are known as the graph is built). Cost tables and
+every backend read this form; `definitions` keeps what it was unrolled from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec.diagnostics import Span
+
+if TYPE_CHECKING:
+    from archspec.ir.defs import Definitions
 
 Shape = tuple[int, ...]
 Guard = tuple[tuple[str, int], ...]  # ((statement key, branch index or iteration), ...), outermost first
@@ -42,7 +45,7 @@ class Decision:
     """
 
     kind: str  # "if" | "repeat" | "arg" (an op's argument, Node.exprs)
-    exprs: tuple[Any, ...]  # ast expressions: the condition of each branch, or the count
+    exprs: tuple[Any, ...]  # archspec.ir.expr trees: the condition of each branch, or the count
     bindings: dict[str, Any]  # the value of every name they read
     in_shape: Shape | None  # the shape `in` stood for
     taken: int  # the branch taken (len(exprs) for the else branch or none), or the count
@@ -54,7 +57,7 @@ class Scope:
 
     path: str
     kind: str  # "network" | "block" | "seq"
-    block: str | None = None  # the block's name, for kind == "block"
+    block: str | None = None  # the block's name, for kind == "block": its definition is graph.definitions.blocks[block]
     args: dict[str, Any] = field(default_factory=dict)
     span: Span | None = None  # where the scope is opened (the call, for a block)
     defined: Span | None = None  # where its block is defined
@@ -74,6 +77,7 @@ class Graph:
     scopes: dict[str, Scope]
     params: dict[str, Any]  # the network parameters, after overrides
     init: dict[str, Any] = field(default_factory=lambda: {"scheme": "default", "zero_residual": False})
+    definitions: Definitions | None = None  # the network and blocks it was elaborated from
 
     @property
     def output_shape(self) -> Shape:

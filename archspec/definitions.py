@@ -1,0 +1,150 @@
+"""AST -> IR definitions: the spec's blocks and network, without syntax.
+
+The one place that reads the AST after parsing. It resolves every call to an op (its
+canonical name) or a block, turns expressions into `archspec.ir.expr` trees, and records
+what each block assigns. It reports nothing: a call to something that is neither op nor
+block is kept as "unknown", and elaboration reports it where it is reached, as it reports
+every other error with the values that led there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archspec.ir import defs, expr
+from archspec.ops import lookup
+from archspec.syntax import ast
+from archspec.syntax.load import Program
+
+
+def lower_program(program: Program) -> dict[str, defs.ModuleDef]:
+    """Every file of the program, lowered, in `Program.modules` order (the main file first)."""
+    blocks = {b.name for m in program.modules.values() for b in m.blocks if lookup(b.name) is None}
+    lowering = _Lowering(blocks)
+    return {file: lowering.module(m) for file, m in program.modules.items()}
+
+
+def lower_expr(e: ast.Expr) -> expr.Expr:
+    """One expression (a `--set` value, say)."""
+    return _Lowering(set()).expr(e)
+
+
+class _Lowering:
+    def __init__(self, blocks: set[str]):
+        self.blocks = blocks
+
+    def module(self, m: ast.Module) -> defs.ModuleDef:
+        params = tuple(self.param(p) for p in m.params)
+        network = None
+        if m.network is not None:
+            net = m.network
+            network = defs.NetworkDef(
+                net.name,
+                params,
+                self.expr(m.input) if m.input is not None else None,
+                self.body(net.body),
+                net.span,
+                m.file,
+                self.call(m.init) if m.init is not None else None,
+            )
+        blocks = tuple(
+            defs.BlockDef(b.name, tuple(self.param(p) for p in b.params), self.body(b.body), b.span, m.file, _assigned(b.body))
+            for b in m.blocks
+        )
+        return defs.ModuleDef(m.file, params, blocks, network)
+
+    def param(self, p: ast.Param) -> defs.Param:
+        return defs.Param(p.name, self.expr(p.default) if p.default is not None else None, p.span)
+
+    # ---- statements ----
+    def body(self, stmts: tuple) -> tuple[defs.Stmt, ...]:
+        return tuple(self.stmt(s) for s in stmts)
+
+    def stmt(self, s: ast.Stmt) -> defs.Stmt:
+        if isinstance(s, ast.Line):
+            return defs.Line(tuple(self.item(i) for i in s.items), s.span)
+        if isinstance(s, ast.Labeled):
+            label = s.label if isinstance(s.label, str) else self.expr(s.label)
+            guard = self.expr(s.guard) if s.guard is not None else None
+            return defs.Labeled(label, guard, self.body(s.body), s.inline, s.span)
+        if isinstance(s, ast.Repeat):
+            return defs.Repeat(self.expr(s.count), self.body(s.body), s.span)
+        if isinstance(s, ast.For):
+            return defs.For(s.target, self.expr(s.iter), self.body(s.body), s.span)
+        if isinstance(s, ast.If):
+            return defs.If(tuple((self.expr(c), self.body(b)) for c, b in s.branches), self.body(s.orelse), s.span)
+        if isinstance(s, ast.Combinator):
+            return defs.Join(s.kind, self.body(s.branches), s.span)
+        raise AssertionError(f"unknown statement {s!r}")
+
+    def item(self, i) -> defs.Item:
+        if isinstance(i, ast.Assign):
+            return defs.Let(i.name, self.expr(i.value), i.span)
+        if isinstance(i, ast.Assert):
+            return defs.Check(self.expr(i.test), self.expr(i.message) if i.message is not None else None, i.span)
+        if isinstance(i, ast.Splice):
+            return self.call(i.call, splice=True)
+        return self.call(i)
+
+    def call(self, c: ast.Call, splice: bool = False) -> defs.Call:
+        args = tuple(defs.Arg(a.name, self.expr(a.value), a.span) for a in c.args)
+        if c.name in self.blocks:
+            return defs.Call(c.name, "block", args, c.span, splice, c.name)
+        op = lookup(c.name)
+        if op is not None and not splice:
+            return defs.Call(op.name, "op", args, c.span, splice, c.name)
+        return defs.Call(c.name, "unknown", args, c.span, splice, c.name)
+
+    # ---- expressions ----
+    def expr(self, e: ast.Expr) -> expr.Expr:
+        s = e.span
+        if isinstance(e, ast.Lit):
+            return expr.Const(e.value, s)
+        if isinstance(e, ast.Name):
+            return expr.Var(e.id, s)
+        if isinstance(e, ast.InRef):
+            return expr.Input(s)
+        if isinstance(e, ast.TupleExpr):
+            return expr.TupleOf(tuple(map(self.expr, e.items)), s)
+        if isinstance(e, ast.BinOp):
+            return expr.BinOp(e.op, self.expr(e.left), self.expr(e.right), s)
+        if isinstance(e, ast.Unary):
+            return expr.Neg(e.op, self.expr(e.operand), s)
+        if isinstance(e, ast.Compare):
+            return expr.Compare(tuple(map(self.expr, e.operands)), e.ops, s)
+        if isinstance(e, ast.BoolOp):
+            return expr.Logic(e.op, tuple(map(self.expr, e.values)), s)
+        if isinstance(e, ast.Not):
+            return expr.Not(self.expr(e.operand), s)
+        if isinstance(e, ast.CondExpr):
+            return expr.Choice(self.expr(e.test), self.expr(e.body), self.expr(e.orelse), s)
+        if isinstance(e, ast.Index):
+            return expr.Index(self.expr(e.value), self.expr(e.index), s)
+        if isinstance(e, ast.Attr):
+            return expr.Field(self.expr(e.value), e.name, s)
+        if isinstance(e, ast.FuncCall):
+            return expr.Apply(
+                e.name,
+                tuple(self.expr(a.value) for a in e.args if a.name is None),
+                tuple((a.name, self.expr(a.value)) for a in e.args if a.name is not None),
+                s,
+            )
+        if isinstance(e, ast.FString):
+            return expr.Format(tuple(p if isinstance(p, str) else self.expr(p) for p in e.parts), s)
+        raise AssertionError(f"unknown expression {e!r}")
+
+
+def _assigned(body: tuple) -> frozenset[str]:
+    """The names a block's body assigns (`hidden = ...`), not loop variables."""
+    found: set[str] = set()
+
+    def visit(stmts: Any) -> None:
+        for s in stmts:
+            if isinstance(s, ast.Line):
+                found.update(i.name for i in s.items if isinstance(i, ast.Assign))
+            for attr in ("body", "orelse", "branches"):
+                for x in getattr(s, attr, ()):
+                    visit(x[1] if isinstance(x, tuple) else (x,))
+
+    visit(body)
+    return frozenset(found)

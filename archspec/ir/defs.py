@@ -1,0 +1,212 @@
+"""The IR's definitions: each block and the network as the spec wrote them, checked.
+
+`archspec.definitions` fills these from the AST (either front end); elaboration unrolls
+them into the flat graph (`archspec.ir.graph`), whose block scopes name the definition
+they instantiate. Unlike the AST they hold no syntax: calls are resolved to an op (by
+its canonical name) or a block, and expressions are `archspec.ir.expr` trees.
+
+Every statement has a `key` (`if@specs/lib/mobilenet.arch:19:5`): graph nodes and
+scopes record the keys of the `if` branches and loop iterations they sit in (`guard`),
+and block scopes how their top-level statements went (`decisions`), so a backend can
+match what was built to the statement that built it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from archspec.diagnostics import Span
+from archspec.ir.expr import Expr
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a call as written: `name` is None for a positional one."""
+
+    name: str | None
+    value: Expr
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    """An op or block applied to the incoming value.
+
+    `kind` is "op" (`callee` is the op's canonical name, aliases resolved), "block", or
+    "unknown" (neither: an error, reported only if elaboration reaches it). `splice`
+    (`*block(...)`) adds the block's items to the enclosing scope, with no level of its own.
+    """
+
+    callee: str
+    kind: str
+    args: tuple[Arg, ...]
+    span: Span = field(compare=False)
+    splice: bool = False
+    written: str = ""  # the name as written (an alias, say), for messages
+
+    @property
+    def key(self) -> str:
+        return f"call@{self.span}"
+
+
+@dataclass(frozen=True)
+class Let:
+    """`name = value`: a variable of the enclosing block (or network)."""
+
+    name: str
+    value: Expr
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"let@{self.span}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """`assert test, "message"`: the spec's own check on its values."""
+
+    test: Expr
+    message: Expr | None
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"assert@{self.span}"
+
+
+Item = Union[Call, Let, Check]
+
+
+@dataclass(frozen=True)
+class Line:
+    """Items on one line (`conv(...); batchnorm`); in a join, several make one numbered branch."""
+
+    items: tuple[Item, ...]
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"line@{self.span}"
+
+
+@dataclass(frozen=True)
+class Labeled:
+    """`name: ...`: names a single inline call, or opens a named level; `_` opens none.
+
+    `label` is a string or a Format expression (`"layer{i + 1}"`). With a `guard`
+    (`downsample if cond: ...`) the statement is an `if` of one branch: its key then
+    starts with `if@`, as an `if`'s does.
+    """
+
+    label: Union[str, Expr]
+    guard: Expr | None
+    body: tuple[Stmt, ...]
+    inline: bool
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"if@{self.span}" if self.guard is not None else f"label@{self.span}"
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: Expr
+    body: tuple[Stmt, ...]
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"repeat@{self.span}"
+
+
+@dataclass(frozen=True)
+class For:
+    target: Any  # a name, or nested tuples of names: `for (t, c, n, s) in setting`
+    iter: Expr
+    body: tuple[Stmt, ...]
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"for@{self.span}"
+
+
+@dataclass(frozen=True)
+class If:
+    branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
+    orelse: tuple[Stmt, ...]
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"if@{self.span}"
+
+
+@dataclass(frozen=True)
+class Join:
+    """`concat:`, `add:` or `mul:`: each statement of the body is one branch."""
+
+    kind: str
+    branches: tuple[Stmt, ...]
+    span: Span = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}@{self.span}"
+
+
+Stmt = Union[Line, Labeled, Repeat, For, If, Join]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a block or of a spec file, with its default (None: required)."""
+
+    name: str
+    default: Expr | None
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span = field(compare=False)
+    file: str  # the spec file that defines it: its parameters are the block's globals
+    assigned: frozenset[str] = frozenset()  # the variables its body assigns (`hidden = ...`), not loop variables
+
+
+@dataclass(frozen=True)
+class NetworkDef:
+    """The network: its body, the main file's parameters (symbolic) and the input shape."""
+
+    name: str
+    params: tuple[Param, ...]
+    input: Expr | None
+    body: tuple[Stmt, ...]
+    span: Span = field(compare=False)
+    file: str
+    init: Call | None = None  # `init kaiming(zero_residual=...)`
+
+
+@dataclass(frozen=True)
+class ModuleDef:
+    """One spec file, lowered: its parameters, its blocks and (in the main file) the network."""
+
+    file: str
+    params: tuple[Param, ...]
+    blocks: tuple[BlockDef, ...]
+    network: NetworkDef | None
+
+
+@dataclass
+class Definitions:
+    """What a graph was elaborated from: the network and every block it could call by name
+    (the main file's and its imports'), in definition order."""
+
+    network: NetworkDef
+    blocks: dict[str, BlockDef] = field(default_factory=dict)
