@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.backends.torch_branches import Instance, MemberLine, Unsupported, merge, python_expr
-from archspec.backends.torch_lowering import CALLS, CALLS_INPLACE, HELPERS, JOINS, MODULES, SIZES, lit
+from archspec.backends.torch_lowering import HELPERS, LOWERINGS, lit
 from archspec.cost import layer_costs, total
 from archspec.ir import Graph, Node
 
@@ -189,7 +189,7 @@ class TorchCodegen:
     def _is_chain(self, scope: str) -> bool:
         prev = self._scope_input(scope)
         for member in self.members[scope]:
-            if member[0] == "node" and member[1].op in JOINS:
+            if member[0] == "node" and LOWERINGS[member[1].op].join:
                 return False
             ins, out = self._member_io(scope, member)
             if ins != [prev]:
@@ -197,12 +197,9 @@ class TorchCodegen:
             prev = out
         return prev == self.span[scope][1]
 
-    # ops whose backward does not read their own output: an in-place op may overwrite it
-    _OVERWRITABLE = frozenset({"conv", "dwconv", "linear", "batchnorm", "add", "concat", "mul"})
-
     def _may_overwrite(self, node_id: int) -> bool:
         """An in-place activation may overwrite a value only if nothing else reads it, autograd included."""
-        return self.g.nodes[node_id].op in self._OVERWRITABLE and len(self.consumers.get(node_id, [])) == 1
+        return LOWERINGS[self.g.nodes[node_id].op].overwritable and len(self.consumers.get(node_id, [])) == 1
 
     # ---- constructors ----
     def _leaf_template(self, node: Node) -> Template:
@@ -210,7 +207,7 @@ class TorchCodegen:
         holes: dict[str, int] = {}
 
         def arg(name: str) -> str:
-            if name not in SIZES.get(node.op, ()):
+            if name not in LOWERINGS[node.op].sizes:
                 return lit(node.attrs[name])
             if name not in holes:
                 holes[name] = len(t.values)
@@ -219,7 +216,7 @@ class TorchCodegen:
                 t.hints.append(name if label.isdigit() else f"{identifier(label)}_{name}")
             return "{" + str(holes[name]) + "}"
 
-        source = MODULES[node.op](node, arg)
+        source = LOWERINGS[node.op].module(node, arg)
         if "inplace=True" in source and not self._may_overwrite(node.inputs[0]):
             source = source.replace("inplace=True", "")
         for helper in HELPERS:
@@ -452,7 +449,7 @@ class TorchCodegen:
         if len(members) < 4 or len(members) % 2 or any(k != ("scope", "node")[i % 2] for i, (k, _) in enumerate(members)):
             return None
         units = [(members[i][1], members[i + 1][1]) for i in range(0, len(members), 2)]
-        if any(u not in self.class_of or j.op not in JOINS for u, j in units):
+        if any(u not in self.class_of or not LOWERINGS[j.op].join for u, j in units):
             return None
         if len({self.class_of[u][0].key for u, _ in units}) != 1 or len({j.op for _, j in units}) != 1:
             return None
@@ -492,14 +489,14 @@ class TorchCodegen:
         prefix, start = first.group(1), int(first.group(2))
         call = f"\u00a7{child[0].key}|{prefix}|" + "|".join(exprs) + "\u00a7"
         body = f'for j in range({{{len(values) - 1}}}):\n    self.add_module(f"{prefix}{{j + {start}}}", {call})'
-        join = JOINS[units[0][1].op](["out", "layer(out)"] if order.pop() else ["layer(out)", "out"])
+        join = LOWERINGS[units[0][1].op].join(["out", "layer(out)"] if order.pop() else ["layer(out)", "out"])
         forward = f"out = x\nfor layer in self.children():\n    out = {join}\nreturn out"
         return body, forward, values, hints, [f"{prefix}*"]
 
     def _has_line(self, member, sequential: bool) -> bool:
         """Whether a member is built in __init__ (joins and unnamed stateless calls live in forward)."""
         kind, m = member
-        return not (kind == "node" and (m.op in JOINS or (m.op in CALLS and self._name(m.path).isdigit() and not sequential)))
+        return not (kind == "node" and (LOWERINGS[m.op].join or (LOWERINGS[m.op].call and self._name(m.path).isdigit() and not sequential)))
 
     # ---- optional members: one class for a block with and without its shortcut ----
     def _merge_optional(self) -> None:
@@ -626,7 +623,7 @@ class TorchCodegen:
                 continue  # named after the spec already
             want = vector(holes)
             for k, node in enumerate(own[0]):
-                for attr in (node.exprs or {}).keys() & set(SIZES.get(node.op, ())):
+                for attr in (node.exprs or {}).keys() & set(LOWERINGS[node.op].sizes):
                     if any(not o[k].exprs or attr not in o[k].exprs for o in own) or tuple(lit(o[k].attrs[attr]) for o in own) != want:
                         continue
                     text = _expression([o[k].exprs[attr] for o in own], {v: n for v, n in spelled.items() if v != want})
@@ -755,18 +752,18 @@ class TorchCodegen:
                 var[out] = args[0]
                 live.add(args[0])
                 continue
-            if kind == "node" and m.op in JOINS:
-                expr = JOINS[m.op](sorted(args) if canonical and m.op in ("add", "mul") else args)
-            elif kind == "node" and m.op in CALLS and name.isdigit():
+            if kind == "node" and LOWERINGS[m.op].join:
+                expr = LOWERINGS[m.op].join(sorted(args) if canonical and m.op in ("add", "mul") else args)
+            elif kind == "node" and LOWERINGS[m.op].call and name.isdigit():
                 # in place only on a value made here that nothing reads later (never on the caller's x)
                 inplace = (
-                    m.op in CALLS_INPLACE
+                    LOWERINGS[m.op].call_inplace
                     and ins[0] in dead
                     and ins[0] != self._scope_input(scope)
                     and self._may_overwrite(ins[0])
                     and not any(var.get(j) == args[0] and last_use.get(j, -1) > k for j in var if j != ins[0])
                 )
-                expr = (CALLS_INPLACE if inplace else CALLS)[m.op](m, args[0])
+                expr = (LOWERINGS[m.op].call_inplace if inplace else LOWERINGS[m.op].call)(m, args[0])
                 if expr == args[0]:
                     var[out] = args[0]
                     live.add(args[0])
@@ -775,11 +772,11 @@ class TorchCodegen:
                 attr = f"self.{name}" if name.isidentifier() and not keyword.iskeyword(name) else f'getattr(self, "{name}")'
                 expr = f"{attr}({args[0]})"
             consumers = self.consumers.get(out, [])
-            feeds_join = consumers and all(self.g.nodes[c].op in JOINS for c in consumers)
+            feeds_join = consumers and all(LOWERINGS[self.g.nodes[c].op].join for c in consumers)
             free_dead = [var[i] for i in dead if var[i] not in live]
             if kind == "scope" and feeds_join and not name.isdigit() and identifier(name) not in live:
                 target = identifier(name)  # a branch: branch1 = self.branch1(x)
-            elif kind == "node" and m.op in JOINS and "out" not in live:
+            elif kind == "node" and LOWERINGS[m.op].join and "out" not in live:
                 target = "out"
             elif free_dead:
                 target = "out" if "out" in free_dead else free_dead[0]

@@ -1,17 +1,50 @@
-"""PyTorch lowerings: one entry per op, keyed by the op's name.
+"""PyTorch lowerings: one `TorchOp` record per op of `archspec.ops.OPS`, in `LOWERINGS`.
 
-Each op lowers to an `nn.Module` constructor (`module`), and ops without state or
-arguments also to a plain call (`call`) that generated `forward` methods use where
-torchvision would write `F.relu(x)` rather than keep a module. Adding an op to
-`archspec/ops` means adding one entry here; tests check that none is missing.
+A record holds everything the torch backend knows about one op: the `nn.Module`
+constructor it lowers to (`module`); for ops without state, the plain call generated
+`forward` methods write where torchvision would write `F.relu(x)` rather than keep a
+module (`call`), and its in-place form (`call_inplace`); for the joins (add, concat,
+mul), the expression that joins the inputs (`join`); the attributes that size a layer
+(`sizes`); whether an in-place activation may overwrite its output (`overwritable`); and
+the tensors its module holds, which give the `state_dict` layout without torch (`state`).
+
+Adding an op means one `define(...)` in `archspec/ops` and one record here;
+tests/test_torch_lowering.py fails for an op without a complete record and runs every
+op's lowering against its shape rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from archspec.ir import Node
+
+Shape = tuple[int, ...]
+Arg = Callable[[str], str]  # an attribute's value, or the parameter name it becomes, as source
+
+
+@dataclass(frozen=True)
+class TorchOp:
+    """How one op lowers to PyTorch. Fields an op does not use stay None (or empty)."""
+
+    # (node, arg) -> the nn.Module constructor; `arg(name)` gives the attribute's value or parameter name
+    module: Callable[[Node, Arg], str] | None = None
+    # (node, input expression) -> a plain call, for stateless ops
+    call: Callable[[Node, str], str] | None = None
+    # the same call in place, for a value nothing reads afterwards (as torchvision's ReLU(inplace=True))
+    call_inplace: Callable[[Node, str], str] | None = None
+    # (input expressions) -> the join of a variadic op (add, concat, mul)
+    join: Callable[[list[str]], str] | None = None
+    # attributes that size a layer and may become constructor parameters of a block class
+    sizes: tuple[str, ...] = ()
+    # its backward does not read its own output: an in-place op that follows may overwrite it
+    overwritable: bool = False
+    # node -> (name, shape) of each parameter and buffer of its module, in state_dict order
+    state: Callable[[Node], Iterator[tuple[str, Shape]]] | None = None
+    # False only for the graph's input: the argument of forward, nothing to build
+    lowered: bool = True
 
 
 def lit(v: Any) -> str:
@@ -64,81 +97,109 @@ def _pool(cls: str, n: Node, extra: list[tuple[str, Any, Any]]) -> str:
     )
 
 
-# module constructors: (node, arg) -> source; `arg(name)` gives the attribute's value or parameter name
-MODULES: dict[str, Callable[[Node, Callable[[str], str]], str]] = {
-    "conv": _conv,
-    "dwconv": _conv,
-    "linear": lambda n, arg: f"nn.Linear({arg('in_features')}, {arg('out')}" + (", bias=False" if not n.attrs["bias"] else "") + ")",
-    "batchnorm": _batchnorm,
-    "lrn": lambda n, arg: (
-        f"nn.LocalResponseNorm({n.attrs['size']}"
-        + _kw([("alpha", n.attrs["alpha"], 1e-4), ("beta", n.attrs["beta"], 0.75), ("k", n.attrs["k"], 1.0)])
-        + ")"
+# ---- state tensors: what `state_dict()` of each module holds ----
+
+
+def _conv_state(n: Node) -> Iterator[tuple[str, Shape]]:
+    a = n.attrs
+    kh, kw = a["kernel"]
+    yield "weight", (a["out"], a["in_channels"] // a["groups"], kh, kw)
+    if a["bias"]:
+        yield "bias", (a["out"],)
+
+
+def _linear_state(n: Node) -> Iterator[tuple[str, Shape]]:
+    yield "weight", (n.attrs["out"], n.attrs["in_features"])
+    if n.attrs["bias"]:
+        yield "bias", (n.attrs["out"],)
+
+
+def _batchnorm_state(n: Node) -> Iterator[tuple[str, Shape]]:
+    c = n.attrs["channels"]
+    if n.attrs["affine"]:
+        yield "weight", (c,)
+        yield "bias", (c,)
+    yield "running_mean", (c,)
+    yield "running_var", (c,)
+    yield "num_batches_tracked", ()
+
+
+_CONV = TorchOp(
+    module=_conv,
+    sizes=("in_channels", "out", "groups", "stride", "kernel", "padding"),
+    overwritable=True,
+    state=_conv_state,
+)
+
+LOWERINGS: dict[str, TorchOp] = {
+    # activations
+    "relu": TorchOp(
+        module=lambda n, arg: "nn.ReLU(inplace=True)",
+        call=lambda n, x: f"F.relu({x})",
+        call_inplace=lambda n, x: f"F.relu({x}, inplace=True)",
     ),
-    "relu": lambda n, arg: "nn.ReLU(inplace=True)",
-    "relu6": lambda n, arg: "nn.ReLU6(inplace=True)",
-    "sigmoid": lambda n, arg: "nn.Sigmoid()",
-    "tanh": lambda n, arg: "nn.Tanh()",
-    "hardswish": lambda n, arg: "nn.Hardswish()",
-    "hardsigmoid": lambda n, arg: "nn.Hardsigmoid()",
-    "silu": lambda n, arg: "nn.SiLU()",
-    "gelu": lambda n, arg: "nn.GELU()",
-    "leaky_relu": lambda n, arg: f"nn.LeakyReLU({n.attrs['slope']!r})",
-    "softmax": lambda n, arg: f"nn.Softmax(dim={n.attrs['dim'] + 1 if n.attrs['dim'] >= 0 else n.attrs['dim']})",
-    "dropout": lambda n, arg: "nn.Dropout()" if n.attrs["p"] == 0.5 else f"nn.Dropout({n.attrs['p']!r})",
-    "maxpool": lambda n, arg: _pool(
-        "nn.MaxPool2d", n, [("dilation", n.attrs["dilation"], (1, 1)), ("ceil_mode", n.attrs["ceil_mode"], False)]
+    "relu6": TorchOp(
+        module=lambda n, arg: "nn.ReLU6(inplace=True)",
+        call=lambda n, x: f"F.relu6({x})",
+        call_inplace=lambda n, x: f"F.relu6({x}, inplace=True)",
     ),
-    "avgpool": lambda n, arg: _pool(
-        "nn.AvgPool2d", n, [("ceil_mode", n.attrs["ceil_mode"], False), ("count_include_pad", n.attrs["count_include_pad"], True)]
+    "sigmoid": TorchOp(module=lambda n, arg: "nn.Sigmoid()", call=lambda n, x: f"torch.sigmoid({x})"),
+    "tanh": TorchOp(module=lambda n, arg: "nn.Tanh()", call=lambda n, x: f"torch.tanh({x})"),
+    "hardswish": TorchOp(module=lambda n, arg: "nn.Hardswish()", call=lambda n, x: f"F.hardswish({x})"),
+    "hardsigmoid": TorchOp(module=lambda n, arg: "nn.Hardsigmoid()", call=lambda n, x: f"F.hardsigmoid({x})"),
+    "silu": TorchOp(module=lambda n, arg: "nn.SiLU()", call=lambda n, x: f"F.silu({x})"),
+    "gelu": TorchOp(module=lambda n, arg: "nn.GELU()", call=lambda n, x: f"F.gelu({x})"),
+    "leaky_relu": TorchOp(module=lambda n, arg: f"nn.LeakyReLU({n.attrs['slope']!r})"),
+    "softmax": TorchOp(module=lambda n, arg: f"nn.Softmax(dim={n.attrs['dim'] + 1 if n.attrs['dim'] >= 0 else n.attrs['dim']})"),
+    # layers with weights
+    "conv": _CONV,
+    "dwconv": _CONV,
+    "linear": TorchOp(
+        module=lambda n, arg: f"nn.Linear({arg('in_features')}, {arg('out')}" + (", bias=False" if not n.attrs["bias"] else "") + ")",
+        sizes=("in_features", "out"),
+        overwritable=True,
+        state=_linear_state,
     ),
-    "adaptive_avgpool": lambda n, arg: f"nn.AdaptiveAvgPool2d({lit(n.attrs['size'])})",
-    "adaptive_maxpool": lambda n, arg: f"nn.AdaptiveMaxPool2d({lit(n.attrs['size'])})",
-    "global_avgpool": lambda n, arg: "nn.AdaptiveAvgPool2d(1)",
-    "global_maxpool": lambda n, arg: "nn.AdaptiveMaxPool2d(1)",
-    "flatten": lambda n, arg: "nn.Flatten()",
-    "identity": lambda n, arg: "nn.Identity()",
-    "chunk": lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
-    "channel_shuffle": lambda n, arg: f"nn.ChannelShuffle({n.attrs['groups']})",
-}
-
-# plain calls for stateless ops without arguments: (input expression) -> source
-CALLS: dict[str, Callable[[Node, str], str]] = {
-    "relu": lambda n, x: f"F.relu({x})",
-    "relu6": lambda n, x: f"F.relu6({x})",
-    "sigmoid": lambda n, x: f"torch.sigmoid({x})",
-    "tanh": lambda n, x: f"torch.tanh({x})",
-    "hardswish": lambda n, x: f"F.hardswish({x})",
-    "hardsigmoid": lambda n, x: f"F.hardsigmoid({x})",
-    "silu": lambda n, x: f"F.silu({x})",
-    "gelu": lambda n, x: f"F.gelu({x})",
-    "flatten": lambda n, x: f"torch.flatten({x}, 1)",
-    "identity": lambda n, x: x,
-    "global_avgpool": lambda n, x: f"F.adaptive_avg_pool2d({x}, 1)",
-    "global_maxpool": lambda n, x: f"F.adaptive_max_pool2d({x}, 1)",
-    "chunk": lambda n, x: f"{x}.chunk({n.attrs['chunks']}, dim=1)[{n.attrs['index']}]",
-    "channel_shuffle": lambda n, x: f"F.channel_shuffle({x}, {n.attrs['groups']})",
-}
-
-# the same calls in place, for a value nothing reads afterwards (as torchvision's ReLU(inplace=True))
-CALLS_INPLACE: dict[str, Callable[[Node, str], str]] = {
-    "relu": lambda n, x: f"F.relu({x}, inplace=True)",
-    "relu6": lambda n, x: f"F.relu6({x}, inplace=True)",
-}
-
-# joins: (input expressions) -> source
-JOINS: dict[str, Callable[[list[str]], str]] = {
-    "concat": lambda xs: f"torch.cat([{', '.join(xs)}], 1)",
-    "add": lambda xs: " + ".join(xs),
-    "mul": lambda xs: " * ".join(xs),
-}
-
-# module attributes that size a layer and may become constructor parameters of a block class
-SIZES: dict[str, tuple[str, ...]] = {
-    "conv": ("in_channels", "out", "groups", "stride", "kernel", "padding"),
-    "dwconv": ("in_channels", "out", "groups", "stride", "kernel", "padding"),
-    "linear": ("in_features", "out"),
-    "batchnorm": ("channels",),
+    "batchnorm": TorchOp(module=_batchnorm, sizes=("channels",), overwritable=True, state=_batchnorm_state),
+    "lrn": TorchOp(
+        module=lambda n, arg: (
+            f"nn.LocalResponseNorm({n.attrs['size']}"
+            + _kw([("alpha", n.attrs["alpha"], 1e-4), ("beta", n.attrs["beta"], 0.75), ("k", n.attrs["k"], 1.0)])
+            + ")"
+        )
+    ),
+    # pooling
+    "maxpool": TorchOp(
+        module=lambda n, arg: _pool(
+            "nn.MaxPool2d", n, [("dilation", n.attrs["dilation"], (1, 1)), ("ceil_mode", n.attrs["ceil_mode"], False)]
+        )
+    ),
+    "avgpool": TorchOp(
+        module=lambda n, arg: _pool(
+            "nn.AvgPool2d", n, [("ceil_mode", n.attrs["ceil_mode"], False), ("count_include_pad", n.attrs["count_include_pad"], True)]
+        )
+    ),
+    "adaptive_avgpool": TorchOp(module=lambda n, arg: f"nn.AdaptiveAvgPool2d({lit(n.attrs['size'])})"),
+    "adaptive_maxpool": TorchOp(module=lambda n, arg: f"nn.AdaptiveMaxPool2d({lit(n.attrs['size'])})"),
+    "global_avgpool": TorchOp(module=lambda n, arg: "nn.AdaptiveAvgPool2d(1)", call=lambda n, x: f"F.adaptive_avg_pool2d({x}, 1)"),
+    "global_maxpool": TorchOp(module=lambda n, arg: "nn.AdaptiveMaxPool2d(1)", call=lambda n, x: f"F.adaptive_max_pool2d({x}, 1)"),
+    # structure
+    "input": TorchOp(lowered=False),
+    "identity": TorchOp(module=lambda n, arg: "nn.Identity()", call=lambda n, x: x),
+    "dropout": TorchOp(module=lambda n, arg: "nn.Dropout()" if n.attrs["p"] == 0.5 else f"nn.Dropout({n.attrs['p']!r})"),
+    "flatten": TorchOp(module=lambda n, arg: "nn.Flatten()", call=lambda n, x: f"torch.flatten({x}, 1)"),
+    "chunk": TorchOp(
+        module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
+        call=lambda n, x: f"{x}.chunk({n.attrs['chunks']}, dim=1)[{n.attrs['index']}]",
+    ),
+    "channel_shuffle": TorchOp(
+        module=lambda n, arg: f"nn.ChannelShuffle({n.attrs['groups']})",
+        call=lambda n, x: f"F.channel_shuffle({x}, {n.attrs['groups']})",
+    ),
+    # joins
+    "concat": TorchOp(join=lambda xs: f"torch.cat([{', '.join(xs)}], 1)", overwritable=True),
+    "add": TorchOp(join=lambda xs: " + ".join(xs), overwritable=True),
+    "mul": TorchOp(join=lambda xs: " * ".join(xs), overwritable=True),
 }
 
 # helper classes emitted into a generated file only when one of its modules uses them

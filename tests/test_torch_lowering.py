@@ -1,0 +1,159 @@
+"""The torch lowering table: one complete record per op of the registry, each checked against its shape rule.
+
+Every op of `archspec.ops.OPS` has a record in `LOWERINGS` with the fields its kind needs,
+and every record's constructor, run on a tensor of its input's shape, gives the shape the
+op's shape rule inferred and holds exactly the tensors its `state` rule says.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import archspec
+from archspec.backends.torch_lowering import HELPERS, LOWERINGS, TorchOp, lit
+from archspec.ir import Node
+from archspec.ops import OPS
+
+# op -> small networks that use it: (input, body lines). The tested nodes are every node of that op.
+SAMPLES: dict[str, list[tuple[str, str]]] = {
+    "relu": [("4x5x5", "relu")],
+    "relu6": [("4x5x5", "relu6")],
+    "sigmoid": [("4x5x5", "sigmoid")],
+    "tanh": [("4x5x5", "tanh")],
+    "hardswish": [("4x5x5", "hardswish")],
+    "hardsigmoid": [("4x5x5", "hardsigmoid")],
+    "silu": [("4x5x5", "silu")],
+    "gelu": [("4x5x5", "gelu")],
+    "leaky_relu": [("4x5x5", "leaky_relu(0.2)")],
+    "softmax": [("4x5x5", "softmax"), ("4x5x5", "flatten; softmax(dim=-1)")],
+    "conv": [
+        ("4x9x9", "conv(6, 3)"),
+        ("4x9x9", "conv(6, (3, 2), stride=(2, 1), padding=(0, 1, 2, 0))"),  # asymmetric: PaddedConv2d
+        ("6x9x9", 'conv(6, 3, padding="same", dilation=2, groups=3, bias=false)'),
+    ],
+    "dwconv": [("3x9x9", "dwconv(3, stride=2, padding=1, multiplier=2, bias=false)")],
+    "linear": [("4x3x3", "flatten; linear(5)"), ("4x3x3", "flatten; linear(5, bias=false)")],
+    "batchnorm": [("4x5x5", "batchnorm(eps=0.001, momentum=0.01)"), ("4x3x3", "flatten; batchnorm(affine=false)")],
+    "lrn": [("6x5x5", "lrn(5)")],
+    "maxpool": [("4x9x9", "maxpool(2)"), ("4x10x10", "maxpool(3, stride=2, padding=1, dilation=1, ceil_mode=true)")],
+    "avgpool": [("4x9x9", "avgpool(2)"), ("4x10x10", "avgpool(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)")],
+    "adaptive_avgpool": [("4x9x9", "adaptive_avgpool((2, 3))")],
+    "adaptive_maxpool": [("4x9x9", "adaptive_maxpool(2)")],
+    "global_avgpool": [("4x9x9", "global_avgpool")],
+    "global_maxpool": [("4x9x9", "global_maxpool")],
+    "identity": [("4x5x5", "identity")],
+    "dropout": [("4x5x5", "dropout"), ("4x5x5", "dropout(0.2)")],
+    "flatten": [("4x5x5", "flatten")],
+    "chunk": [("4x5x5", "chunk(2, 1)")],
+    "channel_shuffle": [("6x5x5", "channel_shuffle(3)")],
+    "concat": [("4x5x5", "concat:\n        conv(2, 1)\n        conv(3, 1)")],
+    "add": [("4x5x5", "add:\n        conv(4, 1)\n        identity")],
+    "mul": [("4x5x5", "mul:\n        identity\n        sigmoid")],
+}
+
+_FIELDS = ("module", "call", "call_inplace", "join", "state")
+# what lowers: every op a spec can call, and the joins (the graph's input is the argument of forward)
+_LOWERED = sorted(n for n, op in OPS.items() if not op.internal or op.variadic)
+
+
+def _graph(tmp_path, shape: str, body: str, name: str):
+    path = tmp_path / f"{name}.arch"
+    path.write_text(f"input {shape}\n\nnetwork n:\n    {body}\n")
+    return archspec.load(path).graph
+
+
+def _nodes(tmp_path, op: str):
+    """Every node of `op` in its samples, with its graph."""
+    found = []
+    for k, (shape, body) in enumerate(SAMPLES[op]):
+        g = _graph(tmp_path, shape, body, f"{op}{k}")
+        nodes = [n for n in g.nodes if n.op == op]
+        assert nodes, f"sample {body!r} of '{op}' has no '{op}' node"
+        found += [(g, n) for n in nodes]
+    return found
+
+
+def test_every_op_has_one_complete_record():
+    """A record per op of the registry (and none for an op it lacks), with the fields its kind needs."""
+    assert sorted(LOWERINGS) == sorted(OPS), "LOWERINGS and archspec.ops.OPS differ"
+    for name, op in OPS.items():
+        rec = LOWERINGS[name]
+        assert isinstance(rec, TorchOp), name
+        if not rec.lowered:  # the graph's input: explicitly nothing to build
+            assert op.internal and not op.variadic, f"'{name}' is marked as having no lowering but is an op a spec can call"
+            assert all(getattr(rec, f) is None for f in _FIELDS) and not rec.sizes and not rec.overwritable, name
+            continue
+        if op.variadic:
+            assert rec.join is not None, f"join op '{name}' has no join expression"
+            assert rec.module is None and rec.call is None and rec.state is None, f"join op '{name}' builds nothing"
+            continue
+        assert rec.join is None, f"'{name}' is not variadic but has a join"
+        assert rec.module is not None, f"no module constructor for op '{name}'"
+        assert rec.call_inplace is None or rec.call is not None, f"'{name}' has an in-place call but no call"
+        if rec.state is not None:
+            assert rec.sizes, f"stateful op '{name}' names no attributes that size it"
+        elif not op.attrs:
+            assert rec.call is not None, f"stateless op '{name}' without arguments has no plain call"
+        assert name in SAMPLES, f"op '{name}' has no sample network in tests/test_torch_lowering.py"
+
+
+@pytest.mark.parametrize("op", [n for n in _LOWERED if not OPS[n].variadic])
+def test_state_rule_and_sizes_follow_the_ops_cost(op, tmp_path):
+    """An op with parameters or buffers has a state rule naming as many parameters as its cost rule
+    counts; the attributes that size it are attributes its shape rule gives."""
+    rec = LOWERINGS.get(op)
+    assert rec is not None and rec.lowered, f"no torch lowering for op '{op}'"
+    for g, node in _nodes(tmp_path, op):
+        cost = OPS[op].cost(node.attrs, [g.nodes[i].shape for i in node.inputs], node.shape)
+        stateful = bool(cost.params or cost.buffers)
+        assert (rec.state is not None) == stateful, f"'{op}': cost says stateful={stateful}, the record disagrees"
+        assert set(rec.sizes) <= set(node.attrs), f"'{op}': sizes {set(rec.sizes) - set(node.attrs)} are not attributes"
+
+
+def _namespace():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+    from torch.nn import functional as F
+
+    ns = {"torch": torch, "nn": nn, "F": F}
+    for src in HELPERS.values():
+        exec(src, ns)
+    return ns
+
+
+def _lower(rec: TorchOp, node: Node, ns: dict):
+    source = rec.module(node, lambda name: lit(node.attrs[name]))
+    return source, eval(source, ns)
+
+
+@pytest.mark.parametrize("op", _LOWERED)
+def test_every_lowering_gives_its_shape_rules_shape_and_state(op, tmp_path):
+    ns = _namespace()
+    torch = ns["torch"]
+    rec = LOWERINGS.get(op)
+    assert rec is not None and rec.lowered, f"no torch lowering for op '{op}'"
+    torch.manual_seed(0)
+    for g, node in _nodes(tmp_path, op):
+        ins = [4 * torch.randn(2, *g.nodes[i].shape) for i in node.inputs]  # past 6, where relu6 bends
+        want = (2, *node.shape)
+        if rec.join is not None:
+            names = [f"x{k}" for k in range(len(ins))]
+            out = eval(rec.join(names), ns | dict(zip(names, ins)))
+            assert tuple(out.shape) == want, (op, node.attrs)
+            continue
+        source, module = _lower(rec, node, ns)
+        module.eval()
+        with torch.no_grad():
+            out = module(ins[0].clone())
+        assert tuple(out.shape) == want, (source, g.nodes[node.inputs[0]].shape)
+        tensors = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        assert tensors == dict(rec.state(node) if rec.state else []), source
+        assert list(tensors) == [k for k, _ in (rec.state(node) if rec.state else [])], f"{source}: state_dict order"
+        if rec.call is not None:  # the plain call computes what the module does
+            x = ins[0].clone()
+            got = eval(rec.call(node, "x"), ns | {"x": x})
+            assert torch.allclose(got, out), rec.call(node, "x")
+        if rec.call_inplace is not None:
+            x = ins[0].clone()
+            got = eval(rec.call_inplace(node, "x"), ns | {"x": x})
+            assert got.data_ptr() == x.data_ptr() and torch.allclose(got, out), rec.call_inplace(node, "x")
