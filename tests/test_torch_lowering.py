@@ -157,3 +157,35 @@ def test_every_lowering_gives_its_shape_rules_shape_and_state(op, tmp_path):
             x = ins[0].clone()
             got = eval(rec.call_inplace(node, "x"), ns | {"x": x})
             assert got.data_ptr() == x.data_ptr() and torch.allclose(got, out), rec.call_inplace(node, "x")
+
+
+def test_a_block_argument_named_layers_builds(tmp_path):
+    """Block arguments named `layers` (and `layers_`), in a block the backend builds as a list that
+    its `repeat` and `if` fill, do not collide with that list: it did (`for i in range(layers)`
+    read the list, and building failed with a TypeError)."""
+    pytest.importorskip("torch")
+    from archspec.backends.torch_runtime import source, verify
+
+    path = tmp_path / "layers.arch"
+    path.write_text(
+        "block stage(layers, channels, layers_=false):\n"
+        "    repeat layers:\n"
+        "        conv(channels, 3, padding=1)\n"
+        "        relu\n"
+        "    if layers_:\n"
+        "        batchnorm\n"
+        "    maxpool(2, stride=2)\n\n"
+        "input 3x16x16\n\n"
+        "network net:\n"
+        "    stage(1, 8)\n"
+        "    stage(2, 16, layers_=true)\n"
+        "    flatten\n"
+        "    linear(10)\n"
+    )
+    analysis = archspec.load(path)
+    code = source(analysis)
+    assert code.count("class Stage(nn.Sequential)") == 1 and "super().__init__(*layers__)" in code, code
+    result = verify(analysis)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    model = archspec.build(path)
+    assert [len(stage) for stage in list(model)[:2]] == [3, 6]  # conv, relu per repeat, the batchnorm if asked, the pool

@@ -32,6 +32,8 @@ from archspec.ir import Decision, Guard
 from archspec.ir import expr as irx
 
 _HOLE = re.compile(r"\{(\d+)\}")
+# the list an nn.Sequential's statements fill: named when the class is written, apart from its parameters
+LIST = "\u00a4layers\u00a4"
 
 
 @dataclass
@@ -56,7 +58,7 @@ class Instance:
 
 @dataclass
 class Merged:
-    body: str  # __init__ statements with holes (an nn.Sequential's end in `layers`)
+    body: str  # __init__ statements with holes (an nn.Sequential's end in the list LIST)
     forward: str
     values: dict[str, list[Any]]  # scope -> the value of every hole
     hints: list[str]
@@ -128,7 +130,7 @@ class _Merger:
 
     def run(self) -> Merged:
         entries = self._entries()
-        body: list[str] = ["layers: list[nn.Module] = []"] if self.sequential else []
+        body: list[str] = [f"{LIST}: list[nn.Module] = []"] if self.sequential else []
         for kind, key in entries:
             if kind == "line":
                 body += self._plain(key)
@@ -193,7 +195,7 @@ class _Merger:
 
     def _statement(self, name: str, src: str) -> str:
         if self.sequential:
-            return f"layers.append({src})"
+            return f"{LIST}.append({src})"
         if name.isidentifier():
             return f"self.{name} = {src}"
         return f'self.add_module("{name}", {src})'

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.backends.torch_branches import Instance, MemberLine, Unsupported, merge, python_expr
+from archspec.backends.torch_branches import LIST, Instance, MemberLine, Unsupported, merge, python_expr
 from archspec.backends.torch_lowering import HELPERS, LOWERINGS, lit
 from archspec.cost import layer_costs, total
 from archspec.ir import Graph, Node
@@ -862,9 +862,12 @@ class TorchCodegen:
             signature = "    def __init__(\n" + "".join(f"        {p},\n" for p in ["self", *typed]) + "    ) -> None:"
         weights = self._init_method() if not insts[0] else ""
         if v.base == "nn.Sequential" and v.built:  # a list that the spec's `if`s and loops fill
-            init = "".join(_wrap(f"        {line}") + "\n" for line in body.splitlines())
+            local = "layers"  # unless a parameter is named so (a block argument `layers`)
+            while local in {p.split(":", 1)[0] for p in typed}:
+                local += "_"
+            init = "".join(_wrap(f"        {line}") + "\n" for line in body.replace(LIST, local).splitlines())
             then = "        self._init_weights()\n" if weights else ""
-            return f"class {v.name}(nn.Sequential):\n    {doc}\n\n{signature}\n{init}        super().__init__(*layers)\n{then}" + weights
+            return f"class {v.name}(nn.Sequential):\n    {doc}\n\n{signature}\n{init}        super().__init__(*{local})\n{then}" + weights
         if v.base == "nn.Sequential":
             items = "".join(_wrap(f"            {line},") + "\n" for line in body.splitlines())
             then = "        self._init_weights()\n" if weights else ""
