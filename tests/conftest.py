@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPECS = ROOT / "specs"
+
+# Whether torch is installed, found without importing it: this file and every test module that
+# imports no torch must load where it is missing, so that the tests needing none still run there.
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="needs torch (pip install '.[torch]')")
+
+# Under pytest-xdist (addopts -n auto) each worker gets its share of the cores for torch's
+# threads, here and in the processes the tests start, instead of every worker taking them all.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 
 def fixture(name: str):
@@ -78,3 +90,12 @@ def heavy_imports(*argv: str) -> list[str]:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.replace("'", '"'))
+
+
+def verify_or_skip(*args, **kwargs):
+    """`torch_runtime.verify(...)`; where torch is not installed, skips the rest of the test
+    instead, so the source checks before it still run there."""
+    pytest.importorskip("torch")
+    from archspec.backends.torch_runtime import verify
+
+    return verify(*args, **kwargs)

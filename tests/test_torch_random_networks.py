@@ -3,18 +3,17 @@
 A generator of valid specs (shapes kept consistent by construction) exercises the torch
 backend's structure handling (nested joins, unnamed multi-item branches, numbered members
 in classes, optional members, block variants, blocks whose instances take different `if`
-branches or repeat counts) beyond the shipped specs.
+branches or repeat counts) beyond the shipped specs. Compiling them needs no torch and runs
+without it; verifying the modules needs torch and skips without it.
 """
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archspec
-
-torch = pytest.importorskip("torch")
+from tests.conftest import needs_torch
 
 LEAVES = ["relu", "batchnorm", "sigmoid", "identity", "conv({c}, 3, padding=1)", "conv({c}, 1, bias=false)", "dwconv(3, padding=1)"]
 
@@ -123,6 +122,17 @@ def networks(draw) -> str:
     return "\n".join(lines) + "\n"
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(networks())
+def test_random_networks_compile_to_the_same_valid_python_every_time(tmp_path, text):
+    path = tmp_path / "random.arch"
+    path.write_text(text)
+    src = archspec.compile_torch(path)
+    assert archspec.compile_torch(path) == src
+    compile(src, "random.py", "exec")
+
+
+@needs_torch
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(networks())
 def test_random_networks_verify(tmp_path, text):
