@@ -1,10 +1,11 @@
 """archspec: a compiler for neural-network architecture specs.
 
-text (.arch | .yaml) -> AST (syntax/) -> IR with shapes (elaborate.py, ops/) -> cost (cost.py) / backends.
+text (.arch | .yaml) -> AST (syntax/) -> IR definitions (definitions.py, ir/) -> IR graph with shapes
+(elaborate.py, ops/) -> cost (cost.py) / backends (backends/).
 """
 
-from archspec.api import Analysis, build, compile_torch, load
+from archspec.api import Analysis, build, compile_torch, load, verify
 from archspec.diagnostics import ArchspecError, Diagnostic, Span
 
-__all__ = ["Analysis", "ArchspecError", "Diagnostic", "Span", "build", "compile_torch", "load"]
+__all__ = ["Analysis", "ArchspecError", "Diagnostic", "Span", "build", "compile_torch", "load", "verify"]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ class Analysis:
 
     spec: str
     graph: Graph
-    rebuild: Any = field(default=None, repr=False, compare=False)  # more overrides -> Graph (see with_params)
 
     @property
     def network(self) -> str:
@@ -50,17 +49,6 @@ class Analysis:
     @cached_property
     def total(self) -> Totals:
         return total(self.layers)
-
-    def with_params(self, **changes: Any) -> Graph | None:
-        """The same spec elaborated with some parameters changed (and the same other overrides),
-        or None where the spec rejects the values. Backends use it to see what a parameter
-        changes (the torch backend: which sizes are `classes`)."""
-        if self.rebuild is None:
-            return None
-        try:
-            return self.rebuild({k: _literal(v) for k, v in changes.items()})
-        except ArchspecError:
-            return None
 
     def groups(self, depth: int) -> list[Group]:
         return by_depth(self.layers, depth)
@@ -157,7 +145,6 @@ def load(
         program = load_program(path)
         limits = Limits(max_layers) if max_layers else Limits()
         analysis = Analysis(str(path), elaborate(program, exprs, input, limits))
-        analysis.rebuild = lambda changes: elaborate(program, {**exprs, **changes}, input, limits)
         _ = analysis.total  # per-layer costs, computed here too
         return analysis
     finally:
@@ -178,11 +165,21 @@ def build(path: str | Path, *, input: tuple[int, ...] | str | None = None, **ove
     """The spec's PyTorch module, built from the same source `archspec compile --to torch` writes."""
     from archspec.backends.torch_runtime import build_module
 
-    return build_module(load(path, input=input, **overrides))
+    a = load(path, input=input, **overrides)
+    return build_module(a.graph, a.spec)
 
 
 def compile_torch(path: str | Path, *, input: tuple[int, ...] | str | None = None, **overrides: Any) -> str:
     """The generated PyTorch source of a spec, as a string."""
     from archspec.backends.torch_runtime import source
 
-    return source(load(path, input=input, **overrides))
+    a = load(path, input=input, **overrides)
+    return source(a.graph, a.spec)
+
+
+def verify(path: str | Path | Analysis, *, device: str = "cpu", batch: int = 2, **overrides: Any):
+    """Build the spec's module and check it against the analysis (see `archspec verify`)."""
+    from archspec.backends.torch_runtime import verify as run
+
+    a = path if isinstance(path, Analysis) else load(path, **overrides)
+    return run(a.graph, a.spec, device=device, batch=batch)

@@ -167,15 +167,13 @@ def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
 @_spec_options
 def compile_(spec, target, output, input_shape, sets, max_layers):
     """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch)."""
-    from archspec.backends.torch_codegen import CodegenError
     from archspec.backends.torch_runtime import source
 
     a = analyse(spec, input_shape, sets, max_layers)
     try:
-        text = source(a)
-    except CodegenError as err:
-        click.echo(f"error: {spec}: the torch backend cannot lower this network yet: {err}", err=True)
-        sys.exit(1)
+        text = source(a.graph, a.spec)
+    except ArchspecError as err:
+        _fail(err)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -226,7 +224,10 @@ def verify_(spec, device, batch, input_shape, sets, max_layers):
 
     from archspec.backends.torch_runtime import verify
 
-    result = verify(a, device=device, batch=batch)
+    try:
+        result = verify(a.graph, a.spec, device=device, batch=batch)
+    except ArchspecError as err:
+        _fail(err)
     table = Table(title=f"verify {spec} on {device} (batch {batch})")
     for col in ("check", "static", "measured", ""):
         table.add_column(col, justify="right" if col in ("static", "measured") else "left")

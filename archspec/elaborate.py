@@ -159,7 +159,11 @@ class Elaborator:
         if self.rep or not out.known:
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
         graph = Graph(net.name, main.file, shape, self.nodes, out.node, self.scopes, dict(params))
-        graph.definitions = Definitions(net, {name: b.definition for name, b in self.blocks.items()})
+        graph.definitions = Definitions(
+            net,
+            {name: b.definition for name, b in self.blocks.items()},
+            {b.definition.file: dict(b.globals.values) for b in self.blocks.values()} | {net.file: dict(params)},
+        )
         if net.init is not None:
             graph.init = self._init(net.init, params)
         return graph
@@ -503,7 +507,7 @@ class Elaborator:
         except OpError as err:
             span = raw[err.arg][1].value.span if err.arg in raw and raw[err.arg][1] else call.span
             raise _Fail(err.message, span, notes=self._origin(value), help=err.help) from None
-        val = self._add(op.name, attrs, [value], ctx, name, shape, call.span)
+        val = self._add(op.name, attrs, [value], ctx, name, shape, call.span, call.key)
         computed = {k: a.value for k, (_, a) in raw.items() if a is not None and not isinstance(a.value, (irx.Const, irx.Var))}
         if computed:  # `padding=(kernel - 1) // 2`: backends may write the expression rather than its value
             self.nodes[val.node].exprs = {k: self._snapshot("arg", (e,), env, 0) for k, e in computed.items()}
@@ -515,7 +519,7 @@ class Elaborator:
         n = self.nodes[value.node]
         return [Note(f"its input {fmt(n.shape)} comes from {n.op} '{n.path}'", n.span)]
 
-    def _add(self, op: str, attrs: dict, inputs: list[Val], ctx: _Ctx, name: str, shape: Shape, span: Span | None) -> Val:
+    def _add(self, op: str, attrs: dict, inputs: list[Val], ctx: _Ctx, name: str, shape: Shape, span: Span | None, site: str) -> Val:
         if len(self.nodes) > self.limits.max_layers:
             self._fatal(
                 f"the network exceeds the limit of {self.limits.max_layers:,} layers",
@@ -523,7 +527,8 @@ class Elaborator:
                 help="raise the limit with --max-layers if this is intended",
             )
         node = Node(
-            len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, ctx.frames
+            len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, ctx.frames,
+            site=site,
         )
         self.nodes.append(node)
         return Val(node.id, node.shape)
@@ -597,7 +602,7 @@ class Elaborator:
             raise _Fail(err.message, outs[err.culprit][1], notes=notes, help=err.help) from None
         name = kind if kind not in ctx.taken else f"{kind}_{sum(1 for t in ctx.taken if t.startswith(kind))}"
         ctx.taken[name] = stmt.span
-        return self._add(kind, attrs, vals, ctx, name, shape, stmt.span)
+        return self._add(kind, attrs, vals, ctx, name, shape, stmt.span, stmt.key)
 
     def _branches(self, stmts: tuple, env: Env, ctx: _Ctx, frames: tuple = ()) -> list[tuple]:
         """The branches of a join, each with the `if` frames it was chosen under."""

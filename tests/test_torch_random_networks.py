@@ -141,5 +141,5 @@ def test_random_networks_verify(tmp_path, text):
     path = tmp_path / "random.arch"
     path.write_text(text)
     a = archspec.load(path)
-    result = verify(a, batch=2)
+    result = verify(a.graph, a.spec, batch=2)
     assert result.ok, (text, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok], result.layer_mismatches[:3])

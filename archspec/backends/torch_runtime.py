@@ -13,42 +13,28 @@ import sys
 import types
 from dataclasses import dataclass, field
 
-from archspec.api import Analysis
-from archspec.backends.torch_codegen import generate
+from archspec.backends.torch_codegen import factory_name, generate
+from archspec.cost import layer_costs, total
+from archspec.ir import Graph
 
 
-def factory_name(spec: str) -> str:
-    from pathlib import Path
-
-    from archspec.backends.torch_codegen import identifier
-
-    return identifier(Path(spec).stem)
+def source(graph: Graph, spec: str) -> str:
+    """The module's source, as `archspec compile --to torch` writes it."""
+    return generate(graph, spec)
 
 
-def source(analysis: Analysis) -> str:
-    """The module's source. Each int parameter of the network is tried at another value: where it
-    only changes sizes (`classes`), it becomes a constructor argument with its value as default."""
-    probes = {}
-    for name, value in analysis.graph.params.items():
-        if type(value) is int and value > 0:
-            graph = analysis.with_params(**{name: value + 1})
-            if graph is not None:
-                probes[name] = graph
-    return generate(analysis.graph, analysis.spec, factory_name(analysis.spec), probes)
-
-
-def build_module(analysis: Analysis):
-    """Execute the generated source in a fresh module and call its factory.
+def build_module(graph: Graph, spec: str, **arguments):
+    """Execute the generated source in a fresh module and call its factory (with `arguments`).
 
     The module is registered (sys.modules, linecache) as an imported file would be, so that
     tracebacks show its lines and `torch.jit.script`, which reads a class's source, works."""
-    code = source(analysis)
-    module = types.ModuleType(f"archspec_generated_{factory_name(analysis.spec)}")
-    module.__file__ = f"<archspec {analysis.spec}>"
+    code = source(graph, spec)
+    module = types.ModuleType(f"archspec_generated_{factory_name(spec)}")
+    module.__file__ = f"<archspec {spec}>"
     linecache.cache[module.__file__] = (len(code), None, code.splitlines(keepends=True), module.__file__)
     sys.modules[module.__name__] = module
     exec(compile(code, module.__file__, "exec"), module.__dict__)
-    return getattr(module, factory_name(analysis.spec))()
+    return getattr(module, factory_name(spec))(**arguments)
 
 
 @dataclass
@@ -75,15 +61,16 @@ class Verification:
         return all(c.ok for c in self.checks) and not self.layer_mismatches
 
 
-def verify(analysis: Analysis, device: str = "cpu", batch: int = 2) -> Verification:
+def verify(graph: Graph, spec: str, device: str = "cpu", batch: int = 2) -> Verification:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = build_module(analysis).to(device).eval()
+    model = build_module(graph, spec).to(device).eval()
     result = Verification(device, batch)
-    x = torch.randn(batch, *analysis.input_shape, device=device)
+    x = torch.randn(batch, *graph.input_shape, device=device)
+    layers = layer_costs(graph)
 
-    expected_shapes = {layer.path: (batch, *layer.output) for layer in analysis.layers}
+    expected_shapes = {layer.path: (batch, *layer.output) for layer in layers}
     seen: dict[str, tuple[int, ...]] = {}
     hooks = []
     for name, mod in model.named_modules():
@@ -91,7 +78,7 @@ def verify(analysis: Analysis, device: str = "cpu", batch: int = 2) -> Verificat
             continue  # containers, also an empty one standing for a member some branch does not build
         if name in expected_shapes:
             hooks.append(mod.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, tuple(o.shape))))
-        elif name not in analysis.graph.scopes:  # a scope built only of calls is a leaf module with no layer of its own
+        elif name not in graph.scopes:  # a scope built only of calls is a leaf module with no layer of its own
             result.layer_mismatches.append((name, "no such layer in the spec", type(mod).__name__))
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
@@ -104,11 +91,11 @@ def verify(analysis: Analysis, device: str = "cpu", batch: int = 2) -> Verificat
             result.layer_mismatches.append((name, want, shape))
     result.layers_checked = len(seen)
 
-    t = analysis.total
+    t = total(layers)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
     result.checks += [
-        Check("output shape", (batch, *analysis.output_shape), tuple(y.shape)),
+        Check("output shape", (batch, *graph.output_shape), tuple(y.shape)),
         Check("params", t.params, params),
         Check("buffers", t.buffers, buffers),
         Check("flops (FlopCounterMode) = 2 * macs", 2 * t.macs * batch, counter.get_total_flops()),

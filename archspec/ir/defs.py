@@ -210,3 +210,4 @@ class Definitions:
 
     network: NetworkDef
     blocks: dict[str, BlockDef] = field(default_factory=dict)
+    globals: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> its parameters' values, which its blocks read

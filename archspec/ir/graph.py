@@ -33,6 +33,7 @@ class Node:
     span: Span | None = None
     guard: Guard = ()  # the `if` branches and loop iterations it sits in, within its scope
     exprs: dict[str, Decision] | None = None  # attributes the spec computes (`padding=(kernel - 1) // 2`)
+    site: str = ""  # the key of the statement that made it (a Call's, or a Join's): see archspec.ir.defs
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1293 @@
+"""The torch backend's core: each definition of the IR (`archspec.ir.defs`) becomes a class.
+
+One class per block definition, and one for the network, written from the definition
+itself: the block's parameters are the constructor's, with the spec's names and defaults;
+`if`, `repeat` and `for` stay statements (in `__init__`, and in `forward` where they
+decide what runs); sizes are the spec's expressions over those parameters; the channels
+flowing in are the constructor's first argument, `in_channels`.
+
+A scope without joins is an `nn.Sequential` (a subclass for a block), its members appended
+in order, so that the state_dict names (`features.0`, `layer1.0.conv1`) are those the
+elaborator gave. A scope with joins gets a `forward` that mirrors the spec: branches read
+the value flowing in, and `torch.cat` or `+` joins them.
+
+Concrete values come from the flat graph only where the spec leaves them to shapes: the
+spatial size a `flatten` multiplies in, `in.height`. Where a definition's instances
+disagree on such a value, the backend says so (`Unsupported`) rather than guess.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from archspec.backends.torch_lowering import LOWERINGS
+from archspec.backends.torch_python import (
+    Translator,
+    Unsupported,
+    assign,
+    attr,
+    call,
+    const,
+    expr_stmt,
+    fold,
+    identifier,
+    name,
+    names_in,
+    same,
+    substitute,
+)
+from archspec.expressions import Env, evaluate
+from archspec.ir import Graph, Node, defs
+from archspec.ir import expr as irx
+from archspec.ops import OPS
+from archspec.ops.types import coerce
+
+IN = "__in__"  # stands for the caller's channels in a class's output-channel formula
+
+# attributes an op's shape rule adds, as Python over the channels flowing in (`c`) and the op's own arguments
+_INFERRED = {
+    "conv": {"in_channels": lambda c, a: c},
+    "dwconv": {"in_channels": lambda c, a: c, "out": lambda c, a: _mul(c, a("multiplier")), "groups": lambda c, a: c},
+    "linear": {"in_features": lambda c, a: c},
+    "batchnorm": {"channels": lambda c, a: c},
+}
+# the channels an op gives, where they are not the channels it takes
+_CHANNELS_OUT = {
+    "conv": lambda c, a: a("out"),
+    "dwconv": lambda c, a: _mul(c, a("multiplier")),
+    "linear": lambda c, a: a("out"),
+    "chunk": lambda c, a: ast.BinOp(c, ast.FloorDiv(), a("chunks")),
+}
+_CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "groups": 1, "dilation": 1}
+_MODULE_ATTRS = frozenset(dir(__import__("types").SimpleNamespace)) | {
+    "training",
+    "forward",
+    "modules",
+    "children",
+    "parameters",
+    "buffers",
+    "state_dict",
+    "to",
+    "cuda",
+    "cpu",
+    "eval",
+    "train",
+    "apply",
+    "type",
+    "half",
+    "float",
+    "double",
+    "register_buffer",
+    "add_module",
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "zero_grad",
+    "named_modules",
+    "get_submodule",
+    "out_channels",
+}
+
+
+def _mul(a: ast.expr, b: ast.expr) -> ast.expr:
+    return fold(ast.BinOp(a, ast.Mult(), b))
+
+
+@dataclass
+class Emitted:
+    """A written class, as its callers see it."""
+
+    name: str
+    params: list[tuple[str, str]]  # (spec name, Python name), in order
+    defaults: dict[str, irx.Expr]  # spec name -> default expression
+    globals: list[str]  # parameters of its file it reads: keyword arguments its callers pass on
+    takes_in: bool  # the first argument is the channels flowing in
+    out: ast.expr | None  # its output channels over its parameters' Python names and IN; None: read `.out_channels`
+    rank: int  # rank of its output (3: C x H x W, 1: features)
+    sequential: bool
+    source: ast.ClassDef | None = None
+
+
+@dataclass
+class Flow:
+    """Where lowering stands in a body: what flows, and where members go."""
+
+    channels: ast.expr
+    rank: int
+    count: int | None  # the next free position among the members of the naming scope (None: not known statically)
+    target: ast.expr | None  # the container members join: `self`, a local nn.Sequential; None in a forward class
+    var: str = "x"  # forward: the variable holding the running value
+    out: str = "x"  # forward: the variable the next step writes
+    fresh: bool = False  # the running value was just made by an op whose output may be overwritten in place
+
+
+@dataclass
+class Frame:
+    """Names in scope while writing one definition's body."""
+
+    vars: dict[str, ast.expr]  # spec name -> its Python expression in __init__
+    in_channels: ast.expr  # what `in.channels` is
+    in_shapes: list[tuple[int, ...]]  # the shapes `in` had in the instances
+    used: set[str] = field(default_factory=set)  # Python names taken in the function
+    loop_vars: set[str] = field(default_factory=set)  # spec names bound by a loop around the current statement
+    attrs: dict[str, str] = field(default_factory=dict)  # spec name -> self attribute forward reads it from
+    globals: set[str] = field(default_factory=set)  # file parameters it read
+    file: str = ""  # the spec file whose parameters are its globals
+    lets: dict[str, ast.expr] = field(default_factory=dict)  # Python local -> its value, for locals assigned once at the top
+    depth: int = 0  # how many ifs and loops the current statement sits in
+    fwd_used: set[str] = field(default_factory=lambda: {"self", "x", "torch", "nn", "F", "math"})  # names taken in forward
+    reserved: set[str] = field(default_factory=set)  # the spec's own names in the body: internal names avoid them
+    channel_vars: set[str] = field(default_factory=set)  # locals that hold the running channel count
+
+    def internal(self, base: str) -> str:
+        """A fresh local for the backend's own use (a Sequential being built, the channel count)."""
+        n = _free(base, self.used | self.reserved)
+        self.used.add(n)
+        return n
+
+    def channels_var(self) -> str:
+        taken = self.used | self.reserved
+        n = self.internal(next((b for b in ("channels", "out_channels") if b not in taken), "channels"))
+        self.channel_vars.add(n)
+        return n
+
+
+class Writer:
+    """Writes every class a graph's definitions need, callees first."""
+
+    def __init__(self, graph: Graph):
+        self.g = graph
+        self.defs = graph.definitions
+        self.emitted: dict[str, Emitted] = {}
+        self.order: list[Emitted] = []
+        self.level_classes: dict[str, Emitted] = {}
+        self.class_names: set[str] = set()
+        self.helpers: set[str] = set()  # helper classes of torch_lowering the modules use (PaddedConv2d, Chunk)
+        self.functions: set[str] = set()  # math, make_divisible
+        self.by_site: dict[str, list[Node]] = {}
+        for n in graph.nodes:
+            if n.site:
+                self.by_site.setdefault(n.site, []).append(n)
+        self.instances: dict[str, list[str]] = {}
+        for s in graph.scopes.values():
+            if s.kind == "block":
+                self.instances.setdefault(s.block, []).append(s.path)
+        self.scope_input: dict[str, tuple[int, ...]] = {}
+        for n in graph.nodes[1:]:
+            for s in _ancestors(n.scope):
+                if s not in self.scope_input:
+                    self.scope_input[s] = graph.nodes[n.inputs[0]].shape if n.inputs else graph.input_shape
+
+    # ---- classes ----
+    def block(self, block: str) -> Emitted:
+        if block in self.emitted:
+            return self.emitted[block]
+        d = self.defs.blocks[block]
+        shapes = [self.scope_input.get(p, ()) for p in self.instances.get(block, [])]
+        values = {p.name: [self.g.scopes[s].args.get(p.name) for s in self.instances.get(block, [])] for p in d.params}
+        em = self._write(
+            class_name(d.name), d.params, d.body, d.file, shapes, docstring=f"The block `{d.name}` of {d.span.file}:{d.span.line}.", values=values
+        )
+        self.emitted[block] = em
+        return em
+
+    def network(self, class_: str) -> Emitted:
+        net = self.defs.network
+        body = net.body
+        only = _whole_splice(body)
+        if only is not None:  # `*densenet(...)`: the network is that block, with its arguments
+            return self._subclass(class_, net, only)
+        return self._write(
+            class_, net.params, body, net.file, [self.g.input_shape], network=True, docstring=f"The network `{net.name}` of {net.span.file}:{net.span.line}."
+        )
+
+    def _write(
+        self,
+        cls: str,
+        params: tuple[defs.Param, ...],
+        body: tuple,
+        file: str,
+        in_shapes: list[tuple[int, ...]],
+        network: bool = False,
+        docstring: str = "",
+        extra: list[str] | None = None,
+        values: dict[str, list] | None = None,
+    ) -> Emitted:
+        """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
+        cls = self._unique_class(cls)
+        frame = Frame({}, name("in_channels"), in_shapes)
+        frame.used |= {"self", "x", "torch", "nn", "F", "math", "make_divisible"}
+        spec_names = _spec_names(body) | {p.name for p in params} | set(extra or ())
+        in_name = _free("in_channels", {identifier(n) for n in spec_names})
+        frame.used.add(in_name)
+        frame.reserved = {identifier(n) for n in spec_names} | set(_globals_read(body, self.defs.globals.get(file, {})))
+        rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
+        if network:
+            frame.in_channels = const(self.g.input_shape[0])
+        else:
+            frame.in_channels = name(in_name)
+        py_params: list[tuple[str, str]] = []
+        for p in params:
+            py = _free(identifier(p.name), frame.used)
+            frame.used.add(py)
+            frame.vars[p.name] = name(py)
+            py_params.append((p.name, py))
+        for n in extra or ():
+            py = _free(identifier(n), frame.used)
+            frame.used.add(py)
+            frame.vars[n] = name(py)
+            py_params.append((n, py))
+        frame.file = file
+        sequential = not _has_join(body)
+        init: list[ast.stmt] = []
+        fwd: list[ast.stmt] | None = None if sequential else []
+        flow = Flow(frame.in_channels, rank, 0, name("self") if sequential else None)
+        flow = self._stmts(body, flow, frame, init, fwd)
+        # globals read: extra keyword parameters
+        globals_ = sorted(frame.globals)
+        for g in globals_:
+            py = frame.vars[g].id
+            py_params.append((g, py))
+        out = flow.channels
+        for _ in range(8):  # a local assigned once at the top stands for its value
+            lets = {k: v for k, v in frame.lets.items() if v is not None}
+            if not names_in(out) & set(lets):
+                break
+            out = substitute(out, lets)
+        closed = _closed(out, {frame.vars[p].id for p, _ in py_params if isinstance(frame.vars.get(p), ast.Name)} | {in_name})  # type: ignore[union-attr]
+        if not network and not closed:
+            init.append(assign(attr("self", "out_channels"), out))
+        for spec, a in frame.attrs.items():
+            init.append(assign(attr("self", a), frame.vars[spec] if spec in frame.vars else name(spec)))
+        defaults = {p.name: p.default for p in params if p.default is not None}
+        py_of = dict(py_params)
+        globals_values = self.defs.globals.get(file, {})
+        args = [] if network else [ast.arg(in_name, name("int"))]
+        for p in params:
+            seen = (values or {}).get(p.name) or []
+            kind = _annotation(seen) if seen and len({type(v) for v in seen}) == 1 else None
+            args.append(ast.arg(py_of[p.name], _annotation_of(p, globals_values) or kind))
+        args += [ast.arg(py_of[n], None) for n in extra or ()]
+        arg_defaults: list[ast.expr] = []
+        for p in params:
+            if p.default is not None:
+                arg_defaults.append(self._default(p, frame, globals_values, network))
+            elif arg_defaults:
+                raise Unsupported(f"parameter '{p.name}' without a default follows one with a default", p.span)
+        for g in globals_:
+            args.append(ast.arg(py_of[g], _annotation([globals_values[g]])))
+            arg_defaults.append(const(globals_values[g]))
+        super_call = expr_stmt(call(attr(call("super"), "__init__")))
+        items = _appends(init, "self") if sequential else None
+        if items is not None:  # a plain chain: its layers go straight to nn.Sequential
+            super_call, init = expr_stmt(call(attr(call("super"), "__init__"), *items)), []
+        init_fn = ast.FunctionDef(
+            "__init__",
+            ast.arguments([], [ast.arg("self")] + args, None, [], [], None, arg_defaults),
+            [super_call] + init,
+            [],
+            ast.Constant(None),
+        )
+        members: list[ast.stmt] = [expr_stmt(ast.Constant(docstring))] if docstring else []
+        members.append(init_fn)
+        if fwd is not None:
+            fwd.append(ast.Return(name(flow.var)))
+            members.append(
+                ast.FunctionDef(
+                    "forward",
+                    ast.arguments([], [ast.arg("self"), ast.arg("x", attr("torch", "Tensor"))], None, [], [], None, []),
+                    fwd,
+                    [],
+                    attr("torch", "Tensor"),
+                )
+            )
+        base = attr("nn", "Sequential") if sequential else attr("nn", "Module")
+        if fwd is not None and _as_module_dict(init_fn.body, fwd):
+            base = attr("nn", "ModuleDict")
+        source = ast.ClassDef(cls, [base], [], members, [])
+        em = Emitted(
+            cls,
+            py_params,
+            defaults,
+            globals_,
+            not network and _reads(init_fn, in_name),
+            substitute(out, {in_name: name(IN)}) if closed else None,
+            flow.rank,
+            sequential,
+            source,
+        )
+        if not em.takes_in and not network:
+            init_fn.args.args = [a for a in init_fn.args.args if a.arg != in_name]
+        self.order.append(em)
+        return em
+
+    def _default(self, p: defs.Param, frame: Frame, globals_values: dict, network: bool) -> ast.expr:
+        """A parameter's default: a literal where the spec writes one (or for the network, its value)."""
+        if network:
+            return const(self.g.params[p.name])
+        try:
+            return const(evaluate(p.default, Env({}, Env(dict(globals_values)))))
+        except Exception:
+            raise Unsupported(f"the default of '{p.name}' reads other parameters", p.span) from None
+
+    def _subclass(self, cls: str, net: defs.NetworkDef, splice: defs.Call) -> Emitted:
+        """A network that is one spliced block: a subclass that passes the block its arguments."""
+        base = self.block(splice.callee)
+        frame = Frame({p.name: name(identifier(p.name)) for p in net.params}, const(self.g.input_shape[0]), [self.g.input_shape])
+        frame.file = net.file
+        args, kwargs = self._call_args(splice, base, frame, self.defs.blocks[splice.callee])
+        if base.takes_in:
+            args.insert(0, const(self.g.input_shape[0]))
+        args_def = [ast.arg(identifier(p.name), _annotation([self.g.params[p.name]])) for p in net.params]
+        init = ast.FunctionDef(
+            "__init__",
+            ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, [const(self.g.params[p.name]) for p in net.params]),
+            [expr_stmt(call(attr(call("super"), "__init__"), *args, **kwargs))],
+            [],
+            ast.Constant(None),
+        )
+        doc = expr_stmt(ast.Constant(f"The network `{net.name}` of {net.span.file}:{net.span.line}: {splice.written}(...)."))
+        source = ast.ClassDef(self._unique_class(cls), [name(base.name)], [], [doc, init], [])
+        em = Emitted(cls, [(p.name, identifier(p.name)) for p in net.params], {}, [], False, None, base.rank, base.sequential, source)
+        self.order.append(em)
+        return em
+
+    def _unique_class(self, cls: str) -> str:
+        base, i = cls, 2
+        while cls in self.class_names or cls in ("Chunk", "PaddedConv2d"):
+            cls, i = f"{base}{i}", i + 1
+        self.class_names.add(cls)
+        return cls
+
+    # ---- statements ----
+    def _stmts(self, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        for s in body:
+            flow = self._stmt(s, flow, frame, init, fwd)
+        return flow
+
+    def _stmt(self, s, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        if isinstance(s, defs.Line):
+            for item in s.items:
+                flow = self._item(item, flow, frame, init, fwd, None)
+            return flow
+        if isinstance(s, defs.Labeled):
+            return self._labeled(s, flow, frame, init, fwd)
+        if isinstance(s, defs.Repeat):
+            count = self._expr(s.count, frame)
+            return self._loop(ast.Name("_", ast.Store()), call("range", count), s.body, (), flow, frame, init, fwd, s)
+        if isinstance(s, defs.For):
+            targets = _target_names(s.target)
+            target = _target(s.target, frame, targets)
+            iterable = self._expr(s.iter, frame, iterated=True)
+            return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
+        if isinstance(s, defs.If):
+            return self._if([(c, b) for c, b in s.branches], s.orelse, flow, frame, init, fwd)
+        if isinstance(s, defs.Join):
+            if fwd is None:
+                raise Unsupported("a join in a sequential scope", s.span)
+            return self._join(s, flow, frame, init, fwd)
+        raise Unsupported(f"the statement {type(s).__name__}", getattr(s, "span", None))
+
+    def _item(self, item, flow: Flow, frame: Frame, init: list, fwd: list | None, label, label_span=None) -> Flow:
+        if isinstance(item, defs.Let):
+            py = frame.vars.get(item.name)
+            if not isinstance(py, ast.Name) or item.name in frame.loop_vars:
+                py = name(_free(identifier(item.name), frame.used))
+                frame.used.add(py.id)
+            value = self._expr(item.value, frame)
+            frame.vars[item.name] = py
+            init.append(assign(py.id, value))
+            if frame.depth == 0 and py.id not in frame.lets:
+                frame.lets[py.id] = value
+            else:
+                frame.lets[py.id] = None  # type: ignore[assignment]
+            return flow
+        if isinstance(item, defs.Check):
+            test = self._expr(item.test, frame)
+            message = self._expr(item.message, frame) if item.message is not None else ast.Constant("assertion failed")
+            init.append(ast.If(_negate(test), [ast.Raise(call("ValueError", message), None)], []))
+            return flow
+        c: defs.Call = item
+        if c.kind == "op":
+            return self._op(c, flow, frame, init, fwd, label)
+        if c.kind == "block" and c.splice:
+            return self._splice(c, flow, frame, init, fwd)
+        if c.kind == "block":
+            return self._block_call(c, flow, frame, init, fwd, label)
+        raise Unsupported(f"the call of '{c.written}'", c.span)
+
+    def _labeled(self, s: defs.Labeled, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        if s.guard is not None:
+            plain = defs.Labeled(s.label, None, s.body, s.inline, s.span)
+            return self._if([(s.guard, (plain,))], (), flow, frame, init, fwd)
+        label = s.label if isinstance(s.label, str) else self._expr(s.label, frame)
+        if label == "_":
+            return self._stmts(s.body, flow, frame, init, fwd)
+        only = s.body[0] if len(s.body) == 1 else None
+        if s.inline and isinstance(only, defs.Line) and len(only.items) == 1 and isinstance(only.items[0], defs.Call) and not only.items[0].splice:
+            return self._item(only.items[0], flow, frame, init, fwd, label)
+        return self._level(label, s.body, flow, frame, init, fwd, s.span)
+
+    def _level(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
+        """A named level (`features:`, a numbered branch): an nn.Sequential, or a class of its own if it joins."""
+        if _has_join(body):
+            return self._level_class(label, body, flow, frame, init, fwd, span)
+        local = frame.internal(_local_name(label))
+        inner = Flow(flow.channels, flow.rank, 0, name(local))
+        built: list[ast.stmt] = []
+        inner = self._stmts(body, inner, frame, built, None)
+        out = Flow(inner.channels, inner.rank, flow.count, flow.target, flow.var, flow.out, False)
+        items = _appends(built, local)
+        if items is not None:  # a plain chain: nn.Sequential(a, b, c)
+            return self._add_member(label, call("nn.Sequential", *items), out, frame, init, fwd, flow)
+        init.append(assign(local, call("nn.Sequential")))
+        init.extend(built)
+        return self._add_member(label, name(local), out, frame, init, fwd, flow)
+
+    def _level_class(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
+        """A named level whose body joins: a class written for it, taking the names its body reads."""
+        key = f"{span}"
+        free = sorted(n for n in _free_names_in(body) if n in frame.vars or n in self.defs.globals.get(frame.file, {}))
+        em = self.level_classes.get(key)
+        if em is None:
+            stem = label if isinstance(label, str) and not label.isdigit() else "Level"
+            em = self._write(class_name(stem) + "Block", (), body, frame.file, [], extra=free, docstring=f"The level `{label if isinstance(label, str) else '...'}` of {span.file}:{span.line}.")
+            self.level_classes[key] = em
+        args = [flow.channels] if em.takes_in else []
+        kwargs = {py: self._var(spec, frame) for spec, py in em.params}
+        module = call(em.name, *args, **kwargs)
+        channels = substitute(em.out, {IN: flow.channels, **{py: self._var(spec, frame) for spec, py in em.params}}) if em.out is not None else None
+        return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)
+
+    def _loop(self, target, iterable, body, targets, flow: Flow, frame: Frame, init: list, fwd: list | None, s) -> Flow:
+        before = dict(frame.vars)
+        frame.loop_vars |= set(targets)
+        entry = flow.channels
+        mark = len(init)
+        flow = self._materialize(flow, frame, init, body)
+        inner_init: list[ast.stmt] = []
+        inner_fwd: list[ast.stmt] | None = None if fwd is None else []
+        inner = replace(flow, fresh=False, count=None)  # positions inside a loop are not known statically
+        frame.depth += 1
+        out = self._stmts(body, inner, frame, inner_init, inner_fwd)
+        frame.depth -= 1
+        if not same(out.channels, flow.channels):
+            if len(init) > mark and same(out.channels, entry) and not names_in(entry) & _assigned_names(inner_init):
+                # every iteration gives what the loop starts with: no variable needed after all
+                del init[mark]
+                inner_init = [_replace_name(st, flow.channels.id, entry) for st in inner_init]
+                if inner_fwd:
+                    inner_fwd = [_replace_name(st, flow.channels.id, entry) for st in inner_fwd]
+                flow = replace(flow, channels=entry)
+            else:
+                inner_init.append(assign(flow.channels.id, out.channels))
+        init.append(ast.For(target, iterable, inner_init or [ast.Pass()], []))
+        if fwd is not None and inner_fwd:
+            fwd_target = _target_fwd(target)
+            fwd.append(ast.For(fwd_target, self._fwd_expr_of(iterable, frame, targets), inner_fwd, []))
+        frame.loop_vars -= set(targets)
+        for k in targets:
+            frame.vars.pop(k, None)
+        frame.vars.update({k: v for k, v in before.items() if k not in frame.vars})
+        count = None if _claims(body) else flow.count
+        return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False)
+
+    def _materialize(self, flow: Flow, frame: Frame, init: list, body) -> Flow:
+        """Before a loop that changes the channels, they become a variable the loop updates."""
+        if isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars:
+            return flow
+        var = frame.channels_var()
+        init.append(assign(var, flow.channels))
+        return replace(flow, channels=name(var))
+
+    def _if(self, branches: list, orelse: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        outs: list[Flow] = []
+        inits: list[list] = []
+        fwds: list[list] = []
+        bodies = [b for _, b in branches] + [orelse]
+        for body in bodies:
+            i: list[ast.stmt] = []
+            f: list[ast.stmt] | None = None if fwd is None else []
+            frame.depth += 1
+            outs.append(self._stmts(body, replace(flow), frame, i, f))
+            frame.depth -= 1
+            inits.append(i)
+            fwds.append(f or [])
+        channels = outs[0].channels
+        if not all(same(o.channels, channels) for o in outs):
+            var = frame.channels_var()
+            for o, i in zip(outs, inits):
+                i.append(assign(var, o.channels))
+            channels = name(var)
+        counts = {o.count for o in outs}
+        tests = [self._expr(c, frame) for c, _ in branches]
+        if fwd is not None:  # a member some branches do not build is an empty Sequential there (TorchScript needs it)
+            built = [_members_built(i) for i in inits]
+            everyone = sorted(set().union(*built), key=lambda m: [m in b for b in built].index(True))
+            for i, b in zip(inits, built):
+                i.extend(_placeholder(m) for m in everyone if m not in b)
+        if all(same(ast.Module(i, []), ast.Module(inits[0], [])) for i in inits):
+            init.extend(inits[0])  # every branch builds the same members: only forward differs
+        else:
+            init.append(_if_chain(tests, inits))
+        if fwd is not None and any(fwds):
+            fwd.append(_if_chain([self._fwd(c, frame) for c, _ in branches], fwds))
+        ranks = {o.rank for o in outs}
+        if len(ranks) > 1:
+            raise Unsupported("branches of an if that give values of different rank", None)
+        var = outs[0].var
+        if not all(o.var == var for o in outs):
+            raise Unsupported("branches of an if that leave the value in different variables", None)
+        fresh = all(o.fresh for o in outs)
+        return Flow(channels, outs[0].rank, counts.pop() if len(counts) == 1 else None, flow.target, var, outs[0].out, fresh)
+
+    # ---- ops and blocks ----
+    def _op(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
+        op = OPS[c.callee]
+        record = LOWERINGS[c.callee]
+        nodes = self.by_site.get(c.key, [])
+        bound = _bind_args(c, [a.name for a in op.attrs])
+        exprs = {k: v for k, v in bound.items()}
+
+        def arg_py(n: str) -> ast.expr:
+            if n in exprs and not isinstance(exprs[n], irx.Const):
+                return self._expr(exprs[n], frame)
+            value = _agreed(nodes, n, c) if nodes else _literal_attr(op, n, exprs)
+            return const(value)
+
+        inferred = _INFERRED.get(c.callee, {})
+        sizes = set(record.sizes)
+        values: dict[str, ast.expr] = {}
+        for n in sizes:
+            values[n] = inferred[n](flow.channels, arg_py) if n in inferred else arg_py(n)
+        # the non-size attributes must be one value in every instance: they are written as literals
+        node = nodes[0] if nodes else self._synthetic(op, exprs, flow)
+        for a in op.attrs:
+            if a.name not in sizes and a.name in exprs and not isinstance(exprs[a.name], irx.Const) and nodes:
+                _agreed(nodes, a.name, c)
+        placeholders = {n: f"_ARG_{n}" for n in sizes}
+        source = record.module(node, lambda n: placeholders[n] if n in placeholders else repr(node.attrs[n]))
+        module = _parse_module(source, {v: values[k] for k, v in placeholders.items()})
+        for h in ("PaddedConv2d", "Chunk"):
+            if source.startswith(h):
+                self.helpers.add(h)
+        channels = _CHANNELS_OUT[c.callee](flow.channels, arg_py) if c.callee in _CHANNELS_OUT else flow.channels
+        if c.callee == "chunk" and any(self.g.nodes[n.inputs[0]].shape[0] % n.attrs["chunks"] for n in nodes):
+            raise Unsupported("a chunk that does not split the channels evenly", c.span)
+        if c.callee == "flatten":
+            channels, rank = self._flatten(flow, nodes, c), 1
+        else:
+            rank = flow.rank if c.callee not in ("linear",) else 1
+        channels = fold(channels)
+        overwritable = record.overwritable
+        if record.module is not None and _is_inplace(module) and not flow.fresh:
+            module = _drop_inplace(module)
+        stateless = record.state is None and not sizes
+        if fwd is not None and label is None and stateless and record.call is not None:
+            x = flow.var
+            inplace = record.call_inplace is not None and flow.fresh
+            text = (record.call_inplace if inplace else record.call)(node, x)
+            expr = ast.parse(text, mode="eval").body
+            if not (isinstance(expr, ast.Name) and expr.id == x):
+                fwd.append(assign(flow.out, expr))
+                flow = replace(flow, var=flow.out)
+            if flow.count is not None:
+                flow = replace(flow, count=flow.count + 1)
+            return replace(flow, channels=channels, rank=rank, fresh=False)
+        out = replace(flow, channels=channels, rank=rank)
+        out = self._add_member(label, module, out, frame, init, fwd, flow)
+        return replace(out, fresh=overwritable)
+
+    def _synthetic(self, op, exprs: dict, flow: Flow) -> Node:
+        """A node for a call no instance ran (an untaken branch): its literal arguments, PyTorch-shaped."""
+        attrs: dict[str, Any] = {}
+        for a in op.attrs:
+            e = exprs.get(a.name)
+            v = e.value if isinstance(e, irx.Const) else (a.default if e is None else None)
+            if v is None and e is not None:
+                v = {"int": 1, "pair": 1, "conv_pad": 0, "pad": 0, "float": 0.5, "prob": 0.5, "bool": True}.get(a.kind, a.default)
+            attrs[a.name] = coerce(a.kind, a.name, v) if v is not None else None
+        shape = (8, 16, 16) if flow.rank == 3 else (8,)
+        try:
+            out = op.infer(attrs, [shape])
+        except Exception:
+            out = shape
+        return Node(-1, op.name, attrs, (), "", "", tuple(out))
+
+    def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:
+        spatial = {math.prod(self.g.nodes[n.inputs[0]].shape[1:]) for n in nodes}
+        if len(spatial) != 1:
+            raise Unsupported("a flatten whose input size differs between instances" if spatial else "a flatten no instance reaches", c.span)
+        (s,) = spatial
+        if s == 1:
+            return flow.channels
+        shape = self.g.nodes[nodes[0].inputs[0]].shape[1:]
+        return ast.BinOp(ast.BinOp(flow.channels, ast.Mult(), const(shape[0])), ast.Mult(), const(shape[1])) if len(shape) == 2 else _mul(flow.channels, const(s))
+
+    def _block_call(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
+        em = self.block(c.callee)
+        d = self.defs.blocks[c.callee]
+        args, kwargs = self._call_args(c, em, frame, d)
+        if em.takes_in:
+            args.insert(0, flow.channels)
+        module = call(em.name, *args, **kwargs)
+        channels = None
+        if em.out is not None:
+            values = {IN: flow.channels}
+            bound = _bind_args(c, [p.name for p in d.params])
+            for spec, py in em.params:
+                if spec in bound:
+                    values[py] = self._expr(bound[spec], frame)
+                elif spec in em.globals:
+                    values[py] = self._var(spec, frame)
+                elif spec in em.defaults:
+                    values[py] = const(evaluate(em.defaults[spec], Env({}, Env(dict(self.defs.globals.get(d.file, {}))))))
+            channels = substitute(em.out, values)
+        return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)
+
+    def _member_with_out(self, label, module, em: Emitted, channels, flow: Flow, frame: Frame, init, fwd) -> Flow:
+        if channels is None:  # the class knows its output channels only once built: keep it in a variable
+            local = frame.internal(_snake(em.name))
+            init.append(assign(local, module))
+            out = replace(flow, channels=attr(local, "out_channels"), rank=em.rank)
+            out = self._add_member(label, name(local), out, frame, init, fwd, flow)
+            var = frame.channels_var()
+            init.append(assign(var, attr(local, "out_channels")))
+            return replace(out, channels=name(var), fresh=False)
+        out = replace(flow, channels=channels, rank=em.rank)
+        return replace(self._add_member(label, module, out, frame, init, fwd, flow), fresh=False)
+
+    def _call_args(self, c: defs.Call, em: Emitted, frame: Frame, d: defs.BlockDef) -> tuple[list, dict]:
+        args = [self._expr(a.value, frame) for a in c.args if a.name is None]
+        kwargs = {dict(em.params).get(a.name, identifier(a.name)): self._expr(a.value, frame) for a in c.args if a.name is not None}
+        for g in em.globals:
+            kwargs[dict(em.params)[g]] = self._var(g, frame)
+        # literal defaults the call repeats are left out, as people write calls
+        return args, kwargs
+
+    def _splice(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        """`*block(...)`: the block's statements, written in place with its arguments as local names."""
+        d = self.defs.blocks[c.callee]
+        bound = _bind_args(c, [p.name for p in d.params])
+        inner = Frame({}, flow.channels, frame.in_shapes, frame.used, set(), frame.attrs, frame.globals, d.file, {}, frame.depth, frame.fwd_used)
+        inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in _spec_names(d.body)}, frame.channel_vars
+        if not isinstance(flow.channels, (ast.Name, ast.Constant)):
+            var = frame.channels_var()
+            init.append(assign(var, flow.channels))
+            flow = replace(flow, channels=name(var))
+            inner.in_channels = name(var)
+        for p in d.params:
+            if p.name in bound:
+                value = self._expr(bound[p.name], frame)
+            else:
+                value = self._expr(p.default, inner)
+            if isinstance(value, (ast.Name, ast.Constant)):
+                inner.vars[p.name] = value
+            else:
+                py = _free(identifier(p.name), frame.used)
+                frame.used.add(py)
+                init.append(assign(py, value))
+                inner.vars[p.name] = name(py)
+        out = self._stmts(d.body, flow, inner, init, fwd)
+        return out
+
+    def _add_member(self, label, module: ast.expr, out: Flow, frame: Frame, init: list, fwd: list | None, before: Flow) -> Flow:
+        """Add a module to the current container (or as an attribute, in a forward class) and call it in forward."""
+        if label is None:
+            if before.count is None and before.target is None:
+                raise Unsupported("a numbered member of a class with a forward, after a loop or branches that make members", None)
+            member_name: ast.expr = const(str(before.count)) if before.count is not None else None  # type: ignore[assignment]
+        else:
+            member_name = const(label) if isinstance(label, str) else label
+        count = before.count + 1 if before.count is not None else None
+        target = before.target
+        if target is not None:
+            if label is None:
+                init.append(expr_stmt(call(attr(target, "append"), module)))
+            elif isinstance(label, str) and label.isidentifier() and label not in _MODULE_ATTRS and _is_self(target):
+                init.append(assign(attr("self", label), module))
+            else:
+                init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
+            return replace(out, count=count)
+        # a class with a forward: members are attributes
+        if isinstance(label, str) and label.isidentifier() and label not in _MODULE_ATTRS and not label.startswith("_"):
+            init.append(assign(attr("self", label), module))
+            ref: ast.expr = attr("self", label)
+        else:
+            init.append(expr_stmt(call(attr("self", "add_module"), member_name, module)))
+            ref = call("getattr", name("self"), member_name)
+        fwd.append(assign(before.out, call(ref, name(before.var))))  # type: ignore[union-attr]
+        return replace(out, count=count, var=before.out)
+
+    # ---- joins ----
+    def _join(self, s: defs.Join, flow: Flow, frame: Frame, init: list, fwd: list) -> Flow:
+        branches = []
+        for b in s.branches:
+            if isinstance(b, defs.If):
+                raise Unsupported("an if among the branches of a join", b.span)
+            if isinstance(b, (defs.Repeat, defs.For)):
+                raise Unsupported("a loop as a branch of a join", b.span)
+            guard = b.guard if isinstance(b, defs.Labeled) else None
+            if guard is not None:
+                b = defs.Labeled(b.label, None, b.body, b.inline, b.span)
+            branches.append((b, guard))
+        x = flow.var
+        results: list[tuple[str, ast.expr | None, Flow]] = []  # (variable, guard as Python, flow)
+        count = flow.count
+        taken_vars = {x}
+        for b, guard in branches:
+            var = _free(_branch_name(b), frame.fwd_used | taken_vars)
+            taken_vars.add(var)
+            frame.fwd_used.add(var)
+            start = Flow(flow.channels, flow.rank, count, None, x, var, False)
+            b_init: list[ast.stmt] = []
+            b_fwd: list[ast.stmt] = []
+            if isinstance(b, defs.Line) and len(b.items) > 1:
+                end = self._level(None, (b,), start, frame, b_init, b_fwd, b.span)
+            else:
+                end = self._stmt(b, start, frame, b_init, b_fwd)
+            count = end.count
+            if guard is not None:
+                test = self._expr(guard, frame)
+                member = _members_set(b_init)
+                init.append(ast.If(test, b_init, [assign(attr("self", m), ast.Constant(None)) for m in member]))
+                if not member:
+                    raise Unsupported("an optional branch that builds no named member", b.span)
+                cond = ast.Compare(attr("self", member[0]), [ast.IsNot()], [ast.Constant(None)])
+                results.append((end.var, cond, end))
+                fwd_block = b_fwd
+                fwd.append(ast.If(cond, fwd_block, []))
+            else:
+                init.extend(b_init)
+                fwd.extend(b_fwd)
+                results.append((end.var, None, end))
+        kind = s.kind
+        record = LOWERINGS[kind]
+        fixed = [v for v, g, _ in results if g is None]
+        optional = [(v, g) for v, g, _ in results if g is not None]
+        if not optional:
+            vars_ = [v for v in fixed]
+            if kind in ("add", "mul") and len(vars_) < 2:
+                vars_.insert(0, x)
+            expr = ast.parse(record.join(vars_), mode="eval").body
+            fwd.append(assign(flow.out, expr))
+        elif kind in ("add", "mul") and len(fixed) == 1 and len(optional) == 1:
+            (v, _), (f,) = optional[0], fixed
+            other = _free("identity", frame.fwd_used | taken_vars)
+            frame.fwd_used.add(other)
+            fwd[-1:] = [assign(other, name(x)), _retarget(fwd[-1], v, other)]
+            expr = ast.parse(record.join([f, other]), mode="eval").body
+            fwd.append(assign(flow.out, expr))
+        else:
+            raise Unsupported(f"a {kind} with optional branches other than one beside one fixed branch", s.span)
+        channels = self._join_channels(kind, results, flow)
+        ranks = {r.rank for _, _, r in results}
+        return Flow(channels, ranks.pop() if len(ranks) == 1 else flow.rank, count, None, flow.out, flow.out, True)
+
+    def _join_channels(self, kind: str, results, flow: Flow) -> ast.expr:
+        if kind != "concat":
+            fixed = [r.channels for _, g, r in results if g is None]
+            return fixed[0] if fixed else flow.channels
+        total: ast.expr | None = None
+        for _, g, r in results:
+            term = r.channels if g is None else ast.IfExp(g, r.channels, ast.Constant(0))
+            total = term if total is None else ast.BinOp(total, ast.Add(), term)
+        return fold(total) if total is not None else flow.channels
+
+    # ---- expressions ----
+    def _var(self, spec: str, frame: Frame) -> ast.expr:
+        if spec in frame.vars:
+            return frame.vars[spec]
+        globals_ = self.defs.globals.get(frame.file, {})
+        if spec in globals_:
+            py = _free(identifier(spec), frame.used)
+            frame.used.add(py)
+            frame.vars[spec] = name(py)
+            frame.globals.add(spec)
+            return name(py)
+        raise Unsupported(f"the name '{spec}'", None)
+
+    def _expr(self, e: irx.Expr, frame: Frame, iterated: bool = False) -> ast.expr:
+        t = Translator(lambda n, span: self._var(n, frame), lambda f, span: self._in_field(f, frame, span))
+        out = t(e, iterated)
+        self.functions |= t.used
+        return out
+
+    def _in_field(self, f: str, frame: Frame, span) -> ast.expr:
+        if f in ("channels", "features"):
+            return frame.in_channels
+        shapes = {s for s in frame.in_shapes}
+        if len(shapes) != 1:
+            raise Unsupported(f"in.{f} in a block whose instances take different shapes", span)
+        (shape,) = shapes
+        value = {"shape": shape, "rank": len(shape), "height": shape[1] if len(shape) == 3 else None, "width": shape[2] if len(shape) == 3 else None}[f]
+        return const(value)
+
+    def _fwd(self, e: irx.Expr, frame: Frame) -> ast.expr:
+        """An expression forward evaluates: names read from attributes __init__ keeps."""
+
+        def var(n: str, span) -> ast.expr:
+            if n in frame.loop_vars:
+                return frame.vars[n]
+            self._var(n, frame)
+            a = frame.attrs.get(n)
+            if a is None:
+                a = _attr_name(identifier(n), set(frame.attrs.values()))
+                frame.attrs[n] = a
+            return attr("self", a)
+
+        def in_field(f: str, span) -> ast.expr:
+            if f in ("channels", "features"):
+                if "__in_channels__" not in frame.attrs:
+                    frame.attrs["__in_channels__"] = "in_channels"
+                    frame.vars["__in_channels__"] = frame.in_channels
+                return attr("self", "in_channels")
+            return self._in_field(f, frame, span)
+
+        t = Translator(var, in_field)
+        out = t(e)
+        self.functions |= t.used
+        return out
+
+    def _fwd_expr_of(self, init_expr: ast.expr, frame: Frame, targets) -> ast.expr:
+        """The loop's iterable as forward evaluates it: every name a parameter kept on self."""
+        inverse = {v.id: k for k, v in frame.vars.items() if isinstance(v, ast.Name)}
+
+        class ToSelf(ast.NodeTransformer):
+            def visit_Name(self_, node: ast.Name) -> ast.expr:
+                spec = inverse.get(node.id)
+                if spec is None or spec in frame.loop_vars and spec not in targets:
+                    return node
+                a = frame.attrs.get(spec)
+                if a is None:
+                    a = _attr_name(node.id, set(frame.attrs.values()))
+                    frame.attrs[spec] = a
+                return attr("self", a)
+
+        import copy
+
+        return ToSelf().visit(copy.deepcopy(init_expr))
+
+
+# ---- helpers ----
+
+
+def class_name(name: str) -> str:
+    """`dense_layer` -> `DenseLayer`, `resnet50` -> `ResNet50`, `mobilenet_v2` -> `MobileNetV2`."""
+    import re
+
+    out = []
+    for part in re.split(r"[^A-Za-z0-9]+", name):
+        if not part:
+            continue
+        m = re.match(r"([A-Za-z]+)(.*)", part)
+        word, rest = (m.group(1), m.group(2)) if m else ("", part)
+        piece = _ACRONYMS.get(word.lower(), word[:1].upper() + word[1:]) + rest
+        if out and out[-1][-1:].isdigit() and piece[:1].isdigit():
+            piece = "_" + piece
+        out.append(piece)
+    text = "".join(out) or "Net"
+    return "N" + text if text[0].isdigit() else text
+
+
+_ACRONYMS = {
+    "vgg": "VGG",
+    "resnet": "ResNet",
+    "resnext": "ResNeXt",
+    "densenet": "DenseNet",
+    "mobilenet": "MobileNet",
+    "shufflenet": "ShuffleNet",
+    "squeezenet": "SqueezeNet",
+    "googlenet": "GoogLeNet",
+    "alexnet": "AlexNet",
+    "lenet": "LeNet",
+    "nin": "NiN",
+    "se": "SE",
+    "bn": "BN",
+}
+
+
+def _snake(cls: str) -> str:
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls).lower()
+
+
+def _ancestors(scope: str):
+    parts = scope.split(".") if scope else []
+    for i in range(len(parts), -1, -1):
+        yield ".".join(parts[:i])
+
+
+def _attr_name(base: str, taken: set[str]) -> str:
+    """The attribute forward reads a value from: `self.stride`; `self.training_` where nn.Module owns the name."""
+    while base in taken or base in _MODULE_ATTRS:
+        base += "_"
+    return base
+
+
+def _free(base: str, used) -> str:
+    if base not in used:
+        return base
+    i = 2
+    while f"{base}{i}" in used:
+        i += 1
+    return f"{base}{i}"
+
+
+def _walk_stmts(body):
+    for s in body:
+        yield s
+        if isinstance(s, defs.Line):
+            yield from s.items
+        for sub in (getattr(s, "body", ()), getattr(s, "orelse", ()), getattr(s, "branches", ())):
+            for x in sub:
+                if isinstance(x, tuple):
+                    yield from _walk_stmts(x[1])
+                else:
+                    yield from _walk_stmts((x,))
+
+
+def _globals_read(body, globals_values: dict) -> list[str]:
+    return [n for n in _free_names_in(body) if n in globals_values]
+
+
+def _spec_names(body) -> set[str]:
+    out: set[str] = set()
+    for s in _walk_stmts(body):
+        if isinstance(s, defs.Let):
+            out.add(s.name)
+        elif isinstance(s, defs.For):
+            out |= set(_target_names(s.target))
+    return out
+
+
+def _free_names_in(body) -> set[str]:
+    found: set[str] = set()
+    bound: set[str] = set()
+    for s in _walk_stmts(body):
+        for e in _exprs_of(s):
+            found |= irx.free_names(e)
+        if isinstance(s, defs.Let):
+            bound.add(s.name)
+        elif isinstance(s, defs.For):
+            bound |= set(_target_names(s.target))
+    return found - bound
+
+
+def _exprs_of(s):
+    if isinstance(s, defs.Call):
+        return [a.value for a in s.args]
+    if isinstance(s, defs.Let):
+        return [s.value]
+    if isinstance(s, defs.Check):
+        return [s.test] + ([s.message] if s.message is not None else [])
+    if isinstance(s, defs.Labeled):
+        return ([s.guard] if s.guard is not None else []) + ([s.label] if not isinstance(s.label, str) else [])
+    if isinstance(s, defs.Repeat):
+        return [s.count]
+    if isinstance(s, defs.For):
+        return [s.iter]
+    if isinstance(s, defs.If):
+        return [c for c, _ in s.branches]
+    return []
+
+
+def _target_names(t) -> tuple[str, ...]:
+    if isinstance(t, str):
+        return (t,)
+    return tuple(n for x in t for n in _target_names(x))
+
+
+def _target(t, frame: Frame, names_) -> ast.expr:
+    if isinstance(t, str):
+        py = _free(identifier(t), frame.used - {identifier(t)} if t not in frame.vars else frame.used)
+        frame.used.add(py)
+        frame.vars[t] = name(py)
+        return ast.Name(py, ast.Store())
+    return ast.Tuple([_target(x, frame, names_) for x in t], ast.Store())
+
+
+def _target_fwd(t: ast.expr) -> ast.expr:
+    import copy
+
+    return copy.deepcopy(t)
+
+
+def _has_join(body) -> bool:
+    """Whether a scope's own statements join (through `_:`, `if`, loops; not inside named levels or blocks)."""
+    for s in body:
+        if isinstance(s, defs.Join):
+            return True
+        if isinstance(s, defs.Labeled) and (s.label == "_" or s.guard is not None and s.label == "_") and _has_join(s.body):
+            return True
+        if isinstance(s, (defs.Repeat, defs.For)) and _has_join(s.body):
+            return True
+        if isinstance(s, defs.If) and (any(_has_join(b) for _, b in s.branches) or _has_join(s.orelse)):
+            return True
+    return False
+
+
+def _claims(body) -> bool:
+    """Whether statements take positions in their naming scope (every call does, and every named level)."""
+    for s in _walk_stmts(body):
+        if isinstance(s, defs.Call) or isinstance(s, defs.Labeled) and s.label != "_":
+            return True
+    return False
+
+
+def _whole_splice(body) -> defs.Call | None:
+    if len(body) == 1 and isinstance(body[0], defs.Line) and len(body[0].items) == 1:
+        c = body[0].items[0]
+        if isinstance(c, defs.Call) and c.splice and c.kind == "block":
+            return c
+    return None
+
+
+def _bind_args(c: defs.Call, names_: list[str]) -> dict[str, irx.Expr]:
+    out: dict[str, irx.Expr] = {}
+    positional = [a for a in c.args if a.name is None]
+    if len(positional) > len(names_):
+        raise Unsupported(f"{c.written} takes {len(names_)} positional arguments", c.span)
+    for n, a in zip(names_, positional):
+        out[n] = a.value
+    for a in c.args:
+        if a.name is not None:
+            out[a.name] = a.value
+    return out
+
+
+def _agreed(nodes: list[Node], attr_name: str, c: defs.Call) -> Any:
+    values = {repr(n.attrs.get(attr_name)) for n in nodes}
+    if len(values) != 1:
+        raise Unsupported(f"'{attr_name}' of {c.written} differs between instances and is not written as an expression", c.span)
+    return nodes[0].attrs.get(attr_name)
+
+
+def _literal_attr(op, n: str, exprs: dict) -> Any:
+    for a in op.attrs:
+        if a.name == n:
+            e = exprs.get(n)
+            v = e.value if isinstance(e, irx.Const) else a.default
+            return coerce(a.kind, a.name, v)
+    raise Unsupported(f"the size '{n}' of {op.name} in a branch no instance takes", None)
+
+
+def _parse_module(source: str, values: dict[str, ast.expr]) -> ast.expr:
+    """A lowering's constructor source, parsed, with each placeholder replaced by its expression."""
+    tree = ast.parse(source, mode="eval").body
+
+    class Fill(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            return values.get(node.id, node)
+
+    tree = Fill().visit(tree)
+    if isinstance(tree, ast.Call) and ast.unparse(tree.func) in ("nn.Conv2d", "PaddedConv2d"):  # leave out nn.Conv2d's defaults
+        tree.keywords = [
+            k
+            for k in tree.keywords
+            if not (k.arg in _CONSTRUCTOR_DEFAULTS and isinstance(k.value, ast.Constant) and k.value.value == _CONSTRUCTOR_DEFAULTS[k.arg])
+        ]
+    return tree
+
+
+def _is_inplace(module: ast.expr) -> bool:
+    return isinstance(module, ast.Call) and any(k.arg == "inplace" for k in module.keywords)
+
+
+def _drop_inplace(module: ast.Call) -> ast.Call:
+    module.keywords = [k for k in module.keywords if k.arg != "inplace"]
+    return module
+
+
+def _is_self(e: ast.expr) -> bool:
+    return isinstance(e, ast.Name) and e.id == "self"
+
+
+def _local_name(label) -> str:
+    if isinstance(label, str) and label.isidentifier():
+        return identifier(label)
+    if isinstance(label, ast.JoinedStr) and label.values and isinstance(label.values[0], ast.Constant):
+        stem = "".join(ch for ch in str(label.values[0].value) if ch.isalnum() or ch == "_")
+        if stem and stem.isidentifier():
+            return identifier(stem)
+    return "level"
+
+
+def _branch_name(b) -> str:
+    if isinstance(b, defs.Labeled) and isinstance(b.label, str) and b.label != "_" and b.label.isidentifier():
+        return identifier(b.label)
+    if isinstance(b, defs.Line) and len(b.items) == 1 and isinstance(b.items[0], defs.Call) and b.items[0].callee == "identity":
+        return "identity"
+    return "out"
+
+
+def _members_set(stmts: list[ast.stmt]) -> list[str]:
+    out = []
+    for s in stmts:
+        if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Attribute) and _is_self(s.targets[0].value):
+            out.append(s.targets[0].attr)
+    return out
+
+
+def _retarget(stmt: ast.stmt, old: str, new: str) -> ast.stmt:
+    """`if self.d is not None: d = self.d(x)` -> the same, writing `new`."""
+
+    class R(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.Name:
+            if node.id == old and isinstance(node.ctx, ast.Store):
+                return ast.Name(new, ast.Store())
+            return node
+
+    return R().visit(stmt)
+
+
+_INVERSE = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In}
+
+
+def _appends(stmts: list[ast.stmt], target: str) -> list[ast.expr] | None:
+    """The modules of statements that only append to `target`, in order; None for anything else."""
+    items = []
+    for st in stmts:
+        if not (
+            isinstance(st, ast.Expr)
+            and isinstance(st.value, ast.Call)
+            and isinstance(st.value.func, ast.Attribute)
+            and st.value.func.attr == "append"
+            and isinstance(st.value.func.value, ast.Name)
+            and st.value.func.value.id == target
+        ):
+            return None
+        items.append(st.value.args[0])
+    return items
+
+
+def _assigned_names(stmts: list[ast.stmt]) -> set[str]:
+    out: set[str] = set()
+    for st in stmts:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                out.add(n.id)
+    return out
+
+
+def _replace_name(st: ast.stmt, old: str, new: ast.expr) -> ast.stmt:
+    import copy
+
+    class R(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            return copy.deepcopy(new) if node.id == old and isinstance(node.ctx, ast.Load) else node
+
+    return R().visit(st)
+
+
+def _members_built(stmts: list[ast.stmt]) -> list[str]:
+    """The members `self.x = ...` / `self.add_module("3", ...)` statements build, nested ones too."""
+    out: list[str] = []
+    for st in stmts:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Attribute) and _is_self(n.targets[0].value):
+                if not isinstance(n.value, ast.Constant):
+                    out.append(n.targets[0].attr)
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr == "add_module"
+                and _is_self(n.func.value)
+                and isinstance(n.args[0], ast.Constant)
+            ):
+                out.append(n.args[0].value)
+    return out
+
+
+def _placeholder(member: str) -> ast.stmt:
+    empty = call("nn.Sequential")
+    if member.isidentifier():
+        return assign(attr("self", member), empty)
+    return expr_stmt(call(attr("self", "add_module"), const(member), empty))
+
+
+def _as_module_dict(init: list[ast.stmt], fwd: list[ast.stmt]) -> bool:
+    """A class whose members are all made by one loop, one an iteration, and whose forward loops over
+    them (DenseNet's dense block): an nn.ModuleDict whose forward iterates `self.items()`, as
+    torchvision's `_DenseBlock` does, so that TorchScript can compile it. Rewrites `fwd` in place."""
+    loops = [st for st in init if isinstance(st, ast.For)]
+    if len(loops) != 1 or len(fwd) != 2 or not isinstance(fwd[0], ast.For):
+        return False
+    adds = [n for n in ast.walk(loops[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_module"]
+    refs = [
+        n
+        for n in ast.walk(fwd[0])
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Call) and isinstance(n.func.func, ast.Name) and n.func.func.id == "getattr"
+    ]
+    others = [n for st in fwd[0].body for n in ast.walk(st) if isinstance(n, ast.Attribute) and _is_self(n.value)]
+    if len(adds) != 1 or len(refs) != 1 or not isinstance(adds[0].args[0], ast.JoinedStr) or others:
+        return False
+    if any(isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) for st in init if st is not loops[0] and not _attr_store(st)):
+        return False
+    refs[0].func = name("layer")
+    fwd[0].target = ast.Tuple([ast.Name("_", ast.Store()), ast.Name("layer", ast.Store())], ast.Store())
+    fwd[0].iter = call(attr("self", "items"))
+    init[:] = [st for st in init if not (_attr_store(st) and st.targets[0].attr != "out_channels")]  # forward reads none now
+    return True
+
+
+def _attr_store(st: ast.stmt) -> bool:
+    return isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) and isinstance(st.value, (ast.Name, ast.Attribute))
+
+
+def _negate(test: ast.expr) -> ast.expr:
+    """`stride_on in (...)` -> `stride_on not in (...)`; anything else -> `not (...)`."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        return ast.Compare(test.left, [_INVERSE[type(test.ops[0])]()], test.comparators)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return test.operand
+    return ast.UnaryOp(ast.Not(), test)
+
+
+def _if_chain(tests: list[ast.expr], bodies: list[list[ast.stmt]]) -> ast.If:
+    orelse = bodies[-1]
+    node = None
+    for test, body in reversed(list(zip(tests, bodies))):
+        node = ast.If(test, body or [ast.Pass()], orelse)
+        orelse = [node]
+    return node  # type: ignore[return-value]
+
+
+def _closed(e: ast.expr, allowed: set[str]) -> bool:
+    """Whether an output-channel formula reads only the class's parameters (and the channels flowing in)."""
+    return not isinstance(e, ast.Attribute) and names_in(e) <= allowed | {"make_divisible", "math", "int", "round", "max", "min", "len", "abs"}
+
+
+def _reads(fn: ast.FunctionDef, n: str) -> bool:
+    return any(isinstance(x, ast.Name) and x.id == n for x in ast.walk(fn))
+
+
+def _annotation(values: list[Any]) -> ast.expr | None:
+    v = values[0]
+    if isinstance(v, bool):
+        return name("bool")
+    if isinstance(v, int):
+        return name("int")
+    if isinstance(v, float):
+        return name("float")
+    if isinstance(v, str):
+        return name("str")
+    if isinstance(v, tuple):
+        if v and all(type(x) is int for x in v):
+            return ast.Subscript(name("tuple"), ast.Tuple([name("int"), ast.Constant(...)], ast.Load()), ast.Load())
+        return name("tuple")
+    return None
+
+
+def _annotation_of(p: defs.Param, globals_values: dict) -> ast.expr | None:
+    if p.default is None:
+        return None
+    try:
+        return _annotation([evaluate(p.default, Env({}, Env(dict(globals_values))))])
+    except Exception:
+        return None

@@ -1,0 +1,241 @@
+"""The torch backend lowers the spec's definitions: one class per block, its parameters the
+constructor's, its `if`s and loops statements, its sizes the spec's expressions. The source checks
+need no torch; where it is missing, a test that goes on to verify the module skips at that step."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import re
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.api import parse_value
+from archspec.backends.torch_python import Translator, const, name
+from archspec.definitions import lower_expr
+from archspec.expressions import Env, EvalError, evaluate
+from archspec.ir.expr import free_names
+from tests.conftest import ROOT, SPECS, verify_or_skip
+
+NETWORK_SPECS = sorted(
+    str(p.relative_to(ROOT))
+    for p in list(SPECS.glob("*.arch")) + list(SPECS.glob("*.yaml")) + list((SPECS / "d2l").glob("*.arch"))
+    if p.stem != "lib"
+)
+
+
+def _classes(src: str) -> list[str]:
+    return re.findall(r"^class (\w+)", src, re.M)
+
+
+def _class(src: str, name_: str) -> str:
+    start = src.index(f"class {name_}(")
+    end = src.find("\nclass ", start + 1)
+    return src[start : end if end != -1 else len(src)]
+
+
+@pytest.mark.parametrize("spec", NETWORK_SPECS)
+def test_every_block_definition_compiles_to_one_class(spec):
+    src = archspec.compile_torch(ROOT / spec)
+    per_block = collections.Counter(re.findall(r'"""The block `(\w+)`', src))
+    assert {b: n for b, n in per_block.items() if n > 1} == {}
+    used = {s.block for s in archspec.load(ROOT / spec).graph.scopes.values() if s.kind == "block"}
+    assert used <= set(per_block)
+
+
+def test_mobilenet_v2_mirrors_its_ifs_and_loops():
+    src = archspec.compile_torch(SPECS / "mobilenet_v2.arch")
+    assert _classes(src) == ["ConvBNRelu6", "InvertedResidualBody", "InvertedResidual", "MobileNetV2"]
+    body = _class(src, "InvertedResidualBody")
+    assert "hidden = int(round(in_channels * t))" in body  # the spec's own variable, not a number
+    assert "        if t != 1:\n            self.append(ConvBNRelu6(in_channels, hidden, 1))" in body
+    block = _class(src, "InvertedResidual")
+    assert "if self.stride == 1 and self.in_channels == self.out:" in block
+    net = _class(src, "MobileNetV2")
+    assert "width: float = 1.0" in net and "for t, c, n, s in setting:" in net and "for i in range(n):" in net
+    assert "make_divisible(c * width)" in net and "def make_divisible(" in src
+
+
+def test_resnet_stages_are_loops_over_the_layers_parameter():
+    src = archspec.compile_torch(SPECS / "resnet50.arch")
+    assert _classes(src) == ["SE", "Bottleneck", "ResNet50"]
+    assert src.count("Bottleneck(") == 3  # the class, the first block of a stage, the others in a loop
+    net = _class(src, "ResNet50")
+    assert "for i, n in enumerate(layers):" in net and "for _ in range(n - 1):" in net
+    assert "self.add_module(f'layer{i + 1}', layer)" in net
+    bottleneck = _class(src, "Bottleneck")
+    assert "width = int(planes * (width_per_group / 64.0)) * groups" in bottleneck
+    assert "if stride_on not in ('1x1', '3x3'):\n            raise ValueError(" in bottleneck
+
+
+def test_densenet_is_its_spliced_block_with_its_arguments():
+    src = archspec.compile_torch(SPECS / "densenet121.arch")
+    assert _classes(src) == ["DenseLayer", "DenseBlock", "Transition", "DenseNet", "DenseNet121"]
+    assert "class DenseNet121(DenseNet):" in src and "super().__init__(3, 32, (6, 12, 24, 16), 64, classes=classes)" in src
+    block = _class(src, "DenseBlock")
+    assert "for j in range(layers):\n            self.add_module(f'denselayer{j + 1}', DenseLayer(channels, growth, bn_size))" in block
+    assert "for _, layer in self.items():" in block and "torch.cat([x, out], 1)" in block
+    assert 'add_module("2"' not in src and "getattr(self, '2')" not in src
+
+
+def test_shufflenet_unit_builds_branch1_only_when_it_downsamples():
+    src = archspec.compile_torch(SPECS / "shufflenet_v2_x1_0.arch")
+    assert _classes(src) == ["Chunk", "ShuffleBranch", "ShuffleUnit", "ShuffleNetV2X1_0"]
+    unit = _class(src, "ShuffleUnit")
+    assert "half = out // 2" in unit and "if stride == 1:" in unit and "self.branch1 = nn.Sequential(" in unit
+    assert "if self.stride == 1:" in unit and "x.chunk(2, dim=1)[0]" in unit
+
+
+def test_an_if_inside_a_loop_is_mirrored(write_spec):
+    path = write_spec(
+        "input 4x6x6\n"
+        "block odd(c, n):\n"
+        "    for i in range(n):\n"
+        "        if i % 2 == 0:\n"
+        "            relu\n"
+        "        else:\n"
+        "            conv(c, 1)\n"
+        "network net:\n"
+        "    odd(4, 1)\n"
+        "    odd(4, 3)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert _classes(src) == ["Odd", "Net"]
+    assert "for i in range(n):\n            if i % 2 == 0:" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_a_block_splitting_on_in_channels_and_a_local(write_spec):
+    path = write_spec(
+        "input 4x6x6\n"
+        "block proj(out):\n"
+        "    wide = out * 2\n"
+        "    if in.channels != out:\n"
+        "        conv(wide, 1)\n"
+        "        conv(out, 1)\n"
+        "    relu\n"
+        "network net:\n"
+        "    proj(8)\n"
+        "    proj(8)\n"
+        "    proj(16)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert _classes(src) == ["Proj", "Net"]
+    assert "if in_channels != out:" in src
+    assert "nn.Conv2d(in_channels, wide, 1)" in src and "nn.Conv2d(wide, out, 1)" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_a_condition_on_a_name_nn_module_owns_keeps_the_module_working(write_spec):
+    path = write_spec(
+        "input 4x6x6\n"
+        "block b(training):\n"
+        "    if training:\n"
+        "        add:\n"
+        "            c: conv(4, 1)\n"
+        "    else:\n"
+        "        c: conv(4, 1)\n"
+        "network n:\n"
+        "    b(true)\n"
+        "    b(false)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "self.training_ = training" in src and "if self.training_:" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok  # .train() and .eval() still work
+
+
+def test_python_keywords_and_torch_names_in_the_spec_become_valid_names(write_spec):
+    path = write_spec(
+        "param class = 10\n"
+        "input 4x6x6\n"
+        "block b(from, lambda, nn):\n"
+        "    conv(from, 1)\n"
+        "    if lambda > 8:\n"
+        "        add:\n"
+        "            c: conv(from, nn)\n"
+        "    else:\n"
+        "        c: conv(from, nn)\n"
+        "network n:\n"
+        "    b(4, 8, 1)\n"
+        "    b(8, 16, 1)\n"
+        "    flatten\n"
+        "    linear(class)\n"
+    )
+    src = archspec.compile_torch(path)
+    compile(src, "net.py", "exec")
+    assert "def __init__(self, in_channels: int, from_: int, lambda_: int, nn2: int) -> None:" in src
+    assert "if self.lambda_ > 8:" in src and "def net(class_: int = 10) -> N:" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_a_spec_string_reaches_the_file_only_as_a_literal(write_spec):
+    """Treat every spec as a stranger's: a string meant to break out of the generated code stays data."""
+    evil = '"); import os; os.system("echo owned"); ("'
+    literal = '"' + evil.replace('"', '\\"') + '"'
+    path = write_spec(f'param tag = {literal}\ninput 4x6x6\nblock b(t):\n    assert t != "x", "bad {{t}}"\n    relu\nnetwork n:\n    b(tag)\n')
+    src = archspec.compile_torch(path)
+    tree = ast.parse(src)
+    calls = [ast.unparse(c.func) for c in ast.walk(tree) if isinstance(c, ast.Call)]
+    assert "os.system" not in calls
+    assert any(isinstance(c, ast.Constant) and c.value == evil for c in ast.walk(tree))
+
+
+# ---- expressions: the spec's and the Python written for it agree ----
+
+NAMES = {"a": 7, "b": 3, "c": 2, "d": -5}
+
+
+@st.composite
+def expressions(draw, depth=0):
+    if depth > 3 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from([*NAMES, "1", "2", "0", "true", "false"]))
+    kind = draw(st.sampled_from(["bin", "bin", "bin", "cmp", "bool", "not", "neg", "paren", "if", "call"]))
+    left, right = draw(expressions(depth + 1)), draw(expressions(depth + 1))
+    if draw(st.booleans()):  # explicit grouping, which the Python must keep: a - (b - c)
+        right = f"({right})"
+    if kind == "bin":
+        return f"{left} {draw(st.sampled_from(['+', '-', '*', '//', '%', '**']))} {right}"
+    if kind == "cmp":
+        return f"{left} {draw(st.sampled_from(['==', '!=', '<', '<=', '>', '>=']))} {right}"
+    if kind == "bool":
+        return f"{left} {draw(st.sampled_from(['and', 'or']))} {right}"
+    if kind == "not":
+        return f"not {left}"
+    if kind == "neg":
+        return f"-{left}"
+    if kind == "if":
+        return f"{left} if {right} else {draw(expressions(depth + 1))}"
+    if kind == "call":
+        return f"{draw(st.sampled_from(['max', 'min', 'abs', 'int']))}({left}{', ' + right if draw(st.booleans()) else ''})"
+    return f"({left})"
+
+
+@settings(max_examples=500, deadline=None)
+@given(expressions())
+@example("a - (b - c)")
+@example("a // (b * c)")
+@example("-(a + b) * c")
+@example("not (a and c) or b")
+@example("(a < b) == (c < d)")
+@example("not a == b")
+@example("a if b > c else -d")
+@example("2 ** -1")
+def test_expressions_become_python_with_the_same_value(text):
+    try:
+        expr = lower_expr(parse_value(text))
+    except Exception:
+        return  # not every drawn string is an expression of the language
+    if not free_names(expr) <= set(NAMES):
+        return
+    try:
+        expected = evaluate(expr, Env(dict(NAMES)))
+    except EvalError:
+        return
+    as_values = Translator(lambda n, span: const(NAMES[n]), lambda f, span: name("in_channels"))(expr)
+    source = ast.unparse(as_values)
+    assert eval(source) == expected, source  # noqa: S307 - our own generated arithmetic over literals
+    as_names = ast.unparse(Translator(lambda n, span: name(n), lambda f, span: name("in_channels"))(expr))
+    assert eval(as_names, {}, dict(NAMES)) == expected, as_names  # noqa: S307

@@ -1,0 +1,71 @@
+"""Every network parameter is a constructor argument: the file compiled once, called with other
+values, builds the module `--set` compiles, with the figures the static analysis gives for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import archspec
+
+torch = pytest.importorskip("torch")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CASES = [
+    ("specs/mobilenet_v2.arch", {"width": 0.5, "classes": 10}),
+    ("specs/mobilenet_v2.arch", {"width": 1.4}),
+    ("specs/mobilenet_v2.arch", {"setting": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2))}),
+    ("specs/resnet50.arch", {"layers": (2, 1, 1, 1), "stride_on": "1x1", "classes": 7}),
+    ("specs/resnet18.arch", {"classes": 3}),
+    ("specs/resnext50_32x4d.arch", {"classes": 5}),
+    ("specs/vgg16.arch", {"arch": ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)), "classes": 10}),
+    ("specs/densenet121.arch", {"classes": 10}),
+    ("specs/shufflenet_v2_x1_0.arch", {"repeats": (2, 2, 2), "channels": (24, 48, 96, 192, 1024)}),
+    ("specs/squeezenet1_1.arch", {"classes": 10}),
+    ("specs/d2l/nin.arch", {"classes": 5}),
+    ("specs/d2l/vgg11.arch", {"classes": 5}),
+]
+
+
+def _module(source: str, name: str):
+    namespace: dict = {"__name__": f"archspec_test_{name}"}
+    exec(compile(source, f"<{name}>", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    return namespace
+
+
+@pytest.mark.parametrize(("spec", "values"), CASES, ids=[f"{Path(s).stem}-{'-'.join(v)}" for s, v in CASES])
+def test_constructor_arguments_equal_set(spec, values):
+    path = ROOT / spec
+    stem = Path(spec).stem
+    once = _module(archspec.compile_torch(path), stem)[stem]
+    compiled_with = _module(archspec.compile_torch(path, **values), stem)[stem]
+    analysis = archspec.load(path, **values)
+
+    torch.manual_seed(0)
+    a = once(**values).eval()
+    torch.manual_seed(0)
+    b = compiled_with().eval()
+    sa, sb = a.state_dict(), b.state_dict()
+    assert [(k, tuple(v.shape)) for k, v in sa.items()] == [(k, tuple(v.shape)) for k, v in sb.items()]
+    assert sum(p.numel() for p in a.parameters()) == analysis.total.params
+
+    b.load_state_dict(sa, strict=True)
+    x = torch.randn(1, *analysis.input_shape)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        ya = a(x)
+    assert counter.get_total_flops() == 2 * analysis.total.macs
+    with torch.no_grad():
+        yb = b(x)
+    assert tuple(ya.shape) == (1, *analysis.output_shape)
+    torch.testing.assert_close(ya, yb, rtol=0, atol=0)
+
+
+def test_a_bad_argument_fails_as_the_spec_says():
+    """The spec's own `assert` is a check of the constructor: ResNet's stride_on."""
+    ns = _module(archspec.compile_torch(ROOT / "specs/resnet50.arch"), "resnet50")
+    with pytest.raises(ValueError, match="stride_on"):
+        ns["resnet50"](stride_on="2x2")
