@@ -142,6 +142,7 @@ class Frame:
     fwd_used: set[str] = field(default_factory=lambda: {"self", "x", "torch", "nn", "F", "math"})  # names taken in forward
     reserved: set[str] = field(default_factory=set)  # the spec's own names in the body: internal names avoid them
     channel_vars: set[str] = field(default_factory=set)  # locals that hold the running channel count
+    module_locals: dict[str, str] = field(default_factory=dict)  # class -> the local that holds a new instance of it
 
     def internal(self, base: str) -> str:
         """A fresh local for the backend's own use (a Sequential being built, the channel count)."""
@@ -519,9 +520,11 @@ class Writer:
             fwds.append(f or [])
         channels = outs[0].channels
         if not all(same(o.channels, channels) for o in outs):
-            var = frame.channels_var()
+            reuse = flow.target is not None and isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars
+            var = flow.channels.id if reuse else frame.channels_var()  # type: ignore[union-attr]
             for o, i in zip(outs, inits):
-                i.append(assign(var, o.channels))
+                if not same(o.channels, name(var)):
+                    i.append(assign(var, o.channels))
             channels = name(var)
         counts = {o.count for o in outs}
         tests = [self._expr(c, frame) for c, _ in branches]
@@ -651,11 +654,13 @@ class Writer:
 
     def _member_with_out(self, label, module, em: Emitted, channels, flow: Flow, frame: Frame, init, fwd) -> Flow:
         if channels is None:  # the class knows its output channels only once built: keep it in a variable
-            local = frame.internal(_snake(em.name))
+            local = frame.module_locals.get(em.name) or frame.internal(_snake(em.name))
+            frame.module_locals[em.name] = local  # each use reads it at once: one name serves every call
             init.append(assign(local, module))
             out = replace(flow, channels=attr(local, "out_channels"), rank=em.rank)
             out = self._add_member(label, name(local), out, frame, init, fwd, flow)
-            var = frame.channels_var()
+            reuse = flow.target is not None and isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars
+            var = flow.channels.id if reuse else frame.channels_var()  # type: ignore[union-attr]
             init.append(assign(var, attr(local, "out_channels")))
             return replace(out, channels=name(var), fresh=False)
         out = replace(flow, channels=channels, rank=em.rank)
