@@ -20,6 +20,17 @@ from archspec.diagnostics import Span
 from archspec.ir.expr import Expr
 
 
+class _Keyed:
+    """A statement whose key is its kind and where it starts: `call@specs/lib/resnet.arch:30:13`."""
+
+    KIND = ""
+    span: Span
+
+    @property
+    def key(self) -> str:
+        return f"{self.KIND}@{self.span}"
+
+
 @dataclass(frozen=True)
 class Arg:
     """One argument of a call as written: `name` is None for a positional one."""
@@ -30,7 +41,7 @@ class Arg:
 
 
 @dataclass(frozen=True)
-class Call:
+class Call(_Keyed):
     """An op or block applied to the incoming value.
 
     `kind` is "op" (`callee` is the op's canonical name, aliases resolved), "block", or
@@ -38,6 +49,7 @@ class Call:
     (`*block(...)`) adds the block's items to the enclosing scope, with no level of its own.
     """
 
+    KIND = "call"
     callee: str
     kind: str
     args: tuple[Arg, ...]
@@ -45,50 +57,37 @@ class Call:
     splice: bool = False
     written: str = ""  # the name as written (an alias, say), for messages
 
-    @property
-    def key(self) -> str:
-        return f"call@{self.span}"
-
 
 @dataclass(frozen=True)
-class Let:
+class Let(_Keyed):
     """`name = value`: a variable of the enclosing block (or network)."""
 
+    KIND = "let"
     name: str
     value: Expr
     span: Span = field(compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"let@{self.span}"
-
 
 @dataclass(frozen=True)
-class Check:
+class Check(_Keyed):
     """`assert test, "message"`: the spec's own check on its values."""
 
+    KIND = "assert"
     test: Expr
     message: Expr | None
     span: Span = field(compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"assert@{self.span}"
 
 
 Item = Union[Call, Let, Check]
 
 
 @dataclass(frozen=True)
-class Line:
+class Line(_Keyed):
     """Items on one line (`conv(...); batchnorm`); in a join, several make one numbered branch."""
 
+    KIND = "line"
     items: tuple[Item, ...]
     span: Span = field(compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"line@{self.span}"
 
 
 @dataclass(frozen=True)
@@ -112,37 +111,28 @@ class Labeled:
 
 
 @dataclass(frozen=True)
-class Repeat:
+class Repeat(_Keyed):
+    KIND = "repeat"
     count: Expr
     body: tuple[Stmt, ...]
     span: Span = field(compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"repeat@{self.span}"
-
 
 @dataclass(frozen=True)
-class For:
+class For(_Keyed):
+    KIND = "for"
     target: Any  # a name, or nested tuples of names: `for (t, c, n, s) in setting`
     iter: Expr
     body: tuple[Stmt, ...]
     span: Span = field(compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"for@{self.span}"
-
 
 @dataclass(frozen=True)
-class If:
+class If(_Keyed):
+    KIND = "if"
     branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
     orelse: tuple[Stmt, ...]
     span: Span = field(compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"if@{self.span}"
 
 
 @dataclass(frozen=True)
