@@ -2,7 +2,7 @@
 
 1. Forward latency on the CPU, batch 1 and 8, of the generated resnet50 and vgg16 against
    the same networks written directly in PyTorch (torchvision where installed): runs
-   alternate, medians are compared (target: ratio within 1.05).
+   alternate, medians are compared (target: ratio within 1.02, issue 13).
 2. Whole-process time of `archspec compile specs/resnet152.arch --to torch` (target: < 1 s).
 
     python benchmarks/bench_torch.py [--rounds 5]
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_models import reference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+TARGET = 1.02  # forward latency, generated / hand-written
 
 
 def latency(model: torch.nn.Module, x: torch.Tensor) -> float:
@@ -47,9 +48,9 @@ def compare(name: str, batch: int, rounds: int) -> None:
             a.append(latency(ours, x))
             b.append(latency(peer, x))
     ratio = statistics.median(a) / statistics.median(b)
-    verdict = "PASS" if ratio <= 1.05 else "FAIL"
+    verdict = "PASS" if ratio <= TARGET else "FAIL"
     print(
-        f"{name} batch {batch}: generated {statistics.median(a) * 1e3:.1f} ms, {what} {statistics.median(b) * 1e3:.1f} ms, ratio {ratio:.3f} (target <= 1.05): {verdict}"
+        f"{name} batch {batch}: generated {statistics.median(a) * 1e3:.1f} ms, {what} {statistics.median(b) * 1e3:.1f} ms, ratio {ratio:.3f} (target <= {TARGET}): {verdict}"
     )
 
 
