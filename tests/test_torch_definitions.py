@@ -239,3 +239,17 @@ def test_expressions_become_python_with_the_same_value(text):
     assert eval(source) == expected, source  # noqa: S307 - our own generated arithmetic over literals
     as_names = ast.unparse(Translator(lambda n, span: name(n), lambda f, span: name("in_channels"))(expr))
     assert eval(as_names, {}, dict(NAMES)) == expected, as_names  # noqa: S307
+
+
+def test_a_file_parameter_a_block_reads_is_a_keyword_argument(write_spec):
+    """Blocks see their file's parameters: the main file's are the network's arguments, passed on;
+    a library's keep the library's value."""
+    write_spec("param k = 3\nblock b(c):\n    conv(c, k, padding=k // 2)\n    relu\n", "lib.arch")
+    path = write_spec(
+        'import "lib.arch"\nparam width = 8\ninput 3x16x16\nblock local(c):\n    conv(c * width, 1)\nnetwork n:\n    b(width)\n    local(2)\n'
+    )
+    src = archspec.compile_torch(path)
+    assert "def __init__(self, in_channels: int, c: int, k: int = 3) -> None:" in src
+    assert "def __init__(self, in_channels: int, c: int, width: int = 8) -> None:" in src
+    assert "B(3, width)" in src and "Local(width, 2, width=width)" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok

@@ -646,7 +646,8 @@ class Writer:
                 if spec in bound:
                     values[py] = self._expr(bound[spec], frame)
                 elif spec in em.globals:
-                    values[py] = self._var(spec, frame)
+                    passed = d.file == frame.file
+                    values[py] = self._var(spec, frame) if passed else const(self.defs.globals[d.file][spec])
                 elif spec in em.defaults:
                     values[py] = const(evaluate(em.defaults[spec], Env({}, Env(dict(self.defs.globals.get(d.file, {}))))))
             channels = substitute(em.out, values)
@@ -669,9 +670,9 @@ class Writer:
     def _call_args(self, c: defs.Call, em: Emitted, frame: Frame, d: defs.BlockDef) -> tuple[list, dict]:
         args = [self._expr(a.value, frame) for a in c.args if a.name is None]
         kwargs = {dict(em.params).get(a.name, identifier(a.name)): self._expr(a.value, frame) for a in c.args if a.name is not None}
-        for g in em.globals:
-            kwargs[dict(em.params)[g]] = self._var(g, frame)
-        # literal defaults the call repeats are left out, as people write calls
+        if d.file == frame.file:  # the same file's parameters: the caller has them too (the network: as arguments)
+            for g in em.globals:
+                kwargs[dict(em.params)[g]] = self._var(g, frame)
         return args, kwargs
 
     def _splice(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
