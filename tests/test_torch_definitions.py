@@ -253,3 +253,12 @@ def test_a_file_parameter_a_block_reads_is_a_keyword_argument(write_spec):
     assert "def __init__(self, in_channels: int, c: int, width: int = 8) -> None:" in src
     assert "B(3, width)" in src and "Local(width, 2, width=width)" in src
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_the_names_generated_classes_avoid_cover_what_torch_modules_own():
+    torch = pytest.importorskip("torch")
+    from archspec.backends.torch_classes import MODULE_ATTRS
+
+    owned = {n for cls in (torch.nn.Sequential, torch.nn.ModuleDict) for n in dir(cls) if not n.startswith("_")}
+    owned |= {n for n in vars(torch.nn.Module()) if not n.startswith("_")}
+    assert owned <= MODULE_ATTRS, sorted(owned - MODULE_ATTRS)

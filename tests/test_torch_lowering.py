@@ -190,3 +190,30 @@ def test_a_block_argument_named_layers_builds(tmp_path):
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
     model = archspec.build(path)
     assert [len(stage) for stage in list(model)[:2]] == [3, 6]  # conv, relu per repeat, the batchnorm if asked, the pool
+
+
+@pytest.mark.parametrize("op", [n for n in _LOWERED if not OPS[n].variadic])
+def test_the_symbolic_shape_rule_agrees_with_the_shape_rule(op, tmp_path):
+    """`derived` and `channels` write an op's shape rule over expressions (for sizes the torch
+    backend writes as formulas): evaluated on a node's own values they give what the rule gave.
+    Every size the rule adds (not an argument of the op) has a derived formula."""
+    import ast
+
+    rec = LOWERINGS[op]
+    own = {a.name for a in OPS[op].attrs}
+    assert set(rec.derived) == set(rec.sizes) - own, f"'{op}': sizes its shape rule adds without a formula"
+    for g, node in _nodes(tmp_path, op):
+        c_in = g.nodes[node.inputs[0]].shape[0]
+
+        def value(e: ast.expr):
+            return eval(compile(ast.Expression(ast.fix_missing_locations(e)), "<rule>", "eval"))  # noqa: S307 - built here
+
+        def arg(name: str, node=node) -> ast.expr:
+            v = node.attrs[name]
+            return ast.Constant(v[0] if isinstance(v, tuple) and len(set(v)) == 1 else v)
+
+        for size, rule in rec.derived.items():
+            assert value(rule(ast.Constant(c_in), arg)) == node.attrs[size], f"'{op}': {size}"
+        out = value(rec.channels(ast.Constant(c_in), arg)) if rec.channels is not None else c_in
+        if op != "flatten":  # flatten multiplies the spatial size in: the backend reads it from the graph
+            assert out == node.shape[0], f"'{op}': channels out"

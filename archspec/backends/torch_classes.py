@@ -47,50 +47,20 @@ from archspec.ops.types import coerce
 
 IN = "__in__"  # stands for the caller's channels in a class's output-channel formula
 
-# attributes an op's shape rule adds, as Python over the channels flowing in (`c`) and the op's own arguments
-_INFERRED = {
-    "conv": {"in_channels": lambda c, a: c},
-    "dwconv": {"in_channels": lambda c, a: c, "out": lambda c, a: _mul(c, a("multiplier")), "groups": lambda c, a: c},
-    "linear": {"in_features": lambda c, a: c},
-    "batchnorm": {"channels": lambda c, a: c},
-}
-# the channels an op gives, where they are not the channels it takes
-_CHANNELS_OUT = {
-    "conv": lambda c, a: a("out"),
-    "dwconv": lambda c, a: _mul(c, a("multiplier")),
-    "linear": lambda c, a: a("out"),
-    "chunk": lambda c, a: ast.BinOp(c, ast.FloorDiv(), a("chunks")),
-}
 _CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "groups": 1, "dilation": 1}
-_MODULE_ATTRS = frozenset(dir(__import__("types").SimpleNamespace)) | {
-    "training",
-    "forward",
-    "modules",
-    "children",
-    "parameters",
-    "buffers",
-    "state_dict",
-    "to",
-    "cuda",
-    "cpu",
-    "eval",
-    "train",
-    "apply",
-    "type",
-    "half",
-    "float",
-    "double",
-    "register_buffer",
-    "add_module",
-    "append",
-    "extend",
-    "insert",
-    "pop",
-    "zero_grad",
-    "named_modules",
-    "get_submodule",
-    "out_channels",
-}
+# names nn.Module, nn.Sequential and nn.ModuleDict own (and `out_channels`, which the backend sets):
+# a member or kept value named so would shadow them. tests/test_torch_definitions.py checks the list.
+MODULE_ATTRS = frozenset(
+    """T_destination add_module append apply bfloat16 buffers call_super_init children clear compile cpu
+    cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half insert ipu items keys load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters parameters pop register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook
+    register_module register_parameter register_state_dict_post_hook register_state_dict_pre_hook
+    requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train training
+    type update values xpu zero_grad out_channels""".split()
+)
 
 
 def _mul(a: ast.expr, b: ast.expr) -> ast.expr:
@@ -562,7 +532,7 @@ class Writer:
             value = _agreed(nodes, n, c) if nodes else _literal_attr(op, n, exprs)
             return const(value)
 
-        inferred = _INFERRED.get(c.callee, {})
+        inferred = record.derived
         sizes = set(record.sizes)
         values: dict[str, ast.expr] = {}
         for n in sizes:
@@ -578,7 +548,7 @@ class Writer:
         for h in ("PaddedConv2d", "Chunk"):
             if source.startswith(h):
                 self.helpers.add(h)
-        channels = _CHANNELS_OUT[c.callee](flow.channels, arg_py) if c.callee in _CHANNELS_OUT else flow.channels
+        channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
         if c.callee == "chunk" and any(self.g.nodes[n.inputs[0]].shape[0] % n.attrs["chunks"] for n in nodes):
             raise Unsupported("a chunk that does not split the channels evenly", c.span)
         if c.callee == "flatten":
@@ -714,13 +684,13 @@ class Writer:
         if target is not None:
             if label is None:
                 init.append(expr_stmt(call(attr(target, "append"), module)))
-            elif isinstance(label, str) and label.isidentifier() and label not in _MODULE_ATTRS and _is_self(target):
+            elif isinstance(label, str) and label.isidentifier() and label not in MODULE_ATTRS and _is_self(target):
                 init.append(assign(attr("self", label), module))
             else:
                 init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
             return replace(out, count=count)
         # a class with a forward: members are attributes
-        if isinstance(label, str) and label.isidentifier() and label not in _MODULE_ATTRS and not label.startswith("_"):
+        if isinstance(label, str) and label.isidentifier() and label not in MODULE_ATTRS and not label.startswith("_"):
             init.append(assign(attr("self", label), module))
             ref: ast.expr = attr("self", label)
         else:
@@ -931,7 +901,7 @@ def _ancestors(scope: str):
 
 def _attr_name(base: str, taken: set[str]) -> str:
     """The attribute forward reads a value from: `self.stride`; `self.training_` where nn.Module owns the name."""
-    while base in taken or base in _MODULE_ATTRS:
+    while base in taken or base in MODULE_ATTRS:
         base += "_"
     return base
 

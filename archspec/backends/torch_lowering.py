@@ -5,8 +5,11 @@ constructor it lowers to (`module`); for ops without state, the plain call gener
 `forward` methods write where torchvision would write `F.relu(x)` rather than keep a
 module (`call`), and its in-place form (`call_inplace`); for the joins (add, concat,
 mul), the expression that joins the inputs (`join`); the attributes that size a layer
-(`sizes`); whether an in-place activation may overwrite its output (`overwritable`); and
-the tensors its module holds, which give the `state_dict` layout without torch (`state`).
+(`sizes`); whether an in-place activation may overwrite its output (`overwritable`); the
+tensors its module holds, which give the `state_dict` layout without torch (`state`); and its
+shape rule over expressions, for sizes written as the spec's formulas: the sizes the rule
+adds (`derived`: a conv's `in_channels` is the channels flowing in) and the channels it
+gives (`channels`: a conv's are its `out`).
 
 Adding an op means one `define(...)` in `archspec/ops` and one record here;
 tests/test_torch_lowering.py fails for an op without a complete record and runs every
@@ -15,14 +18,17 @@ op's lowering against its shape rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import ast
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archspec.ir import Node
 
 Shape = tuple[int, ...]
 Arg = Callable[[str], str]  # an attribute's value, or the parameter name it becomes, as source
+# (channels flowing in, an argument as Python) -> a size, as Python: the shape rule written over expressions
+Symbolic = Callable[[ast.expr, Callable[[str], ast.expr]], ast.expr]
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ class TorchOp:
     state: Callable[[Node], Iterator[tuple[str, Shape]]] | None = None
     # False only for the graph's input: the argument of forward, nothing to build
     lowered: bool = True
+    # the sizes its shape rule adds (`in_channels`), as Python over the channels flowing in and its arguments
+    derived: Mapping[str, Symbolic] = field(default_factory=dict)
+    # the channels it gives, where they are not the channels it takes (conv: its `out`)
+    channels: Symbolic | None = None
 
 
 def lit(v: Any) -> str:
@@ -124,11 +134,22 @@ def _batchnorm_state(n: Node) -> Iterator[tuple[str, Shape]]:
     yield "num_batches_tracked", ()
 
 
+def _times(a: ast.expr, b: ast.expr) -> ast.expr:
+    return ast.BinOp(a, ast.Mult(), b)
+
+
 _CONV = TorchOp(
     module=_conv,
     sizes=("in_channels", "out", "groups", "stride", "kernel", "padding"),
     overwritable=True,
     state=_conv_state,
+    derived={"in_channels": lambda c, a: c},
+    channels=lambda c, a: a("out"),
+)
+_DWCONV = replace(
+    _CONV,
+    derived={"in_channels": lambda c, a: c, "out": lambda c, a: _times(c, a("multiplier")), "groups": lambda c, a: c},
+    channels=lambda c, a: _times(c, a("multiplier")),
 )
 
 LOWERINGS: dict[str, TorchOp] = {
@@ -153,14 +174,18 @@ LOWERINGS: dict[str, TorchOp] = {
     "softmax": TorchOp(module=lambda n, arg: f"nn.Softmax(dim={n.attrs['dim'] + 1 if n.attrs['dim'] >= 0 else n.attrs['dim']})"),
     # layers with weights
     "conv": _CONV,
-    "dwconv": _CONV,
+    "dwconv": _DWCONV,
     "linear": TorchOp(
         module=lambda n, arg: f"nn.Linear({arg('in_features')}, {arg('out')}" + (", bias=False" if not n.attrs["bias"] else "") + ")",
         sizes=("in_features", "out"),
         overwritable=True,
         state=_linear_state,
+        derived={"in_features": lambda c, a: c},
+        channels=lambda c, a: a("out"),
     ),
-    "batchnorm": TorchOp(module=_batchnorm, sizes=("channels",), overwritable=True, state=_batchnorm_state),
+    "batchnorm": TorchOp(
+        module=_batchnorm, sizes=("channels",), overwritable=True, state=_batchnorm_state, derived={"channels": lambda c, a: c}
+    ),
     "lrn": TorchOp(
         module=lambda n, arg: (
             f"nn.LocalResponseNorm({n.attrs['size']}"
@@ -191,6 +216,7 @@ LOWERINGS: dict[str, TorchOp] = {
     "chunk": TorchOp(
         module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
         call=lambda n, x: f"{x}.chunk({n.attrs['chunks']}, dim=1)[{n.attrs['index']}]",
+        channels=lambda c, a: ast.BinOp(c, ast.FloorDiv(), a("chunks")),  # an even split (the backend checks)
     ),
     "channel_shuffle": TorchOp(
         module=lambda n, arg: f"nn.ChannelShuffle({n.attrs['groups']})",
