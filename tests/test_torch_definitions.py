@@ -262,3 +262,16 @@ def test_the_names_generated_classes_avoid_cover_what_torch_modules_own():
     owned = {n for cls in (torch.nn.Sequential, torch.nn.ModuleDict) for n in dir(cls) if not n.startswith("_")}
     owned |= {n for n in vars(torch.nn.Module()) if not n.startswith("_")}
     assert owned <= MODULE_ATTRS, sorted(owned - MODULE_ATTRS)
+
+
+def test_defaults_that_read_other_parameters_and_names_python_owns(write_spec):
+    """`b=a * 2` is None in Python's signature and computed first thing; a network parameter named
+    `self` or `x` is renamed in the class and the factory alike."""
+    path = write_spec(
+        "param x = 4\nparam self = 6\ninput 3x8x8\nblock f(a, b=a * 2):\n    conv(b, 1)\n    conv(a, 1)\n"
+        "network n:\n    f(x)\n    f(self, 6)\n    add:\n        conv(self, 1)\n        identity\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "def __init__(self, in_channels: int, a: int, b=None) -> None:" in src and "if b is None:\n            b = a * 2" in src
+    assert "def net(x: int = 4, self_: int = 6) -> N:" in src and "return N(x=x, self_=self_)" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok

@@ -187,16 +187,18 @@ class Writer:
         docstring: str = "",
         extra: list[str] | None = None,
         values: dict[str, list] | None = None,
+        rank: int | None = None,
     ) -> Emitted:
         """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
         cls = self._unique_class(cls)
         frame = Frame({}, name("in_channels"), in_shapes)
-        frame.used |= {"self", "x", "torch", "nn", "F", "math", "make_divisible"}
+        frame.used |= {"self", "super", "torch", "nn", "F", "math", "make_divisible"} | self.class_names
         spec_names = _spec_names(body) | {p.name for p in params} | set(extra or ())
         in_name = _free("in_channels", {identifier(n) for n in spec_names})
         frame.used.add(in_name)
         frame.reserved = {identifier(n) for n in spec_names} | set(_globals_read(body, self.defs.globals.get(file, {})))
-        rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
+        if rank is None:
+            rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
         if network:
             frame.in_channels = const(self.g.input_shape[0])
         else:
@@ -244,11 +246,21 @@ class Writer:
             args.append(ast.arg(py_of[p.name], _annotation_of(p, globals_values) or kind))
         args += [ast.arg(py_of[n], None) for n in extra or ()]
         arg_defaults: list[ast.expr] = []
+        prologue: list[ast.stmt] = []
         for p in params:
-            if p.default is not None:
-                arg_defaults.append(self._default(p, frame, globals_values, network))
-            elif arg_defaults:
-                raise Unsupported(f"parameter '{p.name}' without a default follows one with a default", p.span)
+            if p.default is None:
+                if arg_defaults:
+                    raise Unsupported(f"parameter '{p.name}' without a default follows one with a default", p.span)
+                continue
+            literal = self._default(p, globals_values, network)
+            if literal is None:  # `b=a * 2`: Python defaults cannot read other parameters, so None stands for it
+                arg_defaults.append(ast.Constant(None))
+                py = frame.vars[p.name]
+                prologue.append(ast.If(ast.Compare(py, [ast.Is()], [ast.Constant(None)]), [assign(py.id, self._expr(p.default, frame))], []))  # type: ignore[attr-defined]
+                args[[a.arg for a in args].index(py.id)].annotation = None  # type: ignore[attr-defined]
+            else:
+                arg_defaults.append(literal)
+        init[:0] = prologue
         for g in globals_:
             args.append(ast.arg(py_of[g], _annotation([globals_values[g]])))
             arg_defaults.append(const(globals_values[g]))
@@ -296,24 +308,26 @@ class Writer:
         self.order.append(em)
         return em
 
-    def _default(self, p: defs.Param, frame: Frame, globals_values: dict, network: bool) -> ast.expr:
-        """A parameter's default: a literal where the spec writes one (or for the network, its value)."""
+    def _default(self, p: defs.Param, globals_values: dict, network: bool) -> ast.expr | None:
+        """A parameter's default as a literal (for the network, the value it was compiled with);
+        None where it reads the parameters before it."""
         if network:
             return const(self.g.params[p.name])
-        try:
-            return const(evaluate(p.default, Env({}, Env(dict(globals_values)))))
-        except Exception:
-            raise Unsupported(f"the default of '{p.name}' reads other parameters", p.span) from None
+        if irx.free_names(p.default) - set(globals_values) or irx.reads_input(p.default):
+            return None
+        return const(evaluate(p.default, Env({}, Env(dict(globals_values)))))
 
     def _subclass(self, cls: str, net: defs.NetworkDef, splice: defs.Call) -> Emitted:
         """A network that is one spliced block: a subclass that passes the block its arguments."""
         base = self.block(splice.callee)
-        frame = Frame({p.name: name(identifier(p.name)) for p in net.params}, const(self.g.input_shape[0]), [self.g.input_shape])
-        frame.file = net.file
+        frame = Frame({}, const(self.g.input_shape[0]), [self.g.input_shape], file=net.file)
+        frame.used |= {"self", "super"}
+        for p in net.params:
+            frame.vars[p.name] = name(frame.internal(identifier(p.name)))
         args, kwargs = self._call_args(splice, base, frame, self.defs.blocks[splice.callee])
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
-        args_def = [ast.arg(identifier(p.name), _annotation([self.g.params[p.name]])) for p in net.params]
+        args_def = [ast.arg(frame.vars[p.name].id, _annotation([self.g.params[p.name]])) for p in net.params]  # type: ignore[attr-defined]
         init = ast.FunctionDef(
             "__init__",
             ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, [const(self.g.params[p.name]) for p in net.params]),
@@ -322,8 +336,9 @@ class Writer:
             ast.Constant(None),
         )
         doc = expr_stmt(ast.Constant(f"The network `{net.name}` of {net.span.file}:{net.span.line}: {splice.written}(...)."))
-        source = ast.ClassDef(self._unique_class(cls), [name(base.name)], [], [doc, init], [])
-        em = Emitted(cls, [(p.name, identifier(p.name)) for p in net.params], {}, [], False, None, base.rank, base.sequential, source)
+        cls = self._unique_class(cls)
+        source = ast.ClassDef(cls, [name(base.name)], [], [doc, init], [])
+        em = Emitted(cls, [(p.name, frame.vars[p.name].id) for p in net.params], {}, [], False, None, base.rank, base.sequential, source)  # type: ignore[attr-defined]
         self.order.append(em)
         return em
 
@@ -426,7 +441,7 @@ class Writer:
         em = self.level_classes.get(key)
         if em is None:
             stem = label if isinstance(label, str) and not label.isdigit() else "Level"
-            em = self._write(class_name(stem) + "Block", (), body, frame.file, [], extra=free, docstring=f"The level `{label if isinstance(label, str) else '...'}` of {span.file}:{span.line}.")
+            em = self._write(class_name(stem) + "Block", (), body, frame.file, [], extra=free, docstring=f"The level `{label if isinstance(label, str) else '...'}` of {span.file}:{span.line}.", rank=flow.rank)
             self.level_classes[key] = em
         args = [flow.channels] if em.takes_in else []
         kwargs = {py: self._var(spec, frame) for spec, py in em.params}
@@ -610,16 +625,19 @@ class Writer:
         module = call(em.name, *args, **kwargs)
         channels = None
         if em.out is not None:
-            values = {IN: flow.channels}
+            values: dict[str, ast.expr] = {IN: flow.channels}
+            by_spec: dict[str, ast.expr] = {}
             bound = _bind_args(c, [p.name for p in d.params])
+            file_values = self.defs.globals.get(d.file, {})
             for spec, py in em.params:
                 if spec in bound:
-                    values[py] = self._expr(bound[spec], frame)
+                    by_spec[spec] = self._expr(bound[spec], frame)
                 elif spec in em.globals:
-                    passed = d.file == frame.file
-                    values[py] = self._var(spec, frame) if passed else const(self.defs.globals[d.file][spec])
-                elif spec in em.defaults:
-                    values[py] = const(evaluate(em.defaults[spec], Env({}, Env(dict(self.defs.globals.get(d.file, {}))))))
+                    by_spec[spec] = self._var(spec, frame) if d.file == frame.file else const(file_values[spec])
+                elif spec in em.defaults:  # the default, over the values of the parameters before it
+                    default = Translator(lambda n, span: by_spec[n] if n in by_spec else const(file_values[n]), lambda f, span: flow.channels)
+                    by_spec[spec] = default(em.defaults[spec])
+                values[py] = by_spec[spec]
             channels = substitute(em.out, values)
         return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from archspec.backends.torch_classes import Writer, class_name
+from archspec.backends.torch_classes import Emitted, Frame, Writer, _annotation, class_name
 from archspec.backends.torch_lowering import HELPERS
 from archspec.backends.torch_python import Unsupported, attr, call, const, expr_stmt, identifier, layout, name
 from archspec.cost import layer_costs, total
@@ -48,12 +48,12 @@ def _generate(graph: Graph, spec: str) -> str:
     writer = Writer(graph)
     net_cls = class_name(graph.name)
     net = writer.network(net_cls)
-    _add_init_weights(net.source, graph, writer)
+    _add_init_weights(net, graph, writer)
     classes = [em.source for em in writer.order]
     body: list[str] = []
     for c in classes:
         body += ["", ""] + layout([c])
-    factory = _factory(graph, spec, net.source.name)
+    factory = _factory(graph, spec, net)
     text = "\n".join(body)
     imports = []
     if "math." in text:
@@ -86,21 +86,22 @@ def _header(g: Graph, spec: str) -> str:
     )
 
 
-def _factory(g: Graph, spec: str, cls: str) -> ast.FunctionDef:
-    from archspec.backends.torch_classes import _annotation
-
+def _factory(g: Graph, spec: str, net: Emitted) -> ast.FunctionDef:
+    """`def resnet50(layers=(3, 4, 6, 3), ..., classes=1000) -> ResNet50`: the network's parameters, passed on."""
+    py = dict(net.params)
     params = g.definitions.network.params
-    args = [ast.arg(identifier(p.name), _annotation([g.params[p.name]])) for p in params]
+    args = [ast.arg(py[p.name], _annotation([g.params[p.name]])) for p in params]
     defaults = [const(g.params[p.name]) for p in params]
     body = [
-        expr_stmt(ast.Constant(f"{cls} as {spec} describes it.")),
-        ast.Return(call(cls, **{identifier(p.name): name(identifier(p.name)) for p in params})),
+        expr_stmt(ast.Constant(f"{net.name} as {spec} describes it.")),
+        ast.Return(call(net.name, **{py[p.name]: name(py[p.name]) for p in params})),
     ]
-    return ast.FunctionDef(factory_name(spec), ast.arguments([], args, None, [], [], None, defaults), body, [], name(cls))
+    return ast.FunctionDef(factory_name(spec), ast.arguments([], args, None, [], [], None, defaults), body, [], name(net.name))
 
 
-def _add_init_weights(cls: ast.ClassDef, g: Graph, writer: Writer) -> None:
+def _add_init_weights(net: Emitted, g: Graph, writer: Writer) -> None:
     """The spec's `init kaiming(zero_residual=...)`: a method the constructor calls last."""
+    cls = net.source
     init = g.init
     call_ = g.definitions.network.init
     if call_ is None:
@@ -147,10 +148,7 @@ def _add_init_weights(cls: ast.ClassDef, g: Graph, writer: Writer) -> None:
     init_fn = next(s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == "__init__")
     kwargs = {}
     if zero is not None and zeroed:
-        from archspec.backends.torch_classes import Frame
-
-        frame = Frame({p.name: name(identifier(p.name)) for p in g.definitions.network.params}, const(0), [g.input_shape])
-        frame.file = g.definitions.network.file
+        frame = Frame({spec: name(py) for spec, py in net.params}, const(0), [g.input_shape], file=g.definitions.network.file)
         kwargs["zero_residual"] = writer._expr(zero, frame)
     init_fn.body.append(expr_stmt(call(attr("self", "_init_weights"), **kwargs)))
 

@@ -30,7 +30,7 @@ def identifier(name: str) -> str:
     text = re.sub(r"\W", "_", name)
     if not text or text[0].isdigit():
         text = "_" + text
-    return text + "_" if keyword.iskeyword(text) or text in ("True", "False", "None") else text
+    return text + "_" if keyword.iskeyword(text) or text in ("True", "False", "None", "self") else text
 
 
 def const(v: Any) -> ast.expr:
