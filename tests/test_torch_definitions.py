@@ -275,3 +275,22 @@ def test_defaults_that_read_other_parameters_and_names_python_owns(write_spec):
     assert "def __init__(self, in_channels: int, a: int, b=None) -> None:" in src and "if b is None:\n            b = a * 2" in src
     assert "def net(x: int = 4, self_: int = 6) -> N:" in src and "return N(x=x, self_=self_)" in src
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_arguments_the_spec_computes_reach_every_module(write_spec):
+    """`dropout(p)`, `batchnorm(eps=e)`, `maxpool(pool)` with block parameters are the parameters in
+    the class, not the values one instance had."""
+    path = write_spec(
+        "param drop = 0.3\nparam k = 3\ninput 3x16x16\n"
+        "block b(p, pool, e=0.001):\n    conv(8, 3, padding=1)\n    batchnorm(eps=e)\n    relu\n    maxpool(pool, stride=pool)\n    dropout(p)\n"
+        "network n:\n    b(drop, 2)\n    b(0.5, k, e=0.01)\n    adaptive_avgpool(2)\n    flatten\n    linear(10)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "nn.BatchNorm2d(8, eps=e)" in src and "nn.MaxPool2d(pool, stride=pool)" in src and "nn.Dropout(p)" in src
+    assert "def net(drop: float = 0.3, k: int = 3) -> N:" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    namespace: dict = {}
+    exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    model = namespace["net"](drop=0.7, k=2)
+    assert [m.p for m in model.modules() if type(m).__name__ == "Dropout"] == [0.7, 0.5]
+    assert [m.kernel_size for m in model.modules() if type(m).__name__ == "MaxPool2d"] == [2, 2]

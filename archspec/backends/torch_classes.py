@@ -344,7 +344,7 @@ class Writer:
 
     def _unique_class(self, cls: str) -> str:
         base, i = cls, 2
-        while cls in self.class_names or cls in ("Chunk", "PaddedConv2d"):
+        while cls in self.class_names or cls in ("Chunk", "PaddedConv2d", "F", "nn", "torch", "math", "OrderedDict"):
             cls, i = f"{base}{i}", i + 1
         self.class_names.add(cls)
         return cls
@@ -542,7 +542,7 @@ class Writer:
         exprs = {k: v for k, v in bound.items()}
 
         def arg_py(n: str) -> ast.expr:
-            if n in exprs and not isinstance(exprs[n], irx.Const):
+            if n in exprs and not _literal(exprs[n]):
                 return self._expr(exprs[n], frame)
             value = _agreed(nodes, n, c) if nodes else _literal_attr(op, n, exprs)
             return const(value)
@@ -552,14 +552,23 @@ class Writer:
         values: dict[str, ast.expr] = {}
         for n in sizes:
             values[n] = inferred[n](flow.channels, arg_py) if n in inferred else arg_py(n)
-        # the non-size attributes must be one value in every instance: they are written as literals
         node = nodes[0] if nodes else self._synthetic(op, exprs, flow)
-        for a in op.attrs:
-            if a.name not in sizes and a.name in exprs and not isinstance(exprs[a.name], irx.Const) and nodes:
-                _agreed(nodes, a.name, c)
+        # other arguments the spec computes (`dropout(p)`): the record writes a marker number in their
+        # place, which becomes the expression; the record's own comparisons see a non-default value
+        markers: dict[Any, ast.expr] = {}
+        attrs = dict(node.attrs)
+        for k, a in enumerate(op.attrs):
+            if a.name in sizes or a.name not in exprs or _literal(exprs[a.name]):
+                continue
+            if a.kind not in _MARKED:
+                raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (a {a.kind} argument must be a literal here)", c.span)
+            mark = _MARKED[a.kind](k)
+            attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad") else mark
+            markers[mark] = self._expr(exprs[a.name], frame)
+        node = replace(node, attrs=attrs)
         placeholders = {n: f"_ARG_{n}" for n in sizes}
         source = record.module(node, lambda n: placeholders[n] if n in placeholders else repr(node.attrs[n]))
-        module = _parse_module(source, {v: values[k] for k, v in placeholders.items()})
+        module = _parse_module(source, {v: values[k] for k, v in placeholders.items()}, markers, c)
         for h in ("PaddedConv2d", "Chunk"):
             if source.startswith(h):
                 self.helpers.add(h)
@@ -595,7 +604,7 @@ class Writer:
         attrs: dict[str, Any] = {}
         for a in op.attrs:
             e = exprs.get(a.name)
-            v = e.value if isinstance(e, irx.Const) else (a.default if e is None else None)
+            v = evaluate(e, Env({})) if e is not None and _literal(e) else (a.default if e is None else None)
             if v is None and e is not None:
                 v = {"int": 1, "pair": 1, "conv_pad": 0, "pad": 0, "float": 0.5, "prob": 0.5, "bool": True}.get(a.kind, a.default)
             attrs[a.name] = coerce(a.kind, a.name, v) if v is not None else None
@@ -1066,20 +1075,41 @@ def _literal_attr(op, n: str, exprs: dict) -> Any:
     for a in op.attrs:
         if a.name == n:
             e = exprs.get(n)
-            v = e.value if isinstance(e, irx.Const) else a.default
+            v = evaluate(e, Env({})) if e is not None and _literal(e) else a.default
             return coerce(a.kind, a.name, v)
     raise Unsupported(f"the size '{n}' of {op.name} in a branch no instance takes", None)
 
 
-def _parse_module(source: str, values: dict[str, ast.expr]) -> ast.expr:
-    """A lowering's constructor source, parsed, with each placeholder replaced by its expression."""
+# marker values for computed arguments, by kind: numbers no spec writes as a literal there
+_MARKED = {
+    "int": lambda k: 918_273_645 + k,
+    "int0": lambda k: 918_273_645 + k,
+    "pair": lambda k: 918_273_645 + k,
+    "pair?": lambda k: 918_273_645 + k,
+    "pad": lambda k: 918_273_645 + k,
+    "float": lambda k: 0.918273645 + k,
+    "prob": lambda k: 0.918273645 + k / 1e6,
+}
+
+
+def _parse_module(source: str, values: dict[str, ast.expr], markers: dict | None = None, c: defs.Call | None = None) -> ast.expr:
+    """A lowering's constructor source, parsed, with each placeholder and marker replaced by its expression."""
     tree = ast.parse(source, mode="eval").body
+    found: set = set()
 
     class Fill(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.expr:
             return values.get(node.id, node)
 
+        def visit_Constant(self, node: ast.Constant) -> ast.expr:
+            if markers and type(node.value) in (int, float) and node.value in markers:
+                found.add(node.value)
+                return markers[node.value]
+            return node
+
     tree = Fill().visit(tree)
+    if markers and found != set(markers):
+        raise Unsupported(f"an argument of {c.written if c else 'an op'} computed from parameters that its PyTorch module does not take as is", c.span if c else None)
     if isinstance(tree, ast.Call) and ast.unparse(tree.func) in ("nn.Conv2d", "PaddedConv2d"):  # leave out nn.Conv2d's defaults
         tree.keywords = [
             k
@@ -1232,6 +1262,15 @@ def _as_module_dict(init: list[ast.stmt], fwd: list[ast.stmt]) -> bool:
 
 def _attr_store(st: ast.stmt) -> bool:
     return isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) and isinstance(st.value, (ast.Name, ast.Attribute))
+
+
+def _literal(e: irx.Expr) -> bool:
+    """Whether an expression is a literal: `3`, `(2, 3)`, `-1`."""
+    if isinstance(e, irx.TupleOf):
+        return all(_literal(x) for x in e.items)
+    if isinstance(e, irx.Neg):
+        return _literal(e.operand)
+    return isinstance(e, irx.Const)
 
 
 def _negate(test: ast.expr) -> ast.expr:
