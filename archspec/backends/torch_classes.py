@@ -474,7 +474,8 @@ class Writer:
         init.append(ast.For(target, iterable, inner_init or [ast.Pass()], []))
         if fwd is not None and inner_fwd:
             fwd_target = _target_fwd(target)
-            fwd.append(ast.For(fwd_target, self._fwd_expr_of(iterable, frame, targets), inner_fwd, []))
+            again = call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
+            fwd.append(ast.For(fwd_target, again, inner_fwd, []))
         frame.loop_vars -= set(targets)
         for k in targets:
             frame.vars.pop(k, None)
@@ -830,7 +831,7 @@ class Writer:
         value = {"shape": shape, "rank": len(shape), "height": shape[1] if len(shape) == 3 else None, "width": shape[2] if len(shape) == 3 else None}[f]
         return const(value)
 
-    def _fwd(self, e: irx.Expr, frame: Frame) -> ast.expr:
+    def _fwd(self, e: irx.Expr, frame: Frame, iterated: bool = False) -> ast.expr:
         """An expression forward evaluates: names read from attributes __init__ keeps."""
 
         def var(n: str, span) -> ast.expr:
@@ -852,28 +853,10 @@ class Writer:
             return self._in_field(f, frame, span)
 
         t = Translator(var, in_field)
-        out = t(e)
+        out = t(e, iterated)
         self.functions |= t.used
         return out
 
-    def _fwd_expr_of(self, init_expr: ast.expr, frame: Frame, targets) -> ast.expr:
-        """The loop's iterable as forward evaluates it: every name a parameter kept on self."""
-        inverse = {v.id: k for k, v in frame.vars.items() if isinstance(v, ast.Name)}
-
-        class ToSelf(ast.NodeTransformer):
-            def visit_Name(self_, node: ast.Name) -> ast.expr:
-                spec = inverse.get(node.id)
-                if spec is None or spec in frame.loop_vars and spec not in targets:
-                    return node
-                a = frame.attrs.get(spec)
-                if a is None:
-                    a = _attr_name(node.id, set(frame.attrs.values()))
-                    frame.attrs[spec] = a
-                return attr("self", a)
-
-        import copy
-
-        return ToSelf().visit(copy.deepcopy(init_expr))
 
 
 # ---- helpers ----
