@@ -9,8 +9,6 @@ every other error with the values that led there.
 
 from __future__ import annotations
 
-from typing import Any
-
 from archspec.ir import defs, expr
 from archspec.ops import lookup
 from archspec.syntax import ast
@@ -47,11 +45,11 @@ class _Lowering:
                 m.file,
                 self.call(m.init) if m.init is not None else None,
             )
-        blocks = tuple(
-            defs.BlockDef(b.name, tuple(self.param(p) for p in b.params), self.body(b.body), b.span, m.file, _assigned(b.body))
-            for b in m.blocks
-        )
-        return defs.ModuleDef(m.file, params, blocks, network)
+        return defs.ModuleDef(m.file, params, tuple(self.block(b, m.file) for b in m.blocks), network)
+
+    def block(self, b: ast.BlockDef, file: str) -> defs.BlockDef:
+        body = self.body(b.body)
+        return defs.BlockDef(b.name, tuple(self.param(p) for p in b.params), body, b.span, file, defs.assigned_names(body))
 
     def param(self, p: ast.Param) -> defs.Param:
         return defs.Param(p.name, self.expr(p.default) if p.default is not None else None, p.span)
@@ -132,19 +130,3 @@ class _Lowering:
         if isinstance(e, ast.FString):
             return expr.Format(tuple(p if isinstance(p, str) else self.expr(p) for p in e.parts), s)
         raise AssertionError(f"unknown expression {e!r}")
-
-
-def _assigned(body: tuple) -> frozenset[str]:
-    """The names a block's body assigns (`hidden = ...`), not loop variables."""
-    found: set[str] = set()
-
-    def visit(stmts: Any) -> None:
-        for s in stmts:
-            if isinstance(s, ast.Line):
-                found.update(i.name for i in s.items if isinstance(i, ast.Assign))
-            for attr in ("body", "orelse", "branches"):
-                for x in getattr(s, attr, ()):
-                    visit(x[1] if isinstance(x, tuple) else (x,))
-
-    visit(body)
-    return frozenset(found)

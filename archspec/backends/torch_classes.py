@@ -19,6 +19,7 @@ disagree on such a value, the backend says so (`Unsupported`) rather than guess.
 from __future__ import annotations
 
 import ast
+import copy
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -193,10 +194,10 @@ class Writer:
         cls = self._unique_class(cls)
         frame = Frame({}, name("in_channels"), in_shapes)
         frame.used |= {"self", "super", "torch", "nn", "F", "math", "make_divisible"} | self.class_names
-        spec_names = _spec_names(body) | {p.name for p in params} | set(extra or ())
+        spec_names = defs.bound_names(body) | {p.name for p in params} | set(extra or ())
         in_name = _free("in_channels", {identifier(n) for n in spec_names})
         frame.used.add(in_name)
-        frame.reserved = {identifier(n) for n in spec_names} | set(_globals_read(body, self.defs.globals.get(file, {})))
+        frame.reserved = {identifier(n) for n in spec_names} | (defs.free_names(body) & set(self.defs.globals.get(file, {})))
         if rank is None:
             rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
         if network:
@@ -366,7 +367,7 @@ class Writer:
             count = self._expr(s.count, frame)
             return self._loop(ast.Name("_", ast.Store()), call("range", count), s.body, (), flow, frame, init, fwd, s)
         if isinstance(s, defs.For):
-            targets = _target_names(s.target)
+            targets = defs.target_names(s.target)
             target = _target(s.target, frame, targets)
             iterable = self._expr(s.iter, frame, iterated=True)
             return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
@@ -437,7 +438,7 @@ class Writer:
     def _level_class(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level whose body joins: a class written for it, taking the names its body reads."""
         key = f"{span}"
-        free = sorted(n for n in _free_names_in(body) if n in frame.vars or n in self.defs.globals.get(frame.file, {}))
+        free = sorted(n for n in defs.free_names(body) if n in frame.vars or n in self.defs.globals.get(frame.file, {}))
         em = self.level_classes.get(key)
         if em is None:
             stem = label if isinstance(label, str) and not label.isdigit() else "Level"
@@ -473,7 +474,7 @@ class Writer:
                 inner_init.append(assign(flow.channels.id, out.channels))
         init.append(ast.For(target, iterable, inner_init or [ast.Pass()], []))
         if fwd is not None and inner_fwd:
-            fwd_target = _target_fwd(target)
+            fwd_target = copy.deepcopy(target)
             again = call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
             fwd.append(ast.For(fwd_target, again, inner_fwd, []))
         frame.loop_vars -= set(targets)
@@ -678,7 +679,7 @@ class Writer:
         d = self.defs.blocks[c.callee]
         bound = _bind_args(c, [p.name for p in d.params])
         inner = Frame({}, flow.channels, frame.in_shapes, frame.used, set(), frame.attrs, frame.globals, d.file, {}, frame.depth, frame.fwd_used)
-        inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in _spec_names(d.body)}, frame.channel_vars
+        inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in defs.bound_names(d.body)}, frame.channel_vars
         if not isinstance(flow.channels, (ast.Name, ast.Constant)):
             var = frame.channels_var()
             init.append(assign(var, flow.channels))
@@ -925,70 +926,6 @@ def _free(base: str, used) -> str:
     return f"{base}{i}"
 
 
-def _walk_stmts(body):
-    for s in body:
-        yield s
-        if isinstance(s, defs.Line):
-            yield from s.items
-        for sub in (getattr(s, "body", ()), getattr(s, "orelse", ()), getattr(s, "branches", ())):
-            for x in sub:
-                if isinstance(x, tuple):
-                    yield from _walk_stmts(x[1])
-                else:
-                    yield from _walk_stmts((x,))
-
-
-def _globals_read(body, globals_values: dict) -> list[str]:
-    return [n for n in _free_names_in(body) if n in globals_values]
-
-
-def _spec_names(body) -> set[str]:
-    out: set[str] = set()
-    for s in _walk_stmts(body):
-        if isinstance(s, defs.Let):
-            out.add(s.name)
-        elif isinstance(s, defs.For):
-            out |= set(_target_names(s.target))
-    return out
-
-
-def _free_names_in(body) -> set[str]:
-    found: set[str] = set()
-    bound: set[str] = set()
-    for s in _walk_stmts(body):
-        for e in _exprs_of(s):
-            found |= irx.free_names(e)
-        if isinstance(s, defs.Let):
-            bound.add(s.name)
-        elif isinstance(s, defs.For):
-            bound |= set(_target_names(s.target))
-    return found - bound
-
-
-def _exprs_of(s):
-    if isinstance(s, defs.Call):
-        return [a.value for a in s.args]
-    if isinstance(s, defs.Let):
-        return [s.value]
-    if isinstance(s, defs.Check):
-        return [s.test] + ([s.message] if s.message is not None else [])
-    if isinstance(s, defs.Labeled):
-        return ([s.guard] if s.guard is not None else []) + ([s.label] if not isinstance(s.label, str) else [])
-    if isinstance(s, defs.Repeat):
-        return [s.count]
-    if isinstance(s, defs.For):
-        return [s.iter]
-    if isinstance(s, defs.If):
-        return [c for c, _ in s.branches]
-    return []
-
-
-def _target_names(t) -> tuple[str, ...]:
-    if isinstance(t, str):
-        return (t,)
-    return tuple(n for x in t for n in _target_names(x))
-
-
 def _target(t, frame: Frame, names_) -> ast.expr:
     if isinstance(t, str):
         py = _free(identifier(t), frame.used - {identifier(t)} if t not in frame.vars else frame.used)
@@ -996,12 +933,6 @@ def _target(t, frame: Frame, names_) -> ast.expr:
         frame.vars[t] = name(py)
         return ast.Name(py, ast.Store())
     return ast.Tuple([_target(x, frame, names_) for x in t], ast.Store())
-
-
-def _target_fwd(t: ast.expr) -> ast.expr:
-    import copy
-
-    return copy.deepcopy(t)
 
 
 def _has_join(body) -> bool:
@@ -1020,7 +951,7 @@ def _has_join(body) -> bool:
 
 def _claims(body) -> bool:
     """Whether statements take positions in their naming scope (every call does, and every named level)."""
-    for s in _walk_stmts(body):
+    for s in defs.walk(body):
         if isinstance(s, defs.Call) or isinstance(s, defs.Labeled) and s.label != "_":
             return True
     return False

@@ -13,11 +13,13 @@ match what was built to the statement that built it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 from archspec.diagnostics import Span
 from archspec.ir.expr import Expr
+from archspec.ir.expr import free_names as expr_names
 
 
 class _Keyed:
@@ -201,3 +203,73 @@ class Definitions:
     network: NetworkDef
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     globals: dict[str, dict[str, Any]] = field(default_factory=dict)  # file -> its parameters' values, which its blocks read
+
+
+# ---- walking a body ----
+
+
+def walk(body: tuple) -> Iterator[Stmt | Item]:
+    """Every statement and item of a body, nested ones too, in source order."""
+    for s in body:
+        yield s
+        if isinstance(s, Line):
+            yield from s.items
+        if isinstance(s, If):
+            for _, b in s.branches:
+                yield from walk(b)
+            yield from walk(s.orelse)
+        elif isinstance(s, Join):
+            yield from walk(s.branches)
+        elif isinstance(s, (Labeled, Repeat, For)):
+            yield from walk(s.body)
+
+
+def expressions(s: Stmt | Item) -> list[Expr]:
+    """The expressions a statement itself reads (not those of the statements it holds)."""
+    if isinstance(s, Call):
+        return [a.value for a in s.args]
+    if isinstance(s, Let):
+        return [s.value]
+    if isinstance(s, Check):
+        return [s.test] + ([s.message] if s.message is not None else [])
+    if isinstance(s, Labeled):
+        return ([s.guard] if s.guard is not None else []) + ([] if isinstance(s.label, str) else [s.label])
+    if isinstance(s, Repeat):
+        return [s.count]
+    if isinstance(s, For):
+        return [s.iter]
+    if isinstance(s, If):
+        return [c for c, _ in s.branches]
+    return []
+
+
+def target_names(target: Any) -> tuple[str, ...]:
+    """The names a `for` binds: `(t, c, n, s)` -> ("t", "c", "n", "s")."""
+    if isinstance(target, str):
+        return (target,)
+    return tuple(n for t in target for n in target_names(t))
+
+
+def bound_names(body: tuple) -> set[str]:
+    """The names a body binds: its assignments and its loops' targets."""
+    out: set[str] = set()
+    for s in walk(body):
+        if isinstance(s, Let):
+            out.add(s.name)
+        elif isinstance(s, For):
+            out |= set(target_names(s.target))
+    return out
+
+
+def free_names(body: tuple) -> set[str]:
+    """The names a body reads that it does not bind itself: parameters, the file's parameters."""
+    found: set[str] = set()
+    for s in walk(body):
+        for e in expressions(s):
+            found |= expr_names(e)
+    return found - bound_names(body)
+
+
+def assigned_names(body: tuple) -> frozenset[str]:
+    """The variables a body assigns (`hidden = ...`), not loop targets."""
+    return frozenset(s.name for s in walk(body) if isinstance(s, Let))
