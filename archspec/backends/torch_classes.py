@@ -1077,9 +1077,7 @@ def _retarget(stmt: ast.stmt, old: str, new: str) -> ast.stmt:
 
     class R(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.Name:
-            if node.id == old and isinstance(node.ctx, ast.Store):
-                return ast.Name(new, ast.Store())
-            return node
+            return ast.Name(new, node.ctx) if node.id == old else node
 
     return R().visit(stmt)
 
