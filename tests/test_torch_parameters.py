@@ -69,3 +69,17 @@ def test_a_bad_argument_fails_as_the_spec_says():
     ns = _module(archspec.compile_torch(ROOT / "specs/resnet50.arch"), "resnet50")
     with pytest.raises(ValueError, match="stride_on"):
         ns["resnet50"](stride_on="2x2")
+
+
+def test_a_parameter_that_moves_a_flattened_spatial_size_is_refused_by_the_constructor():
+    """The slides' VGG-11 flattens what its stages leave (channels * 7 * 7): a stage list other than the
+    compiled one would change that size, so the constructor says so instead of building a module that
+    fails in forward. A parameter that does not reach the flatten (`classes`) still works."""
+    ns = _module(archspec.compile_torch(ROOT / "specs/d2l/vgg11.arch"), "vgg11")
+    with pytest.raises(ValueError, match="--set arch="):
+        ns["vgg11"](arch=((1, 64), (1, 128), (2, 256), (2, 512)))
+    assert ns["vgg11"](classes=3)(torch.randn(1, 1, 224, 224)).shape == (1, 3)
+    # where the network pools to a fixed size first, the stage list is free: VGG-16 with VGG-11's stages
+    vgg16 = _module(archspec.compile_torch(ROOT / "specs/vgg16.arch"), "vgg16")
+    assert "changes the spatial size" not in archspec.compile_torch(ROOT / "specs/vgg16.arch")
+    assert vgg16["vgg16"](arch=((1, 64), (1, 128), (2, 256), (2, 512)))(torch.randn(1, 3, 64, 64)).shape == (1, 1000)

@@ -51,6 +51,8 @@ IN = "__in__"  # stands for the caller's channels in a class's output-channel fo
 _CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "groups": 1, "dilation": 1}
 # names nn.Module, nn.Sequential and nn.ModuleDict own (and `out_channels`, which the backend sets):
 # a member or kept value named so would shadow them. tests/test_torch_definitions.py checks the list.
+_WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool"})  # ops whose arguments set the spatial size
+_RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool"})  # ops that fix it
 MODULE_ATTRS = frozenset(
     """T_destination add_module append apply bfloat16 buffers call_super_init children clear compile cpu
     cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
@@ -114,6 +116,28 @@ class Frame:
     reserved: set[str] = field(default_factory=set)  # the spec's own names in the body: internal names avoid them
     channel_vars: set[str] = field(default_factory=set)  # locals that hold the running channel count
     module_locals: dict[str, str] = field(default_factory=dict)  # class -> the local that holds a new instance of it
+    # the network class only: the network parameters the spatial size flowing now depends on, those a
+    # flatten multiplied in (fixed when the file is written), and what each local depends on
+    spatial: set[str] | None = None
+    fixed: set[str] = field(default_factory=set)
+    depends: dict[str, set[str]] = field(default_factory=dict)
+
+    def params_in(self, e: irx.Expr | None) -> set[str]:
+        """The network parameters an expression reads, directly or through locals and loop variables."""
+        out: set[str] = set()
+        for n in irx.free_names(e) if e is not None else ():
+            out |= self.depends.get(n, {n} if n in self.network_params else set())
+        return out
+
+    def spatial_reads(self, *exprs: irx.Expr | None) -> None:
+        if self.spatial is not None:
+            for e in exprs:
+                self.spatial |= self.params_in(e)
+
+    network_params: frozenset[str] = frozenset()
+
+    def params_in_args(self, c: defs.Call) -> set[str]:
+        return set().union(*(self.params_in(a.value) for a in c.args)) if c.args else set()
 
     def internal(self, base: str) -> str:
         """A fresh local for the backend's own use (a Sequential being built, the channel count)."""
@@ -202,6 +226,7 @@ class Writer:
             rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
         if network:
             frame.in_channels = const(self.g.input_shape[0])
+            frame.spatial, frame.network_params = set(), frozenset(p.name for p in params)
         else:
             frame.in_channels = name(in_name)
         py_params: list[tuple[str, str]] = []
@@ -262,6 +287,11 @@ class Writer:
             else:
                 arg_defaults.append(literal)
         init[:0] = prologue
+        for p in sorted(frame.fixed):  # a flatten multiplied in the spatial size these gave when compiled
+            py = frame.vars[p]
+            message = f"{p} changes the spatial size a flatten multiplies in, which is fixed in this file: compile the spec with --set {p}=..."
+            check = ast.If(ast.Compare(py, [ast.NotEq()], [const(self.g.params[p])]), [ast.Raise(call("ValueError", ast.Constant(message)), None)], [])
+            init.insert(len(prologue), check)
         for g in globals_:
             args.append(ast.arg(py_of[g], _annotation([globals_values[g]])))
             arg_defaults.append(const(globals_values[g]))
@@ -364,14 +394,19 @@ class Writer:
         if isinstance(s, defs.Labeled):
             return self._labeled(s, flow, frame, init, fwd)
         if isinstance(s, defs.Repeat):
+            frame.spatial_reads(s.count)
             count = self._expr(s.count, frame)
             return self._loop(ast.Name("_", ast.Store()), call("range", count), s.body, (), flow, frame, init, fwd, s)
         if isinstance(s, defs.For):
+            frame.spatial_reads(s.iter)
             targets = defs.target_names(s.target)
+            for t in targets:
+                frame.depends[t] = frame.params_in(s.iter)
             target = _target(s.target, frame, targets)
             iterable = self._expr(s.iter, frame, iterated=True)
             return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
         if isinstance(s, defs.If):
+            frame.spatial_reads(*(c for c, _ in s.branches))
             return self._if([(c, b) for c, b in s.branches], s.orelse, flow, frame, init, fwd)
         if isinstance(s, defs.Join):
             if fwd is None:
@@ -387,6 +422,7 @@ class Writer:
                 frame.used.add(py.id)
             value = self._expr(item.value, frame)
             frame.vars[item.name] = py
+            frame.depends[item.name] = frame.params_in(item.value)
             init.append(assign(py.id, value))
             if frame.depth == 0 and py.id not in frame.lets:
                 frame.lets[py.id] = value
@@ -409,6 +445,7 @@ class Writer:
 
     def _labeled(self, s: defs.Labeled, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
         if s.guard is not None:
+            frame.spatial_reads(s.guard)
             plain = defs.Labeled(s.label, None, s.body, s.inline, s.span)
             return self._if([(s.guard, (plain,))], (), flow, frame, init, fwd)
         label = s.label if isinstance(s.label, str) else self._expr(s.label, frame)
@@ -446,6 +483,9 @@ class Writer:
             self.level_classes[key] = em
         args = [flow.channels] if em.takes_in else []
         kwargs = {py: self._var(spec, frame) for spec, py in em.params}
+        if frame.spatial is not None:
+            for spec, _ in em.params:
+                frame.spatial |= frame.params_in(irx.Var(spec))
         module = call(em.name, *args, **kwargs)
         channels = substitute(em.out, {IN: flow.channels, **{py: self._var(spec, frame) for spec, py in em.params}}) if em.out is not None else None
         return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)
@@ -577,8 +617,14 @@ class Writer:
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
         if c.callee == "chunk" and any(self.g.nodes[n.inputs[0]].shape[0] % n.attrs["chunks"] for n in nodes):
             raise Unsupported("a chunk that does not split the channels evenly", c.span)
+        if frame.spatial is not None and c.callee in _RESETS and frame.depth == 0 and not frame.params_in_args(c):
+            frame.spatial.clear()  # a fixed output size: what came before no longer matters
+        elif c.callee in _WINDOWS or c.callee in _RESETS:
+            frame.spatial_reads(*(a.value for a in c.args))
         if c.callee == "flatten":
             channels, rank = self._flatten(flow, nodes, c), 1
+            if frame.spatial and not same(channels, flow.channels):
+                frame.fixed |= frame.spatial
         else:
             rank = flow.rank if c.callee not in ("linear",) else 1
         channels = fold(channels)
@@ -628,6 +674,7 @@ class Writer:
         return ast.BinOp(ast.BinOp(flow.channels, ast.Mult(), const(shape[0])), ast.Mult(), const(shape[1])) if len(shape) == 2 else _mul(flow.channels, const(s))
 
     def _block_call(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
+        frame.spatial_reads(*(a.value for a in c.args))
         em = self.block(c.callee)
         d = self.defs.blocks[c.callee]
         args, kwargs = self._call_args(c, em, frame, d)
@@ -680,6 +727,8 @@ class Writer:
         bound = _bind_args(c, [p.name for p in d.params])
         inner = Frame({}, flow.channels, frame.in_shapes, frame.used, set(), frame.attrs, frame.globals, d.file, {}, frame.depth, frame.fwd_used)
         inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in defs.bound_names(d.body)}, frame.channel_vars
+        inner.spatial, inner.fixed, inner.network_params = frame.spatial, frame.fixed, frame.network_params
+        inner.depends = {p.name: frame.params_in(bound[p.name]) if p.name in bound else set() for p in d.params}
         if not isinstance(flow.channels, (ast.Name, ast.Constant)):
             var = frame.channels_var()
             init.append(assign(var, flow.channels))
