@@ -631,7 +631,7 @@ class Writer:
         overwritable = record.overwritable
         if record.module is not None and _is_inplace(module) and not flow.fresh:
             module = _drop_inplace(module)
-        stateless = record.state is None and not sizes
+        stateless = record.state is None and not sizes and not markers  # a computed argument needs the module's marker
         if fwd is not None and label is None and stateless and record.call is not None:
             x = flow.var
             inplace = record.call_inplace is not None and flow.fresh

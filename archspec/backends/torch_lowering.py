@@ -96,15 +96,24 @@ def _batchnorm(n: Node, arg) -> str:
     )
 
 
-def _pool(cls: str, n: Node, extra: list[tuple[str, Any, Any]]) -> str:
+def _pool(cls: str, n: Node, extra: list[tuple[str, Any, Any]], x: str | None = None) -> str:
+    """A pooling module (`nn.MaxPool2d(3, stride=2)`), or with `x` its call (`F.max_pool2d(x, 3, stride=2)`)."""
     a = n.attrs
     stride = a["stride"]
     return (
-        f"{cls}({lit(a['kernel'])}"
+        f"{cls}({x + ', ' if x else ''}{lit(a['kernel'])}"
         + (f", stride={lit(stride)}" if stride != a["kernel"] else "")
         + _kw([("padding", a["padding"], (0, 0)), *extra])
         + ")"
     )
+
+
+def _max_extra(n: Node) -> list[tuple[str, Any, Any]]:
+    return [("dilation", n.attrs["dilation"], (1, 1)), ("ceil_mode", n.attrs["ceil_mode"], False)]
+
+
+def _avg_extra(n: Node) -> list[tuple[str, Any, Any]]:
+    return [("ceil_mode", n.attrs["ceil_mode"], False), ("count_include_pad", n.attrs["count_include_pad"], True)]
 
 
 # ---- state tensors: what `state_dict()` of each module holds ----
@@ -195,17 +204,21 @@ LOWERINGS: dict[str, TorchOp] = {
     ),
     # pooling
     "maxpool": TorchOp(
-        module=lambda n, arg: _pool(
-            "nn.MaxPool2d", n, [("dilation", n.attrs["dilation"], (1, 1)), ("ceil_mode", n.attrs["ceil_mode"], False)]
-        )
+        module=lambda n, arg: _pool("nn.MaxPool2d", n, _max_extra(n)),
+        call=lambda n, x: _pool("F.max_pool2d", n, _max_extra(n), x),
     ),
     "avgpool": TorchOp(
-        module=lambda n, arg: _pool(
-            "nn.AvgPool2d", n, [("ceil_mode", n.attrs["ceil_mode"], False), ("count_include_pad", n.attrs["count_include_pad"], True)]
-        )
+        module=lambda n, arg: _pool("nn.AvgPool2d", n, _avg_extra(n)),
+        call=lambda n, x: _pool("F.avg_pool2d", n, _avg_extra(n), x),
     ),
-    "adaptive_avgpool": TorchOp(module=lambda n, arg: f"nn.AdaptiveAvgPool2d({lit(n.attrs['size'])})"),
-    "adaptive_maxpool": TorchOp(module=lambda n, arg: f"nn.AdaptiveMaxPool2d({lit(n.attrs['size'])})"),
+    "adaptive_avgpool": TorchOp(
+        module=lambda n, arg: f"nn.AdaptiveAvgPool2d({lit(n.attrs['size'])})",
+        call=lambda n, x: f"F.adaptive_avg_pool2d({x}, {lit(n.attrs['size'])})",
+    ),
+    "adaptive_maxpool": TorchOp(
+        module=lambda n, arg: f"nn.AdaptiveMaxPool2d({lit(n.attrs['size'])})",
+        call=lambda n, x: f"F.adaptive_max_pool2d({x}, {lit(n.attrs['size'])})",
+    ),
     "global_avgpool": TorchOp(module=lambda n, arg: "nn.AdaptiveAvgPool2d(1)", call=lambda n, x: f"F.adaptive_avg_pool2d({x}, 1)"),
     "global_maxpool": TorchOp(module=lambda n, arg: "nn.AdaptiveMaxPool2d(1)", call=lambda n, x: f"F.adaptive_max_pool2d({x}, 1)"),
     # structure
