@@ -241,7 +241,7 @@ class Writer:
             frame.vars[n] = name(py)
             py_params.append((n, py))
         frame.file = file
-        sequential = not _has_join(body)
+        sequential = not _has_join(body) and not (network and _reads_as_forward(body))
         init: list[ast.stmt] = []
         fwd: list[ast.stmt] | None = None if sequential else []
         flow = Flow(frame.in_channels, rank, 0, name("self") if sequential else None)
@@ -996,6 +996,22 @@ def _has_join(body) -> bool:
         if isinstance(s, defs.If) and (any(_has_join(b) for _, b in s.branches) or _has_join(s.orelse)):
             return True
     return False
+
+
+def _reads_as_forward(body) -> bool:
+    """Whether a network reads best with a forward, as torchvision writes its networks: a straight run
+    of named members (`features`, `avgpool`, `classifier`) and unnamed calls (`torch.flatten`)."""
+    named = False
+    for s in body:
+        if isinstance(s, defs.Labeled) and s.guard is None and isinstance(s.label, str) and s.label != "_":
+            named = True
+        elif isinstance(s, defs.Line):
+            for i in s.items:
+                if isinstance(i, defs.Call) and (i.kind != "op" or LOWERINGS[i.callee].call is None or LOWERINGS[i.callee].sizes):
+                    return False
+        else:
+            return False
+    return named
 
 
 def _claims(body) -> bool:
