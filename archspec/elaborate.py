@@ -21,9 +21,8 @@ from typing import Any
 from archspec.definitions import lower_program
 from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span
 from archspec.expressions import Env, EvalError, describe, evaluate
-from archspec.ir import Decision, Definitions, Graph, Node, Scope, Shape, defs
+from archspec.ir import Definitions, Graph, Node, Scope, Shape, defs
 from archspec.ir import expr as irx
-from archspec.ir.expr import free_names
 from archspec.ops import OPS, OpError, lookup, public_names
 from archspec.ops.registry import REQUIRED
 from archspec.ops.shapes import fmt
@@ -78,15 +77,12 @@ UNKNOWN = Val(None, None)
 
 
 class _Ctx:
-    """A naming scope: its dotted path, the next free position, and the `if` branches and loop
-    iterations the current statement sits in (`frames`), which every node and scope records."""
+    """A naming scope: its dotted path and the next free position."""
 
     def __init__(self, path: tuple[str, ...]):
         self.path = path
         self.count = 0
         self.taken: dict[str, Span | None] = {}
-        self.frames: tuple[tuple[str, int], ...] = ()
-        self.decisions: dict[str, Decision] = {}
 
     def claim(self, label: str | None, span: Span | None) -> str:
         if label is None:
@@ -300,16 +296,9 @@ class Elaborator:
                         stmt.count.span,
                         help="raise the limit with --max-layers if this is intended",
                     )
-                key = stmt.key
-                self._decide(ctx, key, "repeat", (stmt.count,), env, n)
-                outer = ctx.frames
-                try:
-                    for i in range(n):
-                        self._tick(stmt.span)
-                        ctx.frames = outer + ((key, i),)
-                        value = self._seq(stmt.body, value, env, ctx)
-                finally:
-                    ctx.frames = outer
+                for _ in range(n):
+                    self._tick(stmt.span)
+                    value = self._seq(stmt.body, value, env, ctx)
                 return value
             if isinstance(stmt, defs.For):
                 seq = self._eval(stmt.iter, env)
@@ -319,19 +308,13 @@ class Elaborator:
                     self._fatal(
                         f"for over {len(seq):,} items exceeds the limit of {self.limits.max_iterations:,} iterations", stmt.iter.span
                     )
-                key, outer = stmt.key, ctx.frames
-                try:
-                    for i, item in enumerate(seq):
-                        self._tick(stmt.span)
-                        self._bind_target(stmt.target, item, env, stmt.span)
-                        ctx.frames = outer + ((key, i),)
-                        value = self._seq(stmt.body, value, env, ctx)
-                finally:
-                    ctx.frames = outer
+                for item in seq:
+                    self._tick(stmt.span)
+                    self._bind_target(stmt.target, item, env, stmt.span)
+                    value = self._seq(stmt.body, value, env, ctx)
                 return value
             if isinstance(stmt, defs.If):
-                key, taken, body = self._choose(stmt, env, ctx)
-                return self._guarded(ctx, key, taken, lambda: self._seq(body, value, env, ctx))
+                return self._seq(self._choose(stmt, env), value, env, ctx)
             if isinstance(stmt, defs.Join):
                 return self._combinator(stmt, value, env, ctx)
             raise AssertionError(stmt)
@@ -355,48 +338,15 @@ class Elaborator:
                 help="raise the limit with --max-layers if this is intended",
             )
 
-    def _choose(self, stmt: defs.If | defs.Labeled, env: Env, ctx: _Ctx) -> tuple[str, int, tuple]:
-        """Which branch of an `if` runs (len(branches) for the else branch), or whether a guarded
-        label does (branch 0, its body the label without the guard; else none), recorded as a
-        decision: (key, index, body)."""
-        key = stmt.key
+    def _choose(self, stmt: defs.If | defs.Labeled, env: Env) -> tuple:
+        """The body of the branch of an `if` that runs (the else branch, or none); for a guarded
+        label, the label without its guard if the guard holds, else nothing."""
         if isinstance(stmt, defs.Labeled):
-            conds: tuple = (stmt.guard,)
-            taken = 0 if self._eval(stmt.guard, env) else 1
-            body: tuple = (defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span),) if taken == 0 else ()
-        else:
-            conds = tuple(c for c, _ in stmt.branches)
-            taken = next((i for i, c in enumerate(conds) if self._eval(c, env)), len(conds))
-            body = stmt.branches[taken][1] if taken < len(conds) else stmt.orelse
-        self._decide(ctx, key, "if", conds, env, taken)
-        return key, taken, body
-
-    @staticmethod
-    def _guarded(ctx: _Ctx, key: str, index: int, run):
-        """Run `run` with (key, index) on the frame stack, so what it adds records the branch it is in."""
-        outer = ctx.frames
-        ctx.frames = outer + ((key, index),)
-        try:
-            return run()
-        finally:
-            ctx.frames = outer
-
-    def _decide(self, ctx: _Ctx, key: str, kind: str, exprs: tuple, env: Env, taken: int) -> None:
-        """Record how a statement at the top of a scope's body went, with the values its names had."""
-        if ctx.frames:
-            return  # inside a loop or branch: backends mirror top-level statements only
-        ctx.decisions[key] = self._snapshot(kind, exprs, env, taken)
-
-    @staticmethod
-    def _snapshot(kind: str, exprs: tuple, env: Env, taken: int) -> Decision:
-        """Expressions with the values their names have now."""
-        bindings = {}
-        for name in sorted({n for e in exprs for n in free_names(e)}):
-            try:
-                bindings[name] = env.lookup(name)
-            except KeyError:
-                pass
-        return Decision(kind, exprs, bindings, env.in_shape, taken)
+            return (defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span),) if self._eval(stmt.guard, env) else ()
+        for cond, body in stmt.branches:
+            if self._eval(cond, env):
+                return body
+        return stmt.orelse
 
     def _bind_target(self, target, value, env: Env, span: Span) -> None:
         if isinstance(target, str):
@@ -424,10 +374,8 @@ class Elaborator:
 
     def _labeled(self, stmt: defs.Labeled, value: Val, env: Env, ctx: _Ctx) -> Val:
         if stmt.guard is not None:
-            key, _, body = self._choose(stmt, env, ctx)
-            if not body:
-                return value
-            return self._guarded(ctx, key, 0, lambda: self._labeled(body[0], value, env, ctx))
+            body = self._choose(stmt, env)
+            return self._labeled(body[0], value, env, ctx) if body else value
         label = self._label(stmt, env)
         if label == "_":
             return self._seq(stmt.body, value, env, ctx)
@@ -436,7 +384,7 @@ class Elaborator:
             return self._item(only.items[0], value, env, ctx, label, stmt.span)
         name = ctx.claim(label, stmt.span)
         inner = ctx.child(name)
-        self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span, guard=ctx.frames, decisions=inner.decisions)
+        self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
         return self._seq(stmt.body, value, env, inner)
 
     # ---- items ----
@@ -507,11 +455,7 @@ class Elaborator:
         except OpError as err:
             span = raw[err.arg][1].value.span if err.arg in raw and raw[err.arg][1] else call.span
             raise _Fail(err.message, span, notes=self._origin(value), help=err.help) from None
-        val = self._add(op.name, attrs, [value], ctx, name, shape, call.span, call.key)
-        computed = {k: a.value for k, (_, a) in raw.items() if a is not None and not isinstance(a.value, (irx.Const, irx.Var))}
-        if computed:  # `padding=(kernel - 1) // 2`: backends may write the expression rather than its value
-            self.nodes[val.node].exprs = {k: self._snapshot("arg", (e,), env, 0) for k, e in computed.items()}
-        return val
+        return self._add(op.name, attrs, [value], ctx, name, shape, call.span, call.key)
 
     def _origin(self, value: Val) -> list[Note]:
         if value.node is None or value.node == 0:
@@ -527,8 +471,7 @@ class Elaborator:
                 help="raise the limit with --max-layers if this is intended",
             )
         node = Node(
-            len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, ctx.frames,
-            site=site,
+            len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, site
         )
         self.nodes.append(node)
         return Val(node.id, node.shape)
@@ -560,31 +503,18 @@ class Elaborator:
             name = ctx.claim(label, label_span or call.span)
             inner = ctx.child(name)
             path = ".".join(inner.path)
-            self.scopes[path] = Scope(
-                path, "block", d.name, dict(bound), call.span, d.span, _literal_defaults(d), guard=ctx.frames, decisions=inner.decisions
-            )
+            self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span, d.span)
         if not value.known:
             return UNKNOWN
         self.call_stack.append((d.name, call.span))
-        args = set(bound)
         try:
             return self._seq(d.body, value, Env(bound, globals_, in_shape=value.shape), inner)
         finally:
             self.call_stack.pop()
-            if not transparent:
-                scope = self.scopes[".".join(inner.path)]
-                scope.locals = {k: v for k, v in bound.items() if k not in args and k in d.assigned}
 
     # ---- joins ----
     def _combinator(self, stmt: defs.Join, value: Val, env: Env, ctx: _Ctx) -> Val:
-        outs: list[tuple[Val, Span]] = []
-        outer = ctx.frames
-        try:
-            for branch, frames in self._branches(stmt.branches, env, ctx):
-                ctx.frames = outer + frames
-                outs.append((self._branch(branch, value, env, ctx), branch.span))
-        finally:
-            ctx.frames = outer
+        outs = [(self._branch(branch, value, env, ctx), branch.span) for branch in self._branches(stmt.branches, env)]
         kind = stmt.kind
         if kind in ("add", "mul") and len(outs) < 2:
             outs.insert(0, (value, stmt.span))  # an absent branch is the identity
@@ -604,23 +534,22 @@ class Elaborator:
         ctx.taken[name] = stmt.span
         return self._add(kind, attrs, vals, ctx, name, shape, stmt.span, stmt.key)
 
-    def _branches(self, stmts: tuple, env: Env, ctx: _Ctx, frames: tuple = ()) -> list[tuple]:
-        """The branches of a join, each with the `if` frames it was chosen under."""
+    def _branches(self, stmts: tuple, env: Env) -> list:
+        """The branches of a join that exist here: an `if` contributes its chosen branch's, a guarded
+        label itself if its guard holds."""
         out = []
         for s in stmts:
             if isinstance(s, defs.If):
-                key, taken, body = self._choose(s, env, ctx)
-                out.extend(self._branches(body, env, ctx, frames + ((key, taken),)))
+                out.extend(self._branches(self._choose(s, env), env))
             elif isinstance(s, defs.Labeled) and s.guard is not None:
-                key, _, body = self._choose(s, env, ctx)
-                if body:
-                    out.append((s, frames + ((key, 0),)))
+                if self._choose(s, env):
+                    out.append(s)
             elif isinstance(s, (defs.Repeat, defs.For)):
                 raise _Fail("a branch of concat, add or mul cannot be a loop; put the loop in a labelled branch (`name:`)", s.span)
             elif isinstance(s, defs.Line) and any(isinstance(i, (defs.Let, defs.Check)) for i in s.items):
                 raise _Fail("assignments and asserts are not branches; put them before the join", s.span)
             else:
-                out.append((s, frames))
+                out.append(s)
         return out
 
     def _branch(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
@@ -631,24 +560,11 @@ class Elaborator:
                 self._report(f.diag)
                 return UNKNOWN
             inner = ctx.child(name)
-            self.scopes[".".join(inner.path)] = Scope(
-                ".".join(inner.path), "seq", span=stmt.span, guard=ctx.frames, decisions=inner.decisions
-            )
+            self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
             return self._stmt(stmt, value, env, inner)
         if isinstance(stmt, defs.Labeled):
             stmt = defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
-
-
-def _literal_defaults(d: defs.BlockDef) -> dict[str, Any]:
-    """A block's parameters whose defaults are plain literals (`stride=1`), for backends to keep as defaults."""
-    out = {}
-    for p in d.params:
-        if isinstance(p.default, irx.Const) or (
-            isinstance(p.default, irx.TupleOf) and all(isinstance(x, irx.Const) for x in p.default.items)
-        ):
-            out[p.name] = evaluate(p.default, Env({}))
-    return out
 
 
 def _bind(callee: str, takes: str, noun: str, names: list[str], positional: list, keyword: dict) -> dict[str, tuple[Any, defs.Arg]]:

@@ -12,6 +12,6 @@
 """
 
 from archspec.ir.defs import BlockDef, Definitions, NetworkDef
-from archspec.ir.graph import Decision, Graph, Guard, Node, Scope, Shape
+from archspec.ir.graph import Graph, Node, Scope, Shape
 
-__all__ = ["BlockDef", "Decision", "Definitions", "Graph", "Guard", "NetworkDef", "Node", "Scope", "Shape"]
+__all__ = ["BlockDef", "Definitions", "Graph", "NetworkDef", "Node", "Scope", "Shape"]
