@@ -294,3 +294,14 @@ def test_arguments_the_spec_computes_reach_every_module(write_spec):
     model = namespace["net"](drop=0.7, k=2)
     assert [m.p for m in model.modules() if type(m).__name__ == "Dropout"] == [0.7, 0.5]
     assert [m.kernel_size for m in model.modules() if type(m).__name__ == "MaxPool2d"] == [2, 2]
+
+
+def test_bool_arguments_the_spec_computes_are_keywords(write_spec):
+    path = write_spec(
+        "input 4x16x16\nblock b(c, flag, aff, cm):\n    conv(c, 1, bias=flag)\n    batchnorm(affine=aff)\n    maxpool(2, ceil_mode=cm)\n"
+        "network n:\n    b(4, true, false, true)\n    b(4, false, true, false)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "nn.Conv2d(in_channels, c, 1, bias=flag)" in src and "nn.BatchNorm2d(c, affine=aff)" in src
+    assert "nn.MaxPool2d(2, ceil_mode=cm)" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok

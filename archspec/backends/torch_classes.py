@@ -599,8 +599,12 @@ class Writer:
         # place, which becomes the expression; the record's own comparisons see a non-default value
         markers: dict[Any, ast.expr] = {}
         attrs = dict(node.attrs)
+        flags: dict[str, ast.expr] = {}  # computed bool arguments (`bias=b`): the keyword they switch
         for k, a in enumerate(op.attrs):
             if a.name in sizes or a.name not in exprs or _literal(exprs[a.name]):
+                continue
+            if a.kind == "bool":
+                flags[a.name] = self._expr(exprs[a.name], frame)
                 continue
             if a.kind not in _MARKED:
                 raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (a {a.kind} argument must be a literal here)", c.span)
@@ -611,6 +615,9 @@ class Writer:
         placeholders = {n: f"_ARG_{n}" for n in sizes}
         source = record.module(node, lambda n: placeholders[n] if n in placeholders else repr(node.attrs[n]))
         module = _parse_module(source, {v: values[k] for k, v in placeholders.items()}, markers, c)
+        for flag, value in flags.items():
+            key = self._switch(record, node, flag, placeholders, values, markers, c)
+            module.keywords = [k for k in module.keywords if k.arg != key] + [ast.keyword(key, value)]  # type: ignore[union-attr]
         for h in ("PaddedConv2d", "Chunk"):
             if source.startswith(h):
                 self.helpers.add(h)
@@ -631,7 +638,7 @@ class Writer:
         overwritable = record.overwritable
         if record.module is not None and _is_inplace(module) and not flow.fresh:
             module = _drop_inplace(module)
-        stateless = record.state is None and not sizes and not markers  # a computed argument needs the module's marker
+        stateless = record.state is None and not sizes and not markers and not flags  # computed arguments need the module
         if fwd is not None and label is None and stateless and record.call is not None:
             x = flow.var
             inplace = record.call_inplace is not None and flow.fresh
@@ -646,6 +653,24 @@ class Writer:
         out = replace(flow, channels=channels, rank=rank)
         out = self._add_member(label, module, out, frame, init, fwd, flow)
         return replace(out, fresh=overwritable)
+
+    def _switch(self, record, node: Node, flag: str, placeholders, values, markers, c: defs.Call) -> str:
+        """The keyword a computed bool argument sets: the record is written both ways, and the one
+        keyword that differs (`bias=False` or none) is it, to take the expression: `nn.Conv2d(..., bias=b)`."""
+        fills = {v: values[k] for k, v in placeholders.items()}
+        both = []
+        for v in (True, False):
+            n = replace(node, attrs={**node.attrs, flag: v})
+            both.append(_parse_module(record.module(n, lambda a, n=n: placeholders[a] if a in placeholders else repr(n.attrs[a])), fills, markers, c))
+        on, off = both
+        if not (isinstance(on, ast.Call) and isinstance(off, ast.Call)) or ast.dump(on.func) != ast.dump(off.func) or len(on.args) != len(off.args):
+            raise Unsupported(f"'{flag}' of {c.written} computed from parameters changes more than one argument of its module", c.span)
+        kw_on, kw_off = {k.arg: ast.dump(k.value) for k in on.keywords}, {k.arg: ast.dump(k.value) for k in off.keywords}
+        differ = [k for k in kw_on.keys() | kw_off.keys() if kw_on.get(k) != kw_off.get(k)]
+        same_args = all(ast.dump(x) == ast.dump(y) for x, y in zip(on.args, off.args))
+        if len(differ) != 1 or not same_args:
+            raise Unsupported(f"'{flag}' of {c.written} computed from parameters changes more than one argument of its module", c.span)
+        return differ[0]
 
     def _synthetic(self, op, exprs: dict, flow: Flow) -> Node:
         """A node for a call no instance ran (an untaken branch): its literal arguments, PyTorch-shaped."""
