@@ -11,9 +11,20 @@ in order, so that the state_dict names (`features.0`, `layer1.0.conv1`) are thos
 elaborator gave. A scope with joins gets a `forward` that mirrors the spec: branches read
 the value flowing in, and `torch.cat` or `+` joins them.
 
+A network that is a straight run of named members gets a `forward` too, as torchvision
+writes its networks; a class whose members one loop makes, one an iteration, is an
+`nn.ModuleDict` iterating `self.items()` (DenseNet's block), so that TorchScript compiles it.
+
+How the pieces fit: `Writer` walks a definition's statements with a `Flow` (what flows: the
+channel count as a Python expression, the rank, the next free member position, the
+container members join, the forward variable) and a `Frame` (the names of the function
+being written). An op's constructor comes from its record in `torch_lowering.LOWERINGS`,
+with sizes substituted as expressions and other computed arguments through marker values.
+
 Concrete values come from the flat graph only where the spec leaves them to shapes: the
 spatial size a `flatten` multiplies in, `in.height`. Where a definition's instances
-disagree on such a value, the backend says so (`Unsupported`) rather than guess.
+disagree on such a value, the backend says so (`Unsupported`) rather than guess; where a
+network parameter could change it, the network's constructor refuses other values.
 """
 
 from __future__ import annotations
