@@ -305,3 +305,15 @@ def test_bool_arguments_the_spec_computes_are_keywords(write_spec):
     assert "nn.Conv2d(in_channels, c, 1, bias=flag)" in src and "nn.BatchNorm2d(c, affine=aff)" in src
     assert "nn.MaxPool2d(2, ceil_mode=cm)" in src
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_a_spec_string_cannot_end_the_files_docstring(write_spec):
+    """The header names the parameters' values: a string holding triple quotes stays inside it."""
+    payload = '""";PWNED = 1;"""'
+    literal = '"' + payload.replace('"', '\\"') + '"'
+    path = write_spec(f"param tag = {literal}\ninput 3x8x8\nnetwork n:\n    conv(4, 1)\n")
+    src = archspec.compile_torch(path)
+    namespace: dict = {}
+    exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - the point: importing it runs nothing of the spec's
+    assert "PWNED" not in namespace
+    assert f"tag={payload!r}" in namespace["__doc__"]

@@ -244,16 +244,17 @@ def _body(stmts: list[ast.stmt], indent: int, blank_between_defs: bool = False) 
         if blank_between_defs and i and isinstance(s, ast.FunctionDef):
             out.append("")
         if i == 0 and isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
-            out.append("    " * indent + _docstring(s.value.value))
+            out.append("    " * indent + docstring(s.value.value))
             continue
         out += layout([s], indent)
     return out
 
 
-def _docstring(text: str) -> str:
-    if '"""' in text or text.endswith('"') or "\\" in text:
-        return repr(text)
-    return f'"""{text}"""'
+def docstring(text: str) -> str:
+    """Text as a triple-quoted literal that reads as the text and always ends where it should:
+    backslashes and quotes a spec may put in it (a parameter's string, a file name) are escaped."""
+    body = text.replace("\\", "\\\\").replace('"', '\\"') if '"' in text or "\\" in text else text
+    return f'"""{body}"""'
 
 
 def _function(f: ast.FunctionDef, indent: int) -> list[str]:
