@@ -87,7 +87,6 @@ class Emitted:
 
     name: str
     params: list[tuple[str, str]]  # (spec name, Python name), in order
-    defaults: dict[str, irx.Expr]  # spec name -> default expression
     globals: list[str]  # parameters of its file it reads: keyword arguments its callers pass on
     takes_in: bool  # the first argument is the channels flowing in
     out: ast.expr | None  # its output channels over its parameters' Python names and IN; None: read `.out_channels`
@@ -273,7 +272,6 @@ class Writer:
             init.append(assign(attr("self", "out_channels"), out))
         for spec, a in frame.attrs.items():
             init.append(assign(attr("self", a), frame.vars[spec] if spec in frame.vars else name(spec)))
-        defaults = {p.name: p.default for p in params if p.default is not None}
         py_of = dict(py_params)
         globals_values = self.defs.globals.get(file, {})
         args = [] if network else [ast.arg(in_name, name("int"))]
@@ -337,7 +335,6 @@ class Writer:
         em = Emitted(
             cls,
             py_params,
-            defaults,
             globals_,
             not network and _reads(init_fn, in_name),
             substitute(out, {in_name: name(IN)}) if closed else None,
@@ -380,7 +377,7 @@ class Writer:
         doc = expr_stmt(ast.Constant(f"The network `{net.name}` of {net.span.file}:{net.span.line}: {splice.written}(...)."))
         cls = self._unique_class(cls)
         source = ast.ClassDef(cls, [name(base.name)], [], [doc, init], [])
-        em = Emitted(cls, [(p.name, frame.vars[p.name].id) for p in net.params], {}, [], False, None, base.rank, base.sequential, source)  # type: ignore[attr-defined]
+        em = Emitted(cls, [(p.name, frame.vars[p.name].id) for p in net.params], [], False, None, base.rank, base.sequential, source)  # type: ignore[attr-defined]
         self.order.append(em)
         return em
 
@@ -413,7 +410,7 @@ class Writer:
             targets = defs.target_names(s.target)
             for t in targets:
                 frame.depends[t] = frame.params_in(s.iter)
-            target = _target(s.target, frame, targets)
+            target = _target(s.target, frame)
             iterable = self._expr(s.iter, frame, iterated=True)
             return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
         if isinstance(s, defs.If):
@@ -591,21 +588,19 @@ class Writer:
         op = OPS[c.callee]
         record = LOWERINGS[c.callee]
         nodes = self.by_site.get(c.key, [])
-        bound = _bind_args(c, [a.name for a in op.attrs])
-        exprs = {k: v for k, v in bound.items()}
+        exprs = _bind_args(c, [a.name for a in op.attrs])
+        node = nodes[0] if nodes else self._synthetic(op, exprs, flow)
 
         def arg_py(n: str) -> ast.expr:
             if n in exprs and not _literal(exprs[n]):
                 return self._expr(exprs[n], frame)
-            value = _agreed(nodes, n, c) if nodes else _literal_attr(op, n, exprs)
-            return const(value)
+            return const(_agreed(nodes, n, c) if nodes else node.attrs[n])
 
         inferred = record.derived
         sizes = set(record.sizes)
         values: dict[str, ast.expr] = {}
         for n in sizes:
             values[n] = inferred[n](flow.channels, arg_py) if n in inferred else arg_py(n)
-        node = nodes[0] if nodes else self._synthetic(op, exprs, flow)
         # other arguments the spec computes (`dropout(p)`): the record writes a marker number in their
         # place, which becomes the expression; the record's own comparisons see a non-default value
         markers: dict[Any, ast.expr] = {}
@@ -723,14 +718,15 @@ class Writer:
             by_spec: dict[str, ast.expr] = {}
             bound = _bind_args(c, [p.name for p in d.params])
             file_values = self.defs.globals.get(d.file, {})
+            defaults = {p.name: p.default for p in d.params if p.default is not None}
             for spec, py in em.params:
                 if spec in bound:
                     by_spec[spec] = self._expr(bound[spec], frame)
                 elif spec in em.globals:
                     by_spec[spec] = self._var(spec, frame) if d.file == frame.file else const(file_values[spec])
-                elif spec in em.defaults:  # the default, over the values of the parameters before it
-                    default = Translator(lambda n, span: by_spec[n] if n in by_spec else const(file_values[n]), lambda f, span: flow.channels)
-                    by_spec[spec] = default(em.defaults[spec])
+                elif spec in defaults:  # the default, over the values of the parameters before it
+                    default = Translator(lambda n, span: by_spec[n] if n in by_spec else const(file_values[n]), lambda f, span: _channels_only(f, flow, span))
+                    by_spec[spec] = default(defaults[spec])
                 values[py] = by_spec[spec]
             channels = substitute(em.out, values)
         return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)
@@ -843,7 +839,7 @@ class Writer:
             count = end.count
             if guard is not None:
                 test = self._expr(guard, frame)
-                member = _members_set(b_init)
+                member = [m for m in _members_built(b_init) if m.isidentifier()]
                 init.append(ast.If(test, b_init, [assign(attr("self", m), ast.Constant(None)) for m in member]))
                 if not member:
                     raise Unsupported("an optional branch that builds no named member", b.span)
@@ -1011,13 +1007,13 @@ def _free(base: str, used) -> str:
     return f"{base}{i}"
 
 
-def _target(t, frame: Frame, names_) -> ast.expr:
+def _target(t, frame: Frame) -> ast.expr:
     if isinstance(t, str):
         py = _free(identifier(t), frame.used - {identifier(t)} if t not in frame.vars else frame.used)
         frame.used.add(py)
         frame.vars[t] = name(py)
         return ast.Name(py, ast.Store())
-    return ast.Tuple([_target(x, frame, names_) for x in t], ast.Store())
+    return ast.Tuple([_target(x, frame) for x in t], ast.Store())
 
 
 def _has_join(body) -> bool:
@@ -1066,6 +1062,13 @@ def _whole_splice(body) -> defs.Call | None:
     return None
 
 
+def _channels_only(f: str, flow: Flow, span) -> ast.expr:
+    """`in.channels` of a callee's default, seen from its caller: the channels flowing in."""
+    if f in ("channels", "features"):
+        return flow.channels
+    raise Unsupported(f"a default that reads in.{f}", span)
+
+
 def _bind_args(c: defs.Call, names_: list[str]) -> dict[str, irx.Expr]:
     out: dict[str, irx.Expr] = {}
     positional = [a for a in c.args if a.name is None]
@@ -1084,15 +1087,6 @@ def _agreed(nodes: list[Node], attr_name: str, c: defs.Call) -> Any:
     if len(values) != 1:
         raise Unsupported(f"'{attr_name}' of {c.written} differs between instances and is not written as an expression", c.span)
     return nodes[0].attrs.get(attr_name)
-
-
-def _literal_attr(op, n: str, exprs: dict) -> Any:
-    for a in op.attrs:
-        if a.name == n:
-            e = exprs.get(n)
-            v = evaluate(e, Env({})) if e is not None and _literal(e) else a.default
-            return coerce(a.kind, a.name, v)
-    raise Unsupported(f"the size '{n}' of {op.name} in a branch no instance takes", None)
 
 
 # marker values for computed arguments, by kind: numbers no spec writes as a literal there
@@ -1163,14 +1157,6 @@ def _branch_name(b) -> str:
     if isinstance(b, defs.Line) and len(b.items) == 1 and isinstance(b.items[0], defs.Call) and b.items[0].callee == "identity":
         return "identity"
     return "out"
-
-
-def _members_set(stmts: list[ast.stmt]) -> list[str]:
-    out = []
-    for s in stmts:
-        if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Attribute) and _is_self(s.targets[0].value):
-            out.append(s.targets[0].attr)
-    return out
 
 
 def _retarget(stmt: ast.stmt, old: str, new: str) -> ast.stmt:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from archspec.backends.torch_classes import Emitted, Frame, Writer, _annotation, class_name
+from archspec.backends.torch_classes import Emitted, Frame, Writer, _ancestors, _annotation, class_name
 from archspec.backends.torch_lowering import HELPERS
 from archspec.backends.torch_python import Unsupported, attr, call, const, docstring, expr_stmt, identifier, layout, name
 from archspec.cost import layer_costs, total
@@ -187,7 +187,7 @@ def _residual_batchnorms(g: Graph, writer: Writer) -> list[tuple[str, str]]:
                 best, best_convs = g.nodes[i].path, convs
         if best is None:
             continue
-        scope = next((s for s in _enclosing(node.scope) if g.scopes[s].kind == "block"), None)
+        scope = next((s for s in _ancestors(node.scope) if g.scopes[s].kind == "block"), None)
         if scope is None:
             raise Unsupported("zero_residual for an add in the network's own body", node.span)
         em = writer.emitted[g.scopes[scope].block]
@@ -195,9 +195,3 @@ def _residual_batchnorms(g: Graph, writer: Writer) -> list[tuple[str, str]]:
         if pair not in found:
             found.append(pair)
     return found
-
-
-def _enclosing(scope: str):
-    parts = scope.split(".") if scope else []
-    for i in range(len(parts), 0, -1):
-        yield ".".join(parts[:i])
