@@ -1199,8 +1199,6 @@ def _assigned_names(stmts: list[ast.stmt]) -> set[str]:
 
 
 def _replace_name(st: ast.stmt, old: str, new: ast.expr) -> ast.stmt:
-    import copy
-
     class R(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.expr:
             return copy.deepcopy(new) if node.id == old and isinstance(node.ctx, ast.Load) else node

@@ -9,6 +9,7 @@ as a person would.
 from __future__ import annotations
 
 import ast
+import copy
 import keyword
 import re
 from collections.abc import Callable
@@ -205,8 +206,6 @@ def substitute(e: ast.expr, values: dict[str, ast.expr]) -> ast.expr:
     class Sub(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.expr:
             return values.get(node.id, node)
-
-    import copy
 
     return fold(Sub().visit(copy.deepcopy(e)))
 
