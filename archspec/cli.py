@@ -177,26 +177,17 @@ def compile_(spec, target, output, input_shape, sets, max_layers):
     if output is None:
         click.echo(text, nl=False)
         return
-    _write_atomically(Path(output), text)
+    _write_output(Path(output), text, spec)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: no half-written output, ever."""
-    import os
-    import tempfile
+def _write_output(path: Path, text: str, spec: str) -> None:
+    """Write an output file safely (see archspec/output.py), or exit 1 saying why not."""
+    from archspec.output import OutputError, write_atomically
 
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    except OSError as err:
-        click.echo(f"error: cannot write {path}: {err.strerror}", err=True)
-        sys.exit(1)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as err:
-        os.unlink(tmp)
-        click.echo(f"error: cannot write {path}: {err.strerror}", err=True)
+        write_atomically(path, text, inputs=(Path(spec),))
+    except OutputError as err:
+        click.echo(f"error: {err}", err=True)
         sys.exit(1)
 
 

@@ -1,0 +1,38 @@
+"""Issue 14: every crafted hostile input (tests/hostile_cases.py) gets a located error or a correct
+result, within 2 s and 1 GB, never a traceback, a hang, code run from the spec or a file clobbered."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from archspec.output import OutputError, check_target
+from tests.conftest import HAVE_TORCH, ROOT
+from tests.hostile_cases import cases
+from tools.hostile import grade
+
+CASES = [c for c in cases() if "system" not in c.tags]  # writing to /dev/*: checked below without writing
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_case(case):
+    if case.import_output and not HAVE_TORCH:
+        pytest.skip("importing the compiled module needs torch")
+    outcome = grade(case)
+    assert outcome.grade == "pass", f"{outcome.grade} (rc={outcome.rc}, {outcome.seconds:.2f} s):\n{outcome.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/full"])
+def test_devices_are_never_output_targets(device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device} here")
+    with pytest.raises(OutputError, match="a device"):
+        check_target(Path(device))
+
+
+def test_the_spec_is_not_its_own_output():
+    spec = ROOT / "specs" / "resnet18.arch"
+    with pytest.raises(OutputError, match="the spec being compiled"):
+        check_target(spec, inputs=(spec,))

@@ -1,0 +1,167 @@
+"""Run the crafted hostile inputs of tests/hostile_cases.py and print what archspec did with each.
+
+    python tools/hostile.py [-k SUBSTRING] [--timeout 10]
+
+Each case runs `python -m archspec ...` in a fresh folder, under a wall-clock timeout, and is
+graded: `pass` (the outcome the case requires, within 2 s and 1 GB), or what went wrong:
+`traceback`, `hang`, `slow`, `memory`, `unlocated` (an error without file:line:col), `code ran`
+(the canary file appeared), `wrong exit`, `clobbered` (an output it must not replace changed).
+The test suite (tests/test_hostile.py) asserts the same grades.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.hostile_cases import Case, cases  # noqa: E402
+
+TIME_LIMIT_S = 2.0
+MEMORY_LIMIT_KB = 1024 * 1024
+LOCATED = re.compile(r"^[^\n]*:\d+:\d+: error: ", re.MULTILINE)
+# Import a compiled module and call every factory it defines: the generated code runs in full.
+IMPORT = """
+import importlib.util, inspect, sys
+spec = importlib.util.spec_from_file_location("hostile_module", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+for name, f in vars(module).items():
+    if inspect.isfunction(f) and f.__module__ == "hostile_module" and not name.startswith("_"):
+        f()
+"""
+
+
+@dataclass
+class Outcome:
+    case: Case
+    grade: str
+    seconds: float
+    rss_kb: int
+    rc: int | None
+    stderr: str
+
+
+def _expand(text: str, canary: Path) -> str:
+    return text.replace("{canary}", str(canary))
+
+
+def _prepare(case: Case, folder: Path, canary: Path) -> dict[Path, bytes]:
+    """Write the case's files and set-up; return the files that must survive unchanged."""
+    for name, text in case.files.items():
+        path = folder / _expand(name, canary)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_expand(text, canary))
+    kept: dict[Path, bytes] = {}
+    if case.setup.startswith("fifo:"):
+        os.mkfifo(folder / case.setup[5:])
+    elif case.setup.startswith("symlink:"):
+        link, target = case.setup[8:].split("->")
+        (folder / link).symlink_to(target)
+        kept[folder / target] = (folder / target).read_bytes()
+    elif case.setup.startswith("readonly:"):
+        path = folder / case.setup[9:]
+        path.chmod(0o444)
+        kept[path] = path.read_bytes()
+    return kept
+
+
+def _run(argv: list[str], cwd: Path, timeout: float, stdin: str | None = None) -> tuple[int | None, str, float, int]:
+    """Run a command; return (exit status or None on timeout, stderr, seconds, peak RSS in KiB)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        if stdin is not None:
+            proc.stdin.write(stdin.encode())
+        proc.stdin.close()
+        deadline = start + timeout
+        status = None
+        while time.perf_counter() < deadline:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.01)
+        else:
+            os.killpg(proc.pid, 9)
+            _, _, usage = os.wait4(proc.pid, 0)
+            status = None
+        proc.returncode = 0  # reaped by wait4 above
+        seconds = time.perf_counter() - start
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+    rc = None if status is None else os.waitstatus_to_exitcode(status)
+    return rc, text, seconds, usage.ru_maxrss
+
+
+def grade(case: Case, timeout: float = 10.0) -> Outcome:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "work"
+        folder.mkdir()
+        canary = Path(tmp) / "CANARY"
+        kept = _prepare(case, folder, canary)
+        argv = [sys.executable, "-m", "archspec", *(_expand(a, canary) for a in case.argv)]
+        rc, stderr, seconds, rss = _run(argv, folder, timeout, case.stdin)
+        verdict = _verdict(case, rc, stderr, seconds, rss)
+        if verdict == "pass" and case.import_output and rc == 0:
+            irc, ierr, _, _ = _run([sys.executable, "-c", IMPORT, str(folder / case.import_output)], folder, 60)
+            if irc != 0:
+                verdict, stderr = "module broken", ierr
+        if canary.exists():
+            verdict = "code ran"
+        for path, data in kept.items():
+            if not path.exists() or path.read_bytes() != data or (case.setup.startswith("readonly:") and path.stat().st_mode & stat.S_IWUSR):
+                verdict = "clobbered"
+        for path in folder.rglob("*.tmp*"):
+            verdict = f"left {path.name}"
+        return Outcome(case, verdict, seconds, rss, rc, stderr)
+
+
+def _verdict(case: Case, rc: int | None, stderr: str, seconds: float, rss: int) -> str:
+    if rc is None:
+        return "hang"
+    if "Traceback (most recent call last)" in stderr:
+        return "traceback"
+    if rss > MEMORY_LIMIT_KB:
+        return "memory"
+    if seconds > TIME_LIMIT_S:
+        return "slow"
+    if case.expect == "ok" or (case.expect == "any" and rc == 0):
+        return "pass" if rc == 0 else "wrong exit"
+    if rc not in (1, 2):
+        return "wrong exit"
+    if rc == 1 and not (LOCATED.search(stderr) or (not case.located and stderr.startswith("error: "))):
+        return "unlocated"
+    return "pass"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only cases whose id contains this")
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("-v", action="store_true", help="print the error output of failing cases")
+    args = parser.parse_args()
+    failed = 0
+    for case in cases():
+        if args.k not in case.id:
+            continue
+        o = grade(case, args.timeout)
+        failed += o.grade != "pass"
+        print(f"{o.grade:12} {o.seconds:6.2f}s {o.rss_kb // 1024:5d}MiB rc={o.rc!s:4} {case.id}")
+        if args.v and o.grade != "pass":
+            print("    " + "\n    ".join(o.stderr.strip().splitlines()[-6:]))
+    print(f"{failed} failing")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
