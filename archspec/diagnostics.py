@@ -68,35 +68,64 @@ class ArchspecError(Exception):
         return render(self.diagnostics, self.sources, color=color)
 
 
+MAX_ERRORS = 100  # reported in one run: a loop of 100,000 bad layers must not print 100,000 errors
+
+
+class TooManyErrors(Exception):
+    """A pass has reported MAX_ERRORS errors; it stops, and the run reports those."""
+
+
 @dataclass
 class Reporter:
-    """Collects diagnostics during one pass, so that a pass can report them all."""
+    """Collects diagnostics during one pass, so that a pass can report them all (up to MAX_ERRORS)."""
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, message: str, span: Span | None = None, *, notes=(), help: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(message, span, tuple(notes), help))
+        self.add(Diagnostic(message, span, tuple(notes), help))
+
+    def add(self, diag: Diagnostic) -> None:
+        self.diagnostics.append(diag)
+        if len(self.diagnostics) >= MAX_ERRORS:
+            self.diagnostics.append(
+                Diagnostic(f"too many errors: stopping after {MAX_ERRORS}", None, help="fix these and run again (docs/limits.md)")
+            )
+            raise TooManyErrors
 
     def __bool__(self) -> bool:
         return bool(self.diagnostics)
 
 
-def _source_line(span: Span, sources: dict[str, str]) -> str | None:
-    text = sources.get(span.file)
-    if text is None:
-        try:
-            text = Path(span.file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-        sources[span.file] = text
-    lines = text.splitlines()
+def _source_line(span: Span, sources: dict[str, str], lines_of: dict[str, list[str]] | None = None) -> str | None:
+    if lines_of is not None and span.file in lines_of:
+        lines = lines_of[span.file]
+    else:
+        text = sources.get(span.file)
+        if text is None:
+            text = _read_small(Path(span.file))
+            if text is None:
+                return None
+            sources[span.file] = text
+        lines = text.splitlines()
+        if lines_of is not None:
+            lines_of[span.file] = lines
     if 1 <= span.line <= len(lines):
         return lines[span.line - 1]
     return None
 
 
-def _excerpt(span: Span, sources: dict[str, str]) -> list[str]:
-    line = _source_line(span, sources)
+def _read_small(path: Path) -> str | None:
+    """A spec file's text for an excerpt: a regular file of at most 1 MiB, else nothing."""
+    try:
+        if not path.is_file() or path.stat().st_size > 1024 * 1024:
+            return None
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _excerpt(span: Span, sources: dict[str, str], lines_of: dict[str, list[str]] | None = None) -> list[str]:
+    line = _source_line(span, sources, lines_of)
     if line is None:
         return []
     line = line.expandtabs(4).rstrip()
@@ -114,16 +143,17 @@ def render(diagnostics: list[Diagnostic], sources: dict[str, str] | None = None,
     sources = sources if sources is not None else {}
     red, blue, bold, reset = ("\x1b[31m", "\x1b[34m", "\x1b[1m", "\x1b[0m") if color else ("",) * 4
     out: list[str] = []
+    lines_of: dict[str, list[str]] = {}  # each file split once, however many errors it has
     for d in diagnostics:
         where = f"{d.span}: " if d.span else ""
         out.append(f"{bold}{where}{red}{d.severity}:{reset}{bold} {d.message}{reset}")
         if d.span:
-            out.extend(_excerpt(d.span, sources))
+            out.extend(_excerpt(d.span, sources, lines_of))
         for note in d.notes:
             where = f"{note.span}: " if note.span else ""
             out.append(f"{where}{blue}note:{reset} {note.message}")
             if note.span:
-                out.extend(_excerpt(note.span, sources))
+                out.extend(_excerpt(note.span, sources, lines_of))
         if d.help:
             out.append(f"{blue}help:{reset} {d.help}")
     return "\n".join(out)

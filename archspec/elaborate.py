@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.definitions import lower_program
-from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span
+from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span, TooManyErrors
 from archspec.expressions import Env, EvalError, describe, evaluate
 from archspec.ir import Definitions, Graph, Node, Scope, Shape, defs
 from archspec.ir import expr as irx
+from archspec.naming import label_problem
 from archspec.ops import OPS, OpError, lookup, public_names
 from archspec.ops.registry import REQUIRED
 from archspec.ops.shapes import fmt
@@ -88,8 +89,9 @@ class _Ctx:
         if label is None:
             name = str(self.count)
         else:
-            if not label.isidentifier() and not label.replace(".", "").replace("_", "").isalnum():
-                raise _Fail(f"'{label}' is not a valid name (letters, digits and '_')", span)
+            problem = label_problem(label)
+            if problem:
+                raise _Fail(problem[0], span, help=problem[1])
             name = label
         if name in self.taken:
             where = ".".join(self.path) or "the network"
@@ -150,7 +152,12 @@ class Elaborator:
             self.rep.diagnostics.append(a.diag)
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
         except _Fail as f:
-            self._report(f.diag)
+            try:
+                self._report(f.diag)
+            except TooManyErrors:
+                pass
+            raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
+        except TooManyErrors:
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
         if self.rep or not out.known:
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
@@ -327,7 +334,7 @@ class Elaborator:
         calls = [Note(f"in block '{name}', called here", span) for name, span in reversed(self.call_stack[-2:])]
         if calls:
             diag = Diagnostic(diag.message, diag.span, diag.notes + tuple(calls), diag.help, diag.severity)
-        self.rep.diagnostics.append(diag)
+        self.rep.add(diag)
 
     def _tick(self, span: Span) -> None:
         self.iterations += 1

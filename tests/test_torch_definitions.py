@@ -257,7 +257,7 @@ def test_a_file_parameter_a_block_reads_is_a_keyword_argument(write_spec):
 
 def test_the_names_generated_classes_avoid_cover_what_torch_modules_own():
     torch = pytest.importorskip("torch")
-    from archspec.backends.torch_classes import MODULE_ATTRS
+    from archspec.naming import MODULE_ATTRS
 
     owned = {n for cls in (torch.nn.Sequential, torch.nn.ModuleDict) for n in dir(cls) if not n.startswith("_")}
     owned |= {n for n in vars(torch.nn.Module()) if not n.startswith("_")}

@@ -48,33 +48,22 @@ from archspec.backends.torch_python import (
     identifier,
     name,
     names_in,
+    plain_attribute,
     same,
     substitute,
 )
 from archspec.expressions import Env, evaluate
 from archspec.ir import Graph, Node, defs
 from archspec.ir import expr as irx
+from archspec.naming import MODULE_ATTRS
 from archspec.ops import OPS
 from archspec.ops.types import coerce
 
 IN = "__in__"  # stands for the caller's channels in a class's output-channel formula
 
 _CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "groups": 1, "dilation": 1}
-# names nn.Module, nn.Sequential and nn.ModuleDict own (and `out_channels`, which the backend sets):
-# a member or kept value named so would shadow them. tests/test_torch_definitions.py checks the list.
 _WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool"})  # ops whose arguments set the spatial size
 _RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool"})  # ops that fix it
-MODULE_ATTRS = frozenset(
-    """T_destination add_module append apply bfloat16 buffers call_super_init children clear compile cpu
-    cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
-    get_parameter get_submodule half insert ipu items keys load_state_dict modules mtia named_buffers
-    named_children named_modules named_parameters parameters pop register_backward_hook
-    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
-    register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook
-    register_module register_parameter register_state_dict_post_hook register_state_dict_pre_hook
-    requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train training
-    type update values xpu zero_grad out_channels""".split()
-)
 
 
 def _mul(a: ast.expr, b: ast.expr) -> ast.expr:
@@ -794,13 +783,13 @@ class Writer:
         if target is not None:
             if label is None:
                 init.append(expr_stmt(call(attr(target, "append"), module)))
-            elif isinstance(label, str) and label.isidentifier() and label not in MODULE_ATTRS and _is_self(target):
+            elif isinstance(label, str) and plain_attribute(label) and _is_self(target):
                 init.append(assign(attr("self", label), module))
             else:
                 init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
             return replace(out, count=count)
         # a class with a forward: members are attributes
-        if isinstance(label, str) and label.isidentifier() and label not in MODULE_ATTRS and not label.startswith("_"):
+        if isinstance(label, str) and plain_attribute(label):
             init.append(assign(attr("self", label), module))
             ref: ast.expr = attr("self", label)
         else:
@@ -839,7 +828,7 @@ class Writer:
             count = end.count
             if guard is not None:
                 test = self._expr(guard, frame)
-                member = [m for m in _members_built(b_init) if m.isidentifier()]
+                member = [m for m in _members_built(b_init) if plain_attribute(m)]
                 init.append(ast.If(test, b_init, [assign(attr("self", m), ast.Constant(None)) for m in member]))
                 if not member:
                     raise Unsupported("an optional branch that builds no named member", b.span)
@@ -1227,7 +1216,7 @@ def _members_built(stmts: list[ast.stmt]) -> list[str]:
 
 def _placeholder(member: str) -> ast.stmt:
     empty = call("nn.Sequential")
-    if member.isidentifier():
+    if plain_attribute(member):
         return assign(attr("self", member), empty)
     return expr_stmt(call(attr("self", "add_module"), const(member), empty))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from archspec.backends.torch_classes import Emitted, Frame, Writer, _ancestors, _annotation, class_name
 from archspec.backends.torch_lowering import HELPERS
-from archspec.backends.torch_python import Unsupported, attr, call, const, docstring, expr_stmt, identifier, layout, name
+from archspec.backends.torch_python import Unsupported, attr, call, const, docstring, expr_stmt, identifier, layout, name, plain_attribute
 from archspec.cost import layer_costs, total
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir import Graph
@@ -156,7 +156,12 @@ def _add_init_weights(net: Emitted, g: Graph, writer: Writer) -> None:
 def _member(rel: str) -> ast.expr:
     node: ast.expr = name("m")
     for part in rel.split("."):
-        node = attr(node, part) if part.isidentifier() else ast.Subscript(node, const(int(part)), ast.Load())
+        if part.isdigit():
+            node = ast.Subscript(node, const(int(part)), ast.Load())
+        elif plain_attribute(part):
+            node = attr(node, part)
+        else:
+            node = call("getattr", node, const(part))
     return node
 
 

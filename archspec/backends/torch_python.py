@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from archspec.ir import expr as irx
+from archspec.naming import MODULE_ATTRS
 
 
 class Unsupported(Exception):
@@ -25,6 +26,11 @@ class Unsupported(Exception):
         super().__init__(message)
         self.message, self.span = message, span
 
+
+
+def plain_attribute(label: str) -> bool:
+    """Whether a member can be written `self.label`; otherwise add_module adds it and getattr reads it."""
+    return label.isidentifier() and not keyword.iskeyword(label) and label not in MODULE_ATTRS and not label.startswith("_")
 
 def identifier(name: str) -> str:
     """A spec name as a Python identifier: `class` -> `class_`, `3x` -> `_3x`."""

@@ -259,3 +259,27 @@ class Module:
     network: Network | None
     span: Span
     init: Call | None = None  # `init kaiming(zero_residual=true)`: how the generated module initialises weights
+
+
+# ---- limits ----
+
+MAX_DEPTH = 100  # levels of AST nesting: every later stage walks the tree recursively
+
+
+def too_deep(root: Any, limit: int = MAX_DEPTH) -> Span | None:
+    """The span of the first node nested more than `limit` levels deep, or None.
+
+    Iterative, so that it can look at any tree either front end builds: the .arch parser's
+    tree depth is checked, but `1 + 1 + ...` is a flat list there and a deep chain here."""
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend((item, depth) for item in node)
+            continue
+        if not hasattr(node, "__dataclass_fields__") or isinstance(node, Span):
+            continue
+        if depth > limit:
+            return node.span
+        stack.extend((getattr(node, name), depth + 1) for name in node.__dataclass_fields__ if name != "span")
+    return None

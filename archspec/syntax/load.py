@@ -6,13 +6,16 @@ are reported at the `import` line that causes them.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archspec.diagnostics import ArchspecError, Diagnostic, Note, Span
 from archspec.syntax import ast
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024
+MAX_IMPORT_DEPTH = 50  # a chain of imports, each importing the next
+MAX_FILES = 1000  # files in one program
 
 
 @dataclass
@@ -25,19 +28,32 @@ class Program:
 
 
 def read_text(path: Path, shown: str, span: Span | None = None, sources: dict | None = None) -> str:
-    """Read a spec file as UTF-8 text, or fail with a located error."""
+    """Read a spec file as UTF-8 text, or fail with a located error.
+
+    Only a regular file is read, and at most MAX_FILE_BYTES of it: a FIFO would block forever
+    and /dev/zero would fill the memory."""
     sources = sources if sources is not None else {}
     where = span or Span(shown, 1, 1)
+
+    def fail(message: str, at: Span | None = span):
+        return ArchspecError(Diagnostic(message, at), sources)
+
     try:
-        data = path.read_bytes()
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise fail(f"{shown} is a directory, not a spec file")
+        if not stat.S_ISREG(st.st_mode):
+            raise fail(f"{shown} is not a regular file (a device, FIFO or socket): specs are read from files")
+        if st.st_size > MAX_FILE_BYTES:
+            raise fail(f"{shown} is larger than the limit of {MAX_FILE_BYTES // 1024 // 1024} MiB", where)
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise ArchspecError(Diagnostic(f"no such file: {shown}", span), sources) from None
-    except IsADirectoryError:
-        raise ArchspecError(Diagnostic(f"{shown} is a directory, not a spec file", span), sources) from None
+        raise fail(f"no such file: {shown}") from None
     except OSError as err:
-        raise ArchspecError(Diagnostic(f"cannot read {shown}: {err.strerror}", span), sources) from None
+        raise fail(f"cannot read {shown}: {err.strerror}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise ArchspecError(Diagnostic(f"{shown} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", where), sources)
+        raise fail(f"{shown} is larger than the limit of {MAX_FILE_BYTES // 1024 // 1024} MiB", where)
     if b"\x00" in data:
         raise ArchspecError(Diagnostic("not a text file (it contains NUL bytes)", Span(shown, 1, 1)), {**sources, shown: ""})
     try:
@@ -92,6 +108,15 @@ def load_program(path: str | Path) -> Program:
                 continue
             if not target.exists():
                 raise ArchspecError(Diagnostic(f"imported file not found: {imp.path} (looked for {t_shown})", imp.span), program_sources)
+            if len(stack) >= MAX_IMPORT_DEPTH:
+                raise ArchspecError(
+                    Diagnostic(f"imports nested more than {MAX_IMPORT_DEPTH} deep", imp.span, help="this is a limit (docs/limits.md)"),
+                    program_sources,
+                )
+            if len(modules) >= MAX_FILES:
+                raise ArchspecError(
+                    Diagnostic(f"more than {MAX_FILES} files imported", imp.span, help="this is a limit (docs/limits.md)"), program_sources
+                )
             visit(target, t_shown, stack + [(p.resolve(), imp.span)], imp.span)
         return module
 

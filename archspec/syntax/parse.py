@@ -480,11 +480,65 @@ def _check_text(text: str, file: str) -> None:
         raise ArchspecError(Diagnostic("not a text file (it contains NUL bytes)", Span(file, 1, 1)), {file: ""})
 
 
+MAX_NESTING = ast.MAX_DEPTH  # levels of the parse tree: brackets, operators and indented bodies together
+
+
+def _too_deep(at: Span) -> Diagnostic:
+    return Diagnostic(
+        f"nested too deeply: more than {MAX_NESTING} levels of brackets, operators and indented bodies",
+        at,
+        help="this is a limit (docs/limits.md); name intermediate values or split the expression",
+    )
+
+
+def _check_nesting(tree, file: str, text: str, line_offset: int, col_offset: int) -> None:
+    """Refuse a parse tree deeper than MAX_NESTING before anything walks it recursively.
+
+    LALR parsing needs no recursion, but turning the tree into the AST, and every stage
+    after, does: a thousand brackets must be an error here, not a RecursionError there."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            line = getattr(meta, "line", 1)
+            col = getattr(meta, "column", 1)
+            at = Span(file, line + line_offset, col + (col_offset if line == 1 else 0))
+            raise ArchspecError(_too_deep(at), {file: text})
+        stack.extend((c, depth + 1) for c in node.children if hasattr(c, "children"))
+
+
+MAX_TOKENS = 50_000  # per file: the largest spec here has 900; LALR parsing costs ~15 us a token
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _check_tokens(text: str, file: str, line_offset: int) -> None:
+    """Refuse a file of more than MAX_TOKENS tokens before lark spends seconds on it."""
+    for n, m in enumerate(_TOKEN.finditer(text)):
+        if n == MAX_TOKENS:
+            line = text.count("\n", 0, m.start()) + 1
+            col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+            raise ArchspecError(
+                Diagnostic(
+                    f"too long: more than {MAX_TOKENS:,} tokens in one file",
+                    Span(file, line + line_offset, col),
+                    help="this is a limit (docs/limits.md); loops (`repeat`, `for`) and blocks write long networks briefly",
+                ),
+                {file: text},
+            )
+
+
 def _run(text: str, file: str, start: str, line_offset: int = 0, col_offset: int = 0):
     _check_text(text, file)
+    _check_tokens(text, file, line_offset)
     try:
         tree = _parser().parse(text if start != "start" or text.endswith("\n") else text + "\n", start=start)
-        return _ToAst(file, line_offset, col_offset).transform(tree)
+        _check_nesting(tree, file, text, line_offset, col_offset)
+        result = _ToAst(file, line_offset, col_offset).transform(tree)
+        deep = ast.too_deep(result)
+        if deep is not None:
+            raise ArchspecError(_too_deep(deep), {file: text})
+        return result
     except UnexpectedInput as err:
         raise ArchspecError(_syntax_error(err, file, text, line_offset, col_offset), {file: text}) from None
     except DedentError:

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from archspec.diagnostics import ArchspecError, Diagnostic, Span
+from archspec.naming import name_problem
 from archspec.syntax import ast
 from archspec.syntax.parse import parse_expr, parse_item
 
@@ -163,6 +164,14 @@ class _Conv:
                 return ast.Lit(str(node.value), self.span(node))
             raise
 
+    def name(self, node: yaml.Node, what: str, text: str | None = None) -> str:
+        """A name the YAML form declares (parameter, block, network): the same rule as the .arch grammar's NAME."""
+        text = str(node.value) if text is None else text
+        problem = name_problem(text, what) if isinstance(node, yaml.ScalarNode) else f"a {what} name is a plain word"
+        if problem:
+            self.fail(problem, node)
+        return text
+
     def item(self, node: yaml.ScalarNode):
         line, col = self._offset(node)
         return parse_item(str(node.value), self.file, line, col)
@@ -290,9 +299,59 @@ def _relevant(loc: tuple, data: Any) -> bool:
     return True
 
 
+MAX_YAML_NODES = 100_000  # values in the document, every alias counted as often as it is used
+_YAML_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+)")
+
+
+def _check_events(text: str, file: str) -> None:
+    """Refuse what would make PyYAML recurse, expand or convert without bound, before it builds anything.
+
+    The event stream is produced without recursion; composing it into nodes recurses once a
+    level, aliases multiply what later stages walk ("billion laughs"), and int() of a long
+    digit string raises ValueError."""
+
+    def fail(message: str, mark) -> ArchspecError:
+        return ArchspecError(
+            Diagnostic(message, Span(file, mark.line + 1, mark.column + 1), help="this is a limit (docs/limits.md)"), {file: text}
+        )
+
+    sizes: dict[str, int] = {}  # anchor -> values in the anchored node, aliases expanded
+    open_: list[list] = []  # [anchor, values so far] of each collection being read
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            n = sizes.get(event.anchor, 1)
+        elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            n = 1
+            if isinstance(event, yaml.ScalarEvent):
+                if event.style is None and len(event.value) > 30 and _YAML_INT.fullmatch(event.value):
+                    raise fail(f"number too long: {len(event.value):,} digits", event.start_mark)
+                if event.anchor:
+                    sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, n = open_.pop()
+            if anchor:
+                sizes[anchor] = n
+            if open_:
+                open_[-1][1] += n
+            continue
+        else:
+            continue
+        total += n
+        if total > MAX_YAML_NODES:
+            raise fail(f"the YAML document holds more than {MAX_YAML_NODES:,} values (aliases counted as often as used)", event.start_mark)
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(open_) >= ast.MAX_DEPTH:
+                raise fail(f"nested too deeply: more than {ast.MAX_DEPTH} levels of YAML lists and mappings", event.start_mark)
+            open_.append([event.anchor, 1])
+        elif open_:
+            open_[-1][1] += n
+
+
 def parse_yaml(text: str, file: str) -> ast.Module:
     conv = _Conv(file)
     try:
+        _check_events(text, file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:
@@ -339,17 +398,23 @@ def parse_yaml(text: str, file: str) -> ast.Module:
             diags.append(Diagnostic(f"YAML {'.'.join(map(str, loc)) or 'document'}: {first['msg']}", conv.span(_locate(root, loc))))
         raise ArchspecError(diags[:5], {file: text}) from None
     try:
-        return _module(root, conv, file)
+        module = _module(root, conv, file)
     except ArchspecError as err:
         err.sources.setdefault(file, text)
         raise
+    deep = ast.too_deep(module)
+    if deep is not None:
+        raise ArchspecError(
+            Diagnostic(f"nested too deeply: more than {ast.MAX_DEPTH} levels", deep, help="this is a limit (docs/limits.md)"), {file: text}
+        )
+    return module
 
 
 def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
     m = conv.mapping(root)
     span = conv.span(root)
     imports = tuple(ast.Import(str(n.value), conv.span(n)) for n in m["imports"][1].value) if "imports" in m else ()
-    params = tuple(ast.Param(str(k.value), conv.param_value(v), conv.span(k)) for k, v in m["params"][1].value) if "params" in m else ()
+    params = tuple(ast.Param(conv.name(k, "parameter"), conv.param_value(v), conv.span(k)) for k, v in m["params"][1].value) if "params" in m else ()
     input_expr = None
     if "input" in m and not (isinstance(m["input"][1], yaml.ScalarNode) and m["input"][1].tag.endswith(":null")):
         node = m["input"][1]
@@ -365,12 +430,12 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
             for p in bm["params"][1].value if "params" in bm else ():
                 name, eq, default = str(p.value).partition("=")
                 line, col = conv._offset(p)
-                ps.append(ast.Param(name.strip(), parse_expr(default, file, line, col + len(name) + 1) if eq else None, conv.span(p)))
-            blocks.append(ast.BlockDef(str(k.value), tuple(ps), conv.body(bm["body"][1]), conv.span(k)))
+                ps.append(ast.Param(conv.name(p, "parameter", name.strip()), parse_expr(default, file, line, col + len(name) + 1) if eq else None, conv.span(p)))
+            blocks.append(ast.BlockDef(conv.name(k, "block"), tuple(ps), conv.body(bm["body"][1]), conv.span(k)))
     network = None
     if "network" in m and isinstance(m["network"][1], yaml.MappingNode):
         nm = conv.mapping(m["network"][1])
-        network = ast.Network(str(nm["name"][1].value), conv.body(nm["body"][1]), conv.span(m["network"][0]))
+        network = ast.Network(conv.name(nm["name"][1], "network"), conv.body(nm["body"][1]), conv.span(m["network"][0]))
     init = None
     if "init" in m and isinstance(m["init"][1], yaml.ScalarNode) and not m["init"][1].tag.endswith(":null"):
         init = conv.item(m["init"][1])
