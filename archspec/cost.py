@@ -50,18 +50,19 @@ class LayerCost:
 
 def layer_costs(graph: Graph) -> list[LayerCost]:
     out = []
+    nodes = graph.nodes
     for node in graph.layers():
-        ins = [graph.nodes[i].shape for i in node.inputs]
+        ins = tuple([nodes[i].shape for i in node.inputs])
         c = OPS[node.op].cost(node.attrs, ins, node.shape)
-        out.append(LayerCost(node.path, node.op, tuple(ins), node.shape, Totals(c.params, c.buffers, c.macs, math.prod(node.shape))))
+        out.append(LayerCost(node.path, node.op, ins, node.shape, Totals(c.params, c.buffers, c.macs, math.prod(node.shape))))
     return out
 
 
 def total(layers: list[LayerCost]) -> Totals:
-    t = Totals()
-    for layer in layers:
-        t = t + layer.cost
-    return t
+    costs = [layer.cost for layer in layers]
+    return Totals(
+        sum(c.params for c in costs), sum(c.buffers for c in costs), sum(c.macs for c in costs), sum(c.activations for c in costs)
+    )
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,14 @@ Naming follows nn.Sequential: every item of a scope takes the next position
 from __future__ import annotations
 
 import difflib
+import functools
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from archspec.definitions import lower_program
 from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span, TooManyErrors
-from archspec.expressions import Env, EvalError, describe, evaluate
+from archspec.expressions import Env, EvalError, budget, describe, evaluate
 from archspec.ir import Definitions, Graph, Node, Scope, Shape, defs
 from archspec.ir import expr as irx
 from archspec.naming import label_problem
@@ -32,6 +34,7 @@ from archspec.ops.types import coerce, show
 from archspec.syntax.load import Program
 
 DEFAULT_MAX_LAYERS = 100_000
+MAX_TENSOR = 2**31  # elements of one tensor (a layer's output for one image, its weights): 8 GiB in float32
 MAX_BLOCK_DEPTH = 200
 
 
@@ -62,9 +65,9 @@ class _Abort(Exception):
         self.diag = diag
 
 
-@dataclass(frozen=True)
-class Val:
-    """A value flowing through the network: a node and its shape, or unknown after an error."""
+class Val(NamedTuple):
+    """A value flowing through the network: a node and its shape, or unknown after an error.
+    (A NamedTuple: one is made per layer, and a frozen dataclass costs several times more.)"""
 
     node: int | None
     shape: Shape | None
@@ -80,10 +83,29 @@ UNKNOWN = Val(None, None)
 class _Ctx:
     """A naming scope: its dotted path and the next free position."""
 
+    JOINS = ("add", "mul", "concat")
+
     def __init__(self, path: tuple[str, ...]):
         self.path = path
+        self.prefix = ".".join(path)
         self.count = 0
         self.taken: dict[str, Span | None] = {}
+        self.prefixed = dict.fromkeys(self.JOINS, 0)  # names taken that start with each join's kind
+
+    def take(self, name: str, span: Span | None) -> None:
+        self.taken[name] = span
+        for kind in self.JOINS:
+            if name.startswith(kind):
+                self.prefixed[kind] += 1
+
+    def join_name(self, kind: str) -> str:
+        """`add`, then `add_1`, `add_2`, ...: counted as names are taken, not by scanning them (O(1))."""
+        if kind not in self.taken:
+            return kind
+        n = self.prefixed[kind]
+        while f"{kind}_{n}" in self.taken:
+            n += 1
+        return f"{kind}_{n}"
 
     def claim(self, label: str | None, span: Span | None) -> str:
         if label is None:
@@ -97,12 +119,12 @@ class _Ctx:
             where = ".".join(self.path) or "the network"
             prev = self.taken[name]
             raise _Fail(f"the name '{name}' is used twice in {where}", span, notes=[Note("first used here", prev)] if prev else [])
-        self.taken[name] = span
+        self.take(name, span)
         self.count += 1
         return name
 
     def dotted(self, name: str) -> str:
-        return ".".join(self.path + (name,))
+        return f"{self.prefix}.{name}" if self.prefix else name
 
     def child(self, name: str) -> _Ctx:
         return _Ctx(self.path + (name,))
@@ -263,6 +285,13 @@ class Elaborator:
         ):
             what = "--input" if span is None else "input"
             self._fatal(f"{what}: expected [C, H, W] or [F] of positive ints, got {show(shape)}", span or Span(module.file, 1, 1))
+        if math.prod(shape) > MAX_TENSOR:
+            what = "--input" if span is None else "input"
+            self._fatal(
+                f"{what}: {show(shape)} holds {math.prod(shape):,} elements an image, more than the limit of {MAX_TENSOR:,}",
+                span or Span(module.file, 1, 1),
+                help="no tensor that large can be built (docs/limits.md)",
+            )
         return shape
 
     def _collect_blocks(self, params: dict[str, Any]) -> None:
@@ -440,7 +469,7 @@ class Elaborator:
 
     def _call_op(self, op, call: defs.Call, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span) -> Val:
         positional, keyword = self._args(call, env)
-        names = [a.name for a in op.attrs]
+        names, defaults = _signature(op)
         raw = _bind(op.name, f"{op.name} takes at most", "argument", names, positional, keyword)
         attrs: dict[str, Any] = {}
         for attr in op.attrs:
@@ -453,7 +482,7 @@ class Elaborator:
             elif attr.default is REQUIRED:
                 raise _Fail(f"{op.name}: missing argument '{attr.name}'", call.span, help=f"{op.name} takes ({', '.join(names)})")
             else:
-                attrs[attr.name] = coerce(attr.kind, attr.name, attr.default)
+                attrs[attr.name] = defaults[attr.name]
         name = ctx.claim(label, label_span or call.span)
         if not value.known:
             return UNKNOWN
@@ -477,9 +506,13 @@ class Elaborator:
                 span,
                 help="raise the limit with --max-layers if this is intended",
             )
-        node = Node(
-            len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ".".join(ctx.path), tuple(shape), span, site
-        )
+        if math.prod(shape) > MAX_TENSOR:
+            raise _Fail(
+                f"{op}: its output {fmt(tuple(shape))} holds {math.prod(shape):,} elements an image, more than the limit of {MAX_TENSOR:,}",
+                span,
+                help="no tensor that large can be built (docs/limits.md)",
+            )
+        node = Node(len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ctx.prefix, tuple(shape), span, site)
         self.nodes.append(node)
         return Val(node.id, node.shape)
 
@@ -537,8 +570,8 @@ class Elaborator:
         except JoinError as err:
             notes = [Note(f"branch {i + 1} gives {fmt(v.shape)}", s) for i, (v, s) in enumerate(outs) if i in (0, err.culprit)]
             raise _Fail(err.message, outs[err.culprit][1], notes=notes, help=err.help) from None
-        name = kind if kind not in ctx.taken else f"{kind}_{sum(1 for t in ctx.taken if t.startswith(kind))}"
-        ctx.taken[name] = stmt.span
+        name = ctx.join_name(kind)
+        ctx.take(name, stmt.span)
         return self._add(kind, attrs, vals, ctx, name, shape, stmt.span, stmt.key)
 
     def _branches(self, stmts: tuple, env: Env) -> list:
@@ -572,6 +605,12 @@ class Elaborator:
         if isinstance(stmt, defs.Labeled):
             stmt = defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
+
+
+@functools.cache
+def _signature(op) -> tuple[list[str], dict[str, Any]]:
+    """An op's argument names and its defaults, coerced: the same for every call, so computed once."""
+    return [a.name for a in op.attrs], {a.name: coerce(a.kind, a.name, a.default) for a in op.attrs if a.default is not REQUIRED}
 
 
 def _bind(callee: str, takes: str, noun: str, names: list[str], positional: list, keyword: dict) -> dict[str, tuple[Any, defs.Arg]]:
@@ -610,4 +649,5 @@ def elaborate(
     program: Program, overrides: dict[str, irx.Expr] | None = None, input_shape: Shape | None = None, limits: Limits | None = None
 ) -> Graph:
     """Build the IR graph of `program`'s network, or raise ArchspecError with every error found."""
-    return Elaborator(program, overrides, input_shape, limits or Limits()).run()
+    with budget():  # one bound on what all the spec's expressions build, loops included
+        return Elaborator(program, overrides, input_shape, limits or Limits()).run()

@@ -7,11 +7,13 @@ bounded so that a hostile spec (`10 ** 10 ** 10`, `(0,) * 10 ** 12`) fails fast.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import math
 import operator
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.diagnostics import Span
@@ -19,7 +21,10 @@ from archspec.ir import expr as ir
 from archspec.ops.types import show
 
 MAX_INT = 2**62
-MAX_SEQ = 1_000_000
+MAX_SEQ = 1_000_000  # elements of one string or tuple, nested tuples counted in full
+MAX_VALUE_DEPTH = 100  # tuples inside tuples: comparing or printing deeper ones recurses in C
+MAX_WORK = 10_000_000  # elements of all the tuples and strings one elaboration builds
+MAX_ROUND_DIGITS = 400  # round(x, n): 10 ** n is computed
 
 
 class EvalError(Exception):
@@ -62,12 +67,71 @@ def describe(v: Any) -> str:
     )
 
 
-def _check(v: Any, span: Span) -> Any:
+@dataclass
+class Budget:
+    """What one elaboration's expressions may build in all: each loop iteration can build a large
+    tuple, so a bound on each value alone would still let 10^6 iterations of 10^6 elements run."""
+
+    work: int = 0
+    sizes: dict[int, tuple[tuple, int, int]] = field(default_factory=dict)  # id -> (the tuple, elements, depth)
+
+    def measure(self, t: tuple) -> tuple[int, int]:
+        """(elements, depth) of a tuple, nested tuples counted in full; each tuple measured once."""
+        known = self.sizes.get(id(t))
+        if known is not None and known[0] is t:
+            return known[1], known[2]
+        size, depth = len(t), 1
+        for x in t:
+            if isinstance(x, tuple):
+                n, d = self.measure(x) if len(x) else (0, 1)
+                size, depth = size + n, max(depth, d + 1)
+                if size > MAX_SEQ or depth > MAX_VALUE_DEPTH:
+                    break  # over a limit already: no need to measure the rest
+        self.sizes[id(t)] = (t, size, depth)
+        self.work += size
+        return size, depth
+
+
+_BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("archspec_budget", default=None)
+
+
+@contextlib.contextmanager
+def budget() -> Iterator[Budget]:
+    """One budget for every evaluation inside the `with` (an elaboration); outside one, each
+    top-level `evaluate` call gets its own."""
+    token = _BUDGET.set(Budget())
+    try:
+        yield _BUDGET.get()
+    finally:
+        _BUDGET.reset(token)
+
+
+def _check(v: Any, span: Span, new: bool = False) -> Any:
+    """Refuse a value over a limit; `new`: it was just built here, so it counts against the budget."""
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
-        raise EvalError(f"number too large: more than {MAX_INT}", span)
-    if isinstance(v, (tuple, str)) and len(v) > MAX_SEQ:
-        raise EvalError(f"sequence too long: more than {MAX_SEQ:,} elements", span)
+        raise EvalError(f"number too large: more than {MAX_INT}", span, help=_LIMIT_HELP)
+    if isinstance(v, complex):
+        raise EvalError("the result is not a real number", span)
+    if isinstance(v, (tuple, str)):
+        if len(v) > MAX_SEQ:
+            raise EvalError(f"sequence too long: more than {MAX_SEQ:,} elements", span, help=_LIMIT_HELP)
+        b = _BUDGET.get()
+        if b is not None and (new or isinstance(v, tuple)):
+            before = b.work
+            if isinstance(v, tuple):
+                size, depth = b.measure(v)
+                if size > MAX_SEQ:
+                    raise EvalError(f"value too large: more than {MAX_SEQ:,} elements, nested tuples counted", span, help=_LIMIT_HELP)
+                if depth > MAX_VALUE_DEPTH:
+                    raise EvalError(f"tuples nested more than {MAX_VALUE_DEPTH} deep", span, help=_LIMIT_HELP)
+            elif new:
+                b.work += len(v)
+            if b.work > MAX_WORK and b.work > before:
+                raise EvalError(f"the spec's expressions build more than {MAX_WORK:,} elements in all", span, help=_LIMIT_HELP)
     return v
+
+
+_LIMIT_HELP = "this is a limit (docs/limits.md)"
 
 
 def _pow(a, b):
@@ -116,18 +180,38 @@ def _seq(fn):
     return wrapped
 
 
+def _over_range(fn: Callable[..., Any], closed: Callable[[range], Any]):
+    """min/max/sum of a range in closed form (a range is lazy: `sum(range(2 ** 62))` must not loop)."""
+
+    def wrapped(*args, **kwargs):
+        if len(args) == 1 and not kwargs and isinstance(args[0], range):
+            r = args[0]
+            if not r:
+                return fn(r)  # Python's own error (or 0 for sum)
+            return closed(r)
+        return _seq(fn)(*args, **kwargs)
+
+    return wrapped
+
+
+def _round(x, ndigits=None):
+    if isinstance(ndigits, int) and not isinstance(ndigits, bool) and abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ValueError(f"ndigits must be between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS}")
+    return round(x) if ndigits is None else round(x, ndigits)
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "range": lambda *a: range(*a),
     "len": len,
     "enumerate": _seq(lambda xs, start=0: tuple(enumerate(xs, start))),
     "zip": _seq(lambda *xs: tuple(zip(*xs))),
-    "min": min,
-    "max": max,
-    "sum": sum,
+    "min": _over_range(min, lambda r: min(r[0], r[-1])),
+    "max": _over_range(max, lambda r: max(r[0], r[-1])),
+    "sum": _over_range(sum, lambda r: (r[0] + r[-1]) * len(r) // 2),
     "abs": abs,
     "int": int,
     "float": float,
-    "round": round,
+    "round": _round,
     "str": str,
     "tuple": _seq(tuple),
     "ceil": math.ceil,
@@ -163,6 +247,9 @@ class Env:
 
 def evaluate(e: ir.Expr, env: Env) -> Any:
     """Evaluate an expression; every failure is an EvalError pointing at the sub-expression."""
+    if _BUDGET.get() is None:
+        with budget():
+            return evaluate(e, env)
     try:
         return _check(_eval(e, env), e.span)
     except EvalError:
@@ -193,15 +280,17 @@ def _eval(e: ir.Expr, env: Env) -> Any:
             raise EvalError("'in' is only known inside a network or block", e.span)
         return InShape(env.in_shape)
     if isinstance(e, ir.TupleOf):
-        return tuple(evaluate(x, env) for x in e.items)
+        return _check(tuple(evaluate(x, env) for x in e.items), e.span, new=True)
     if isinstance(e, ir.BinOp):
         left, right = evaluate(e.left, env), evaluate(e.right, env)
         if e.op == "*" and isinstance(left, (tuple, str)) and isinstance(right, int):
             _check_repeat(len(left), right, e.span)
         if e.op == "*" and isinstance(right, (tuple, str)) and isinstance(left, int):
             _check_repeat(len(right), left, e.span)
+        if e.op == "%" and isinstance(left, str):
+            raise EvalError("cannot apply '%' to a string (use a string with {holes})", e.span)
         try:
-            return _check(_BINOPS[e.op](left, right), e.span)
+            return _check(_BINOPS[e.op](left, right), e.span, new=True)
         except TypeError:
             raise EvalError(f"cannot apply '{e.op}' to {describe(left)} and {describe(right)}", e.span) from None
     if isinstance(e, ir.Neg):
@@ -256,11 +345,14 @@ def _eval(e: ir.Expr, env: Env) -> Any:
         args = [evaluate(a, env) for a in e.args]
         kwargs = {k: evaluate(a, env) for k, a in e.kwargs}
         try:
-            return fn(*args, **kwargs)
+            return _check(fn(*args, **kwargs), e.span, new=True)
         except (TypeError, ValueError) as err:
             raise EvalError(f"{e.fn}(): {_py_message(err)}", e.span) from None
     if isinstance(e, ir.Format):
-        return "".join(p if isinstance(p, str) else str(evaluate(p, env)) for p in e.parts)
+        parts = []
+        for p in e.parts:
+            parts.append(p if isinstance(p, str) else _check(str(evaluate(p, env)), e.span, new=True))
+        return _check("".join(parts), e.span, new=True)
     raise AssertionError(f"unknown expression {e!r}")
 
 

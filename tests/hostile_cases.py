@@ -81,7 +81,7 @@ def cases() -> list[Case]:
     )
     add(
         "inject-label",
-        {"s.arch": 'input 3x8x8\nnetwork n:\n    "a{\\"\\\\n\\"}b": conv(4, 3)\n'},
+        {"s.arch": 'param s = "a\\"); ' + TOUCH.replace('"', '\\"') + ' #"\ninput 3x8x8\nnetwork n:\n    "{s}": conv(4, 3)\n'},
         ("compile", "s.arch", "--to", "torch", "-o", "m.py"),
         "error",
         tags=("code",),
@@ -213,7 +213,13 @@ def cases() -> list[Case]:
     # --- evaluation that would hang
     add("sum-range", net("conv(sum(range(2 ** 62)), 3)"), ("check", "s.arch"))
     add("max-range", net("conv(max(range(10 ** 15)), 3)"), ("check", "s.arch"))
-    add("min-range", net("conv(min(range(10 ** 15, 0, -1)), 3)"), ("check", "s.arch"))
+    add("min-range", net("conv(min(range(10 ** 15, 0, -1)), 3)"), ("check", "s.arch"), "ok")
+    add(
+        "sum-range-exact",
+        net("assert sum(range(3, 10 ** 6, 7)) == 71428357143", "assert max(range(10 ** 15, 5, -3)) == 10 ** 15", "conv(4, 3)"),
+        ("check", "s.arch"),
+        "ok",
+    )
     add("len-range", net("conv(len(range(10 ** 15)) // 10 ** 14, 3)"), ("check", "s.arch"), "ok")
     add("in-range", net("conv(4 if 5 in range(10 ** 15) else 2, 3)"), ("check", "s.arch"), "ok")
     add("round-huge", net("conv(round(2 ** 62, -(2 ** 62)), 3)"), ("check", "s.arch"))
@@ -280,6 +286,7 @@ def cases() -> list[Case]:
         "conv-huge-channels": "conv(2 ** 62, 3)",
         "conv-big-channels": "conv(2 ** 40, 1)",
         "linear-huge": "flatten; linear(2 ** 50)",
+        "linear-weights": "flatten; linear(2 ** 26)",
         "groups-not-dividing": "conv(4, 3, groups=2)",
         "groups-zero": "conv(4, 3, groups=0)",
         "lrn-size-zero": "lrn(0)",
@@ -293,6 +300,8 @@ def cases() -> list[Case]:
         "adaptive-zero": "adaptive_avgpool(0)",
     }.items():
         add(f"value-{id}", net(call), ("compile", "s.arch", "--to", "torch", "-o", "m.py"))
+    add("input-huge", spec("network n:\n    relu\n", head="input 3x65536x65536\n"), ("check", "s.arch"))
+    add("input-override-huge", {"s.arch": NET}, ("check", "s.arch", "--input", "3x65536x65536"))
     add("empty-scope", net("s:", "    identity if false"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"))
     add("empty-network-if", spec("network n:\n    if false:\n        relu\n"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"), "ok", import_output="m.py")
 

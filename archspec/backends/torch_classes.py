@@ -674,7 +674,7 @@ class Writer:
             e = exprs.get(a.name)
             v = evaluate(e, Env({})) if e is not None and _literal(e) else (a.default if e is None else None)
             if v is None and e is not None:
-                v = {"int": 1, "pair": 1, "conv_pad": 0, "pad": 0, "float": 0.5, "prob": 0.5, "bool": True}.get(a.kind, a.default)
+                v = {"int": 1, "pair": 1, "conv_pad": 0, "pad": 0, "float": 0.5, "float+": 0.5, "prob": 0.5, "bool": True}.get(a.kind, a.default)
             attrs[a.name] = coerce(a.kind, a.name, v) if v is not None else None
         shape = (8, 16, 16) if flow.rank == 3 else (8,)
         try:
@@ -1086,6 +1086,7 @@ _MARKED = {
     "pair?": lambda k: 918_273_645 + k,
     "pad": lambda k: 918_273_645 + k,
     "float": lambda k: 0.918273645 + k,
+    "float+": lambda k: 0.918273645 + k,
     "prob": lambda k: 0.918273645 + k / 1e6,
 }
 

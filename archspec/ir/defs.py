@@ -13,6 +13,7 @@ match what was built to the statement that built it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -28,7 +29,7 @@ class _Keyed:
     KIND = ""
     span: Span
 
-    @property
+    @functools.cached_property  # read for every node elaboration makes: computed once a statement
     def key(self) -> str:
         return f"{self.KIND}@{self.span}"
 

@@ -13,8 +13,8 @@ def _bn_cost(a: dict, inputs, out) -> Cost:
 
 @define(
     "batchnorm",
-    Attr("eps", "float", 1e-5, "added to the variance"),
-    Attr("momentum", "float", 0.1, "running-statistics momentum"),
+    Attr("eps", "float+", 1e-5, "added to the variance"),
+    Attr("momentum", "prob", 0.1, "running-statistics momentum"),
     Attr("affine", "bool", True, "learn a scale and a shift"),
     doc="Batch normalisation over channels ([C, H, W]) or features ([F]); running mean and variance are buffers.",
     cost=_bn_cost,
@@ -33,7 +33,7 @@ def batchnorm(a: dict, inputs):
     Attr("size", "int", doc="channels in the normalisation window"),
     Attr("alpha", "float", 1e-4),
     Attr("beta", "float", 0.75),
-    Attr("k", "float", 1.0),
+    Attr("k", "float+", 1.0),
     doc="Local response normalisation across channels (AlexNet).",
     aliases=("local_response_norm",),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from archspec.ops.registry import OpError
@@ -44,9 +45,14 @@ def coerce(kind: str, name: str, v: Any) -> Any:
             raise OpError(f"'{name}' must be a non-negative int, got {_show(v)}", name)
         return v
     if kind == "float":
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise OpError(f"'{name}' must be a number, got {_show(v)}", name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise OpError(f"'{name}' must be a finite number, got {_show(v)}", name)
         return float(v)
+    if kind == "float+":  # eps, k: added to a variance or a sum, so never negative
+        v = coerce("float", name, v)
+        if v < 0:
+            raise OpError(f"'{name}' must not be negative, got {_show(v)}", name)
+        return v
     if kind == "prob":
         v = coerce("float", name, v)
         if not 0.0 <= v <= 1.0:

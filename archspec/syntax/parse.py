@@ -308,6 +308,8 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def int_lit(self, meta, c):
+        if len(c[0]) > MAX_DIGITS:  # int() of thousands of digits is slow, then refused by Python itself
+            raise _Located(f"number too long: {len(c[0]):,} digits", self._span(meta), help="numbers go up to 2^62 (docs/limits.md)")
         return ast.Lit(int(c[0]), self._span(meta))
 
     @v_args(meta=True)
@@ -508,6 +510,7 @@ def _check_nesting(tree, file: str, text: str, line_offset: int, col_offset: int
         stack.extend((c, depth + 1) for c in node.children if hasattr(c, "children"))
 
 
+MAX_DIGITS = 30  # in an int literal: 2^62 has 19
 MAX_TOKENS = 50_000  # per file: the largest spec here has 900; LALR parsing costs ~15 us a token
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
