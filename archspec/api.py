@@ -20,7 +20,7 @@ from archspec.elaborate import MAX_TENSOR, Limits, elaborate
 from archspec.ir import Graph
 from archspec.ir import expr as irx
 from archspec.syntax import ast
-from archspec.syntax.load import load_program
+from archspec.syntax.load import Program, load_program
 
 
 @dataclass
@@ -124,6 +124,18 @@ def load(
 
     Raises `ArchspecError` (with every diagnostic found) for a wrong spec.
     """
+    return analyse_program(path, None, input=input, max_layers=max_layers, **overrides)
+
+
+def analyse_program(
+    path: str | Path,
+    program: Program | None,
+    *,
+    input: tuple[int, ...] | str | None = None,
+    max_layers: int | None = None,
+    **overrides: Any,
+) -> Analysis:
+    """`load`, for a program already parsed from `path` (the CLI's `check` reads it first)."""
     exprs: dict[str, irx.Expr] = {}
     for k, v in overrides.items():
         if irx.is_expr(v):
@@ -142,7 +154,7 @@ def load(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        program = load_program(path)
+        program = program or load_program(path)
         limits = Limits(max_layers) if max_layers else Limits()
         analysis = Analysis(str(path), elaborate(program, exprs, input, limits))
         _ = analysis.total  # per-layer costs, computed here too

@@ -1,6 +1,7 @@
 """The command line: a thin layer over the Python API.
 
-Exit status: 0 fine, 1 the spec (or a value for it) is wrong, 2 the command line is wrong.
+Exit status: 0 fine, 1 the spec (or a value for it) is wrong, 2 the command line is wrong,
+70 an internal error (a bug in archspec: reported in one message, without a traceback).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from archspec.api import Analysis, load, parse_shape, parse_value
+from archspec.api import Analysis, analyse_program, load, parse_shape, parse_value
 from archspec.diagnostics import ArchspecError
 from archspec.elaborate import DEFAULT_MAX_LAYERS
 from archspec.syntax import ast
@@ -81,9 +82,9 @@ def _spec_options(f):
     return f
 
 
-def analyse(spec: str, input_shape, sets, max_layers) -> Analysis:
+def analyse(spec: str, input_shape, sets, max_layers, program=None) -> Analysis:
     try:
-        return load(spec, input=input_shape, max_layers=max_layers, **_overrides(sets))
+        return analyse_program(spec, program, input=input_shape, max_layers=max_layers, **_overrides(sets))
     except ArchspecError as err:
         _fail(err)
         raise  # unreachable
@@ -117,7 +118,7 @@ def check(spec, input_shape, sets, max_layers):
             f"{spec}: a library of {len(main.blocks)} block(s): {names} (no network; its blocks are checked where a network calls them)"
         )
         return
-    a = analyse(spec, input_shape, sets, max_layers)
+    a = analyse(spec, input_shape, sets, max_layers, program)
     click.echo(summary_line(a))
 
 
@@ -257,6 +258,14 @@ def run() -> None:
         _fail(err)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as err:  # a bug in archspec: one clear message, never a traceback (exit 70, EX_SOFTWARE)
+        import os
+
+        if os.environ.get("ARCHSPEC_TRACEBACK"):
+            raise
+        click.echo(f"archspec: internal error: {type(err).__name__}: {err}", err=True)
+        click.echo("this is a bug in archspec, not in the spec: please report it with the spec (ARCHSPEC_TRACEBACK=1 shows where)", err=True)
+        sys.exit(70)
 
 
 if __name__ == "__main__":  # pragma: no cover

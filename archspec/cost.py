@@ -16,7 +16,7 @@ from archspec.ops import OPS
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per layer, and frozen dataclasses are slow to build
 class Totals:
     params: int = 0
     buffers: int = 0
@@ -37,7 +37,7 @@ class Totals:
         return {"params": d["params"], "buffers": d["buffers"], "macs": d["macs"], "flops": self.flops, "activations": d["activations"]}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LayerCost:
     """One leaf op: where it is, what it reads and returns, what it costs (batch 1)."""
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from archspec.definitions import lower_program
 from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span, TooManyErrors
-from archspec.expressions import Env, EvalError, budget, describe, evaluate
+from archspec.expressions import Env, EvalError, InShape, _suggest, budget, describe, evaluate
 from archspec.ir import Definitions, Graph, Node, Scope, Shape, defs
 from archspec.ir import expr as irx
 from archspec.naming import label_problem
@@ -35,7 +35,7 @@ from archspec.syntax.load import Program
 
 DEFAULT_MAX_LAYERS = 100_000
 MAX_TENSOR = 2**31  # elements of one tensor (a layer's output for one image, its weights): 8 GiB in float32
-MAX_BLOCK_DEPTH = 200
+MAX_BLOCK_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,14 @@ class Limits:
     max_layers: int = DEFAULT_MAX_LAYERS
 
     @property
-    def max_iterations(self) -> int:
-        return 10 * self.max_layers
+    def max_steps(self) -> int:
+        """Statements run, loop iterations and block calls, all together: a loop of asserts or a
+        chain of blocks that builds no layer must stop too."""
+        return 3 * self.max_layers
+
+    @property
+    def max_iterations(self) -> int:  # one loop's length, refused before it starts
+        return self.max_steps
 
 
 class _Fail(Exception):
@@ -85,18 +91,18 @@ class _Ctx:
 
     JOINS = ("add", "mul", "concat")
 
-    def __init__(self, path: tuple[str, ...]):
-        self.path = path
-        self.prefix = ".".join(path)
+    def __init__(self, prefix: str):
+        self.prefix = prefix  # the dotted path, "" for the network
         self.count = 0
         self.taken: dict[str, Span | None] = {}
         self.prefixed = dict.fromkeys(self.JOINS, 0)  # names taken that start with each join's kind
 
     def take(self, name: str, span: Span | None) -> None:
         self.taken[name] = span
-        for kind in self.JOINS:
-            if name.startswith(kind):
-                self.prefixed[kind] += 1
+        if name[:1] in "amc":  # the first letters of the joins' kinds: most names skip the loop
+            for kind in self.JOINS:
+                if name.startswith(kind):
+                    self.prefixed[kind] += 1
 
     def join_name(self, kind: str) -> str:
         """`add`, then `add_1`, `add_2`, ...: counted as names are taken, not by scanning them (O(1))."""
@@ -116,7 +122,7 @@ class _Ctx:
                 raise _Fail(problem[0], span, help=problem[1])
             name = label
         if name in self.taken:
-            where = ".".join(self.path) or "the network"
+            where = self.prefix or "the network"
             prev = self.taken[name]
             raise _Fail(f"the name '{name}' is used twice in {where}", span, notes=[Note("first used here", prev)] if prev else [])
         self.take(name, span)
@@ -127,7 +133,7 @@ class _Ctx:
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def child(self, name: str) -> _Ctx:
-        return _Ctx(self.path + (name,))
+        return _Ctx(self.dotted(name))
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,8 @@ class Elaborator:
         self.rep = Reporter()
         self.nodes: list[Node] = []
         self.scopes: dict[str, Scope] = {}
-        self.iterations = 0
+        self.steps = 0
+        self.active: dict[str, int] = {}  # block name -> calls of it on call_stack: recursion found in O(1)
         self.call_stack: list[tuple[str, Span]] = []
         self.blocks: dict[str, _Block] = {}
 
@@ -169,7 +176,9 @@ class Elaborator:
             self.scopes[""] = Scope("", "network", net.name, dict(params), net.span, net.span)
             self.nodes.append(Node(0, "input", {"shape": shape}, (), "input", "", shape, net.input.span if net.input else net.span))
             env = Env({}, Env(dict(params)), in_shape=shape)
-            out = self._seq(net.body, Val(0, shape), env, _Ctx(()))
+            out = self._seq(net.body, Val(0, shape), env, _Ctx(""))
+            if not self.rep:
+                self._check_unrun_calls(net)
         except _Abort as a:
             self.rep.diagnostics.append(a.diag)
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
@@ -192,6 +201,73 @@ class Elaborator:
         if net.init is not None:
             graph.init = self._init(net.init, params)
         return graph
+
+    def _check_unrun_calls(self, net: defs.NetworkDef) -> None:
+        """Check the calls no instance ran (an untaken `if`, `repeat 0`) as far as can be without
+        values: known op or block, arguments that bind. Backends write every branch of the
+        definitions, so `check` passing must mean that code is sound too."""
+        seen: set[str] = set()
+        bodies = [(net.body, set(self.scopes[""].args))]
+        note = Note("no instance runs this code, but generated code contains it", None)
+        while bodies:
+            body, names_known = bodies.pop()
+            self._check_unrun_names(body, names_known | defs.bound_names(body), note)
+            for s in defs.walk(body):
+                if not isinstance(s, defs.Call):
+                    continue
+                try:
+                    if s.kind == "unknown":
+                        raise _Fail(f"unknown op or block '{s.written}'", s.span, help=self._did_you_mean(s.written))
+                    if s.kind == "block":
+                        d = self.blocks[s.callee].definition
+                        names = [p.name for p in d.params]
+                        required = [p.name for p in d.params if p.default is None]
+                        if s.callee not in seen:
+                            seen.add(s.callee)
+                            bodies.append((d.body, set(names) | set(self.blocks[s.callee].globals.values)))
+                        callee, noun = f"block {d.name}", "parameter"
+                    else:
+                        op = OPS[s.callee]
+                        if s.splice:
+                            raise _Fail(f"'*' splices a block, and '{s.written}' is not one", s.span)
+                        names = _signature(op)[0]
+                        required = [a.name for a in op.attrs if a.default is REQUIRED]
+                        callee, noun = op.name, "argument"
+                    positional = [(None, a) for a in s.args if a.name is None]
+                    keyword = {a.name: (None, a) for a in s.args if a.name is not None}
+                    bound = _bind(callee, f"{callee} takes at most", noun, names, positional, keyword)
+                    missing = [n for n in required if n not in bound]
+                    if missing:
+                        raise _Fail(f"{callee}: missing {noun} '{missing[0]}'", s.span)
+                    if s.kind == "op":
+                        self._check_literal_args(op, bound)
+                except _Fail as f:
+                    self._report(Diagnostic(f.diag.message, f.diag.span, f.diag.notes + (note,), f.diag.help))
+
+    def _check_unrun_names(self, body: tuple, known: set[str], note: Note) -> None:
+        """Every name an unrun statement reads is bound somewhere, and every `in.x` is a field of `in`."""
+        for s in defs.walk(body):
+            stack = list(defs.expressions(s))
+            while stack:
+                e = stack.pop()
+                if isinstance(e, irx.Var) and e.name not in known:
+                    self._report(Diagnostic(f"unknown name '{e.name}'", e.span, (note,), _suggest(e.name, known)))
+                elif isinstance(e, irx.Field) and isinstance(e.value, irx.Input) and e.name not in InShape.FIELDS:
+                    self._report(Diagnostic(f"'in' has no field '{e.name}'", e.span, (note,), "fields: " + ", ".join(InShape.FIELDS)))
+                stack.extend(irx.children(e))
+
+    def _check_literal_args(self, op, bound: dict) -> None:
+        """An unrun op call's arguments that need no values (`dwconv(true)`) must be of the right kind."""
+        kinds = {a.name: a.kind for a in op.attrs}
+        for attr, (_, a) in bound.items():
+            if irx.free_names(a.value) or irx.reads_input(a.value):
+                continue
+            try:
+                coerce(kinds[attr], attr, evaluate(a.value, Env({})))
+            except EvalError as e:
+                raise _Fail(e.message, e.span, help=e.help) from None
+            except OpError as err:
+                raise _Fail(f"{op.name}: {err.message}", a.value.span) from None
 
     INIT_SCHEMES = ("default", "kaiming")
 
@@ -315,6 +391,7 @@ class Elaborator:
         return value
 
     def _stmt(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
+        self._tick(stmt.span)
         try:
             if isinstance(stmt, defs.Line):
                 for item in stmt.items:
@@ -333,7 +410,6 @@ class Elaborator:
                         help="raise the limit with --max-layers if this is intended",
                     )
                 for _ in range(n):
-                    self._tick(stmt.span)
                     value = self._seq(stmt.body, value, env, ctx)
                 return value
             if isinstance(stmt, defs.For):
@@ -366,12 +442,12 @@ class Elaborator:
         self.rep.add(diag)
 
     def _tick(self, span: Span) -> None:
-        self.iterations += 1
-        if self.iterations > self.limits.max_iterations:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
             self._fatal(
-                f"more than {self.limits.max_iterations:,} loop iterations",
+                f"elaboration takes more than {self.limits.max_steps:,} steps (statements, loop iterations and block calls)",
                 span,
-                help="raise the limit with --max-layers if this is intended",
+                help="the limit is 3 x --max-layers; raise that if this is intended (docs/limits.md)",
             )
 
     def _choose(self, stmt: defs.If | defs.Labeled, env: Env) -> tuple:
@@ -420,7 +496,7 @@ class Elaborator:
             return self._item(only.items[0], value, env, ctx, label, stmt.span)
         name = ctx.claim(label, stmt.span)
         inner = ctx.child(name)
-        self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
+        self.scopes[inner.prefix] = Scope(inner.prefix, "seq", span=stmt.span)
         return self._seq(stmt.body, value, env, inner)
 
     # ---- items ----
@@ -512,14 +588,16 @@ class Elaborator:
                 span,
                 help="no tensor that large can be built (docs/limits.md)",
             )
-        node = Node(len(self.nodes), op, attrs, tuple(v.node for v in inputs), ctx.dotted(name), ctx.prefix, tuple(shape), span, site)
+        shape = shape if type(shape) is tuple else tuple(shape)
+        node = Node(len(self.nodes), op, attrs, tuple([v.node for v in inputs]), ctx.dotted(name), ctx.prefix, shape, span, site)
         self.nodes.append(node)
-        return Val(node.id, node.shape)
+        return Val(node.id, shape)
 
     def _call_block(self, block: _Block, call: defs.Call, value: Val, env: Env, ctx: _Ctx, label, transparent: bool, label_span=None) -> Val:
         d = block.definition
-        names = [n for n, _ in self.call_stack]
-        if d.name in names:
+        self._tick(call.span)
+        if self.active.get(d.name):
+            names = [n for n, _ in self.call_stack]
             chain = " -> ".join(names[names.index(d.name) :] + [d.name])
             self._fatal(
                 f"block '{d.name}' calls itself (recursion through blocks: {chain})",
@@ -542,15 +620,17 @@ class Elaborator:
         else:
             name = ctx.claim(label, label_span or call.span)
             inner = ctx.child(name)
-            path = ".".join(inner.path)
+            path = inner.prefix
             self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span, d.span)
         if not value.known:
             return UNKNOWN
         self.call_stack.append((d.name, call.span))
+        self.active[d.name] = self.active.get(d.name, 0) + 1
         try:
             return self._seq(d.body, value, Env(bound, globals_, in_shape=value.shape), inner)
         finally:
             self.call_stack.pop()
+            self.active[d.name] -= 1
 
     # ---- joins ----
     def _combinator(self, stmt: defs.Join, value: Val, env: Env, ctx: _Ctx) -> Val:
@@ -600,7 +680,7 @@ class Elaborator:
                 self._report(f.diag)
                 return UNKNOWN
             inner = ctx.child(name)
-            self.scopes[".".join(inner.path)] = Scope(".".join(inner.path), "seq", span=stmt.span)
+            self.scopes[inner.prefix] = Scope(inner.prefix, "seq", span=stmt.span)
             return self._stmt(stmt, value, env, inner)
         if isinstance(stmt, defs.Labeled):
             stmt = defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)

@@ -5,6 +5,9 @@
    torch-based counter has imported torch. Runs alternate, medians are compared.
 2. Time to analyse a generated 10,000-block network divided by a 1,000-block one
    (target: below 12, i.e. linear).
+3. Scaling on shapes that were quadratic once (issue 14): a join-heavy, a concat-heavy and a
+   deeply nested network at about 1k, 10k and 100k layers; each 10x in layers may cost at
+   most 11x in time.
 
     python benchmarks/bench_analysis.py [--runs 7]
 """
@@ -35,6 +38,28 @@ block unit(c):
 network generated:
     repeat {n}: unit(16)
 """
+
+
+# Networks of about `n` layers, each 3 ops a unit (a join and its two branches, or conv+bn+relu)
+SHAPES = {
+    "joins": "input 4x8x8\nblock r():\n    add:\n        identity\n        relu\nnetwork joins:\n    repeat {units}: r\n",
+    "concats": "input 4x8x8\nnetwork concats:\n    repeat {units}:\n        concat:\n            identity\n            conv(1, 1)\n",
+    "nested": "input 4x8x8\n"
+    + "".join(f"block b{i}():\n    b{i + 1}\n" for i in range(30))
+    + "block b30():\n    conv(4, 1)\n    batchnorm\n    relu\nnetwork nested:\n    repeat {units}: b0\n",
+}
+
+
+def scaling(shape: str, layers: int, runs: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{shape}{layers}.arch"
+        path.write_text(SHAPES[shape].format(units=layers // 3))
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            archspec.load(path, max_layers=10 * layers)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
 
 
 def timed(cmd: list[str]) -> float:
@@ -77,6 +102,11 @@ def main() -> None:
     small, large = analyse_time(1_000, max(3, args.runs // 2)), analyse_time(10_000, max(3, args.runs // 2))
     print(f"analyse 1,000 blocks: {small:.3f} s; 10,000 blocks: {large:.3f} s (5 ops per block)")
     print(f"  ratio {large / small:.1f} (target < 12): {'PASS' if large / small < 12 else 'FAIL'}")
+    for shape in SHAPES:
+        t = [scaling(shape, n, 3 if n < 100_000 else 1) for n in (1_000, 10_000, 100_000)]
+        ratios = [t[1] / t[0], t[2] / t[1]]
+        verdict = "PASS" if max(ratios) <= 11 else "FAIL"
+        print(f"{shape}: 1k {t[0]:.3f} s, 10k {t[1]:.3f} s, 100k {t[2]:.3f} s; ratios {ratios[0]:.1f}, {ratios[1]:.1f} (target <= 11): {verdict}")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,20 @@ def cases() -> list[Case]:
             import_output="m.py",
             tags=("names",),
         )
+    # names of the builtins and helpers the generated module calls
+    for name in ("int", "round", "range", "len", "getattr", "make_divisible", "max", "math", "ceil", "isinstance", "print"):
+        add(
+            f"name-builtin-{name}",
+            {
+                "s.arch": f"param {name} = 4\ninput 8x8x8\nblock b(c, {name}=2):\n    conv(make_divisible(c * 0.75 * {name}), 1)\n"
+                f"    conv(int(round(in.channels * 0.5)), 1)\n    r: conv(max(c, {name}), 1)\n"
+                f"    for i in range({name}):\n        \"x{{i}}\": conv(c, 1)\nnetwork n:\n    b({name})\n    b(c={name} * 2, {name}=1)\n"
+            },
+            ("compile", "s.arch", "--to", "torch", "-o", "m.py"),
+            "ok",
+            import_output="m.py",
+            tags=("names",),
+        )
     add(
         "name-label-dotted",
         {"s.arch": 'input 3x8x8\nnetwork n:\n    "a.b": conv(4, 3)\n'},
@@ -208,6 +222,7 @@ def cases() -> list[Case]:
     add("huge-line", spec("param p = " + "1 + " * 500_000 + "1\nnetwork n:\n    conv(4, 3)\n"), ("check", "s.arch"))
     add("fifo-spec", {}, ("check", "f.arch"), located=False, setup="fifo:f.arch")
     add("fifo-import", {"s.arch": 'import "f.arch"\n' + NET}, ("check", "s.arch"), setup="fifo:f.arch")
+    add("import-etc-passwd", {"s.arch": 'import "/etc/passwd"\n' + NET}, ("check", "s.arch"))
     add("import-dev-zero", {"s.arch": 'import "/dev/zero"\n' + NET}, ("check", "s.arch"))
 
     # --- evaluation that would hang
@@ -251,6 +266,19 @@ def cases() -> list[Case]:
         spec("block dl():\n    conv(1, 1)\nnetwork n:\n    for j in range(10 ** 6):\n        concat:\n            identity\n            dl\n"),
         ("check", "s.arch"),
     )
+    add(
+        "block-chain-no-layers",
+        spec("".join(f"block b{i}():\n    b{i + 1}\n    b{i + 1}\n" for i in range(40)) + "block b40():\n    assert true\nnetwork n:\n    b0\n    relu\n"),
+        ("check", "s.arch"),
+    )
+    add(
+        "block-chain-deep",
+        spec("".join(f"block b{i}():\n    b{i + 1}\n" for i in range(99)) + "block b99():\n    relu\nnetwork n:\n    repeat 1000: b0\n"),
+        ("check", "s.arch"),
+        "ok",
+    )
+    add("loop-of-asserts", spec("network n:\n    for i in range(300000):\n        assert i >= 0\n    relu\n"), ("check", "s.arch"))
+    add("repeat-of-asserts", spec("network n:\n    repeat 90000:\n        assert true\n        assert true\n        assert true\n        assert true\n        assert true\n        assert true\n    relu\n"), ("check", "s.arch"))
     add("many-errors", spec("network n:\n" + "    bogus\n" * 100_000), ("check", "s.arch"))
     add("many-errors-loop", spec("network n:\n    for i in range(100000):\n        conv(-1, 3)\n"), ("check", "s.arch"))
     add(
@@ -302,6 +330,10 @@ def cases() -> list[Case]:
         add(f"value-{id}", net(call), ("compile", "s.arch", "--to", "torch", "-o", "m.py"))
     add("input-huge", spec("network n:\n    relu\n", head="input 3x65536x65536\n"), ("check", "s.arch"))
     add("input-override-huge", {"s.arch": NET}, ("check", "s.arch", "--input", "3x65536x65536"))
+    # calls no instance runs are in the generated code all the same: checked without values
+    add("unrun-missing-arg", spec("network n:\n    repeat 0:\n        adaptive_avgpool()\n    relu\n"), ("check", "s.arch"))
+    add("unrun-unknown-op", spec("param k = 0\nnetwork n:\n    if k:\n        bogus(1)\n    relu\n"), ("check", "s.arch"))
+    add("unrun-block-args", spec("param k = 0\nblock b(c):\n    conv(c, 1)\nnetwork n:\n    if k:\n        b(1, 2)\n    relu\n"), ("check", "s.arch"))
     add("empty-scope", net("s:", "    identity if false"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"))
     add("empty-network-if", spec("network n:\n    if false:\n        relu\n"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"), "ok", import_output="m.py")
 

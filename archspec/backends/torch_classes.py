@@ -37,6 +37,7 @@ from typing import Any
 
 from archspec.backends.torch_lowering import LOWERINGS
 from archspec.backends.torch_python import (
+    PYTHON_NAMES,
     Translator,
     Unsupported,
     assign,
@@ -111,7 +112,7 @@ class Frame:
     file: str = ""  # the spec file whose parameters are its globals
     lets: dict[str, ast.expr] = field(default_factory=dict)  # Python local -> its value, for locals assigned once at the top
     depth: int = 0  # how many ifs and loops the current statement sits in
-    fwd_used: set[str] = field(default_factory=lambda: {"self", "x", "torch", "nn", "F", "math"})  # names taken in forward
+    fwd_used: set[str] = field(default_factory=lambda: {"x", *PYTHON_NAMES})  # names taken in forward
     reserved: set[str] = field(default_factory=set)  # the spec's own names in the body: internal names avoid them
     channel_vars: set[str] = field(default_factory=set)  # locals that hold the running channel count
     module_locals: dict[str, str] = field(default_factory=dict)  # class -> the local that holds a new instance of it
@@ -216,7 +217,7 @@ class Writer:
         """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
         cls = self._unique_class(cls)
         frame = Frame({}, name("in_channels"), in_shapes)
-        frame.used |= {"self", "super", "torch", "nn", "F", "math", "make_divisible"} | self.class_names
+        frame.used |= PYTHON_NAMES | self.class_names
         spec_names = defs.bound_names(body) | {p.name for p in params} | set(extra or ())
         in_name = _free("in_channels", {identifier(n) for n in spec_names})
         frame.used.add(in_name)
@@ -380,7 +381,12 @@ class Writer:
     # ---- statements ----
     def _stmts(self, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
         for s in body:
-            flow = self._stmt(s, flow, frame, init, fwd)
+            try:
+                flow = self._stmt(s, flow, frame, init, fwd)
+            except Unsupported as u:
+                if u.span is None:  # found below a statement that knows no place: it is this one's
+                    u.span = s.span
+                raise
         return flow
 
     def _stmt(self, s, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:

@@ -113,6 +113,11 @@ _BUILTINS = {
     "floor": "math.floor",
     "make_divisible": "make_divisible",
 }
+# Names the generated code refers to (builtins, modules, helpers): a spec name equal to one is renamed
+PYTHON_NAMES = frozenset(
+    {v for v in _BUILTINS.values() if "." not in v}
+    | {"self", "super", "getattr", "isinstance", "torch", "nn", "F", "math", "copy", "OrderedDict", "Chunk", "PaddedConv2d"}
+)
 _LAZY = ("enumerate", "zip")  # iterators in Python, tuples in the language: wrapped in tuple() unless iterated
 
 

@@ -16,6 +16,7 @@ from archspec.syntax import ast
 MAX_FILE_BYTES = 1024 * 1024
 MAX_IMPORT_DEPTH = 50  # a chain of imports, each importing the next
 MAX_FILES = 1000  # files in one program
+SPEC_SUFFIXES = (".arch", ".yaml", ".yml")
 
 
 @dataclass
@@ -106,6 +107,15 @@ def load_program(path: str | Path) -> Program:
             t_shown = _display(target)
             if t_shown in modules:
                 continue
+            if target.suffix not in SPEC_SUFFIXES:
+                raise ArchspecError(
+                    Diagnostic(
+                        f"an import names a spec file ({', '.join(SPEC_SUFFIXES)}), not {imp.path!r}",
+                        imp.span,
+                        help="a spec may only import specs: error messages quote the files they read",
+                    ),
+                    program_sources,
+                )
             if not target.exists():
                 raise ArchspecError(Diagnostic(f"imported file not found: {imp.path} (looked for {t_shown})", imp.span), program_sources)
             if len(stack) >= MAX_IMPORT_DEPTH:

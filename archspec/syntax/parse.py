@@ -462,8 +462,10 @@ def _unclosed_bracket(text: str, end: int | None) -> int | None:
     while i < end:
         ch = text[i]
         if ch in "\"'":
-            close = text.find(ch, i + 1)
-            i = end if close < 0 else close + 1
+            j = i + 1
+            while j < end and text[j] != ch and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1  # an escaped quote does not end the string
+            i = j + 1
             continue
         if ch == "#":
             nl = text.find("\n", i)
