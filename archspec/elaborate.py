@@ -418,7 +418,9 @@ class Elaborator:
                     raise _Fail(f"for needs a tuple or range to iterate over, got {describe(seq)}", stmt.iter.span)
                 if len(seq) > self.limits.max_iterations:
                     self._fatal(
-                        f"for over {len(seq):,} items exceeds the limit of {self.limits.max_iterations:,} iterations", stmt.iter.span
+                        f"for over {len(seq):,} items exceeds the limit of {self.limits.max_iterations:,} iterations",
+                        stmt.iter.span,
+                        help="the limit is 3 x --max-layers; raise that if this is intended (docs/limits.md)",
                     )
                 for item in seq:
                     self._tick(stmt.span)

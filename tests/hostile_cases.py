@@ -334,7 +334,21 @@ def cases() -> list[Case]:
     add("unrun-missing-arg", spec("network n:\n    repeat 0:\n        adaptive_avgpool()\n    relu\n"), ("check", "s.arch"))
     add("unrun-unknown-op", spec("param k = 0\nnetwork n:\n    if k:\n        bogus(1)\n    relu\n"), ("check", "s.arch"))
     add("unrun-block-args", spec("param k = 0\nblock b(c):\n    conv(c, 1)\nnetwork n:\n    if k:\n        b(1, 2)\n    relu\n"), ("check", "s.arch"))
-    add("empty-scope", net("s:", "    identity if false"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"))
+    add(
+        "empty-scope",
+        spec("param k = false\nnetwork n:\n    conv(4, 3)\n    s:\n        if k:\n            relu\n    relu\n"),
+        ("compile", "s.arch", "--to", "torch", "-o", "m.py"),
+        "ok",
+        import_output="m.py",
+    )
+    add(
+        "empty-block",
+        spec("block e():\n    assert true\nnetwork n:\n    conv(4, 3)\n    e\n    relu\n"),
+        ("compile", "s.arch", "--to", "torch", "-o", "m.py"),
+        "ok",
+        import_output="m.py",
+    )
+    add("empty-scope-syntax", net("s:", "    identity if false"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"))
     add("empty-network-if", spec("network n:\n    if false:\n        relu\n"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"), "ok", import_output="m.py")
 
     # --- output files

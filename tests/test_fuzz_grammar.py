@@ -22,6 +22,7 @@ from tests.conftest import HAVE_TORCH
 from tests.test_torch_random_networks import networks
 
 TIME_LIMIT_S = 2.0
+SMALL = 2_000_000  # params and activations of a spec small enough to verify on the way
 EXAMPLES = int(os.environ.get("ARCHSPEC_FUZZ_EXAMPLES", 700))  # per test below: three tests, about 2,000 specs in all
 
 INTS = ["1", "2", "3", "4", "8", "1", "2", "3", "16", "0", "-1", "7", "64", "2 ** 31", "2 ** 62", "2 ** 63", "10 ** 15", "9" * 25]
@@ -211,6 +212,12 @@ def _load_compile_import(path: Path, canary: Path) -> None:
     code = compile(src, "generated.py", "exec")
     if HAVE_TORCH:
         exec(code, {"__name__": "generated"})  # imports, classes, defaults: nothing from the spec runs
+        t = a.total
+        if t.params + t.buffers < SMALL and t.activations < SMALL:  # check passing means verify passes
+            from archspec.backends.torch_runtime import verify
+
+            result = verify(a.graph, a.spec, batch=2)
+            assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches[:3]
     assert not canary.exists(), "code from the spec ran"
 
 
