@@ -24,6 +24,9 @@ from tests.test_torch_random_networks import networks
 TIME_LIMIT_S = 2.0
 SMALL = 2_000_000  # params and activations of a spec small enough to verify on the way
 EXAMPLES = int(os.environ.get("ARCHSPEC_FUZZ_EXAMPLES", 700))  # per test below: three tests, about 2,000 specs in all
+# The default run draws the same examples every time (a failure in CI is one you can rerun);
+# a campaign with ARCHSPEC_FUZZ_EXAMPLES set draws new ones each run.
+DERANDOMIZE = "ARCHSPEC_FUZZ_EXAMPLES" not in os.environ
 
 INTS = ["1", "2", "3", "4", "8", "1", "2", "3", "16", "0", "-1", "7", "64", "2 ** 31", "2 ** 62", "2 ** 63", "10 ** 15", "9" * 25]
 FLOATS = ["0.0", "0.5", "-0.5", "1.5", "1e-5", "1e308", "1e-320", "1e308 * 10", "-1e308 * 10"]
@@ -204,11 +207,7 @@ def _load_compile_import(path: Path, canary: Path) -> None:
         assert time.process_time() - start < TIME_LIMIT_S, f"load took {time.process_time() - start:.2f} s"
     from archspec.backends.torch_runtime import source
 
-    try:
-        src = source(a.graph, a.spec)
-    except archspec.ArchspecError as err:  # what the torch backend cannot write yet, said by name and place
-        assert "torch backend cannot write this yet" in err.render() and err.span is not None, err.render()
-        return
+    src = source(a.graph, a.spec)  # check passing means compile passes: no refusal allowed here
     code = compile(src, "generated.py", "exec")
     if HAVE_TORCH:
         exec(code, {"__name__": "generated"})  # imports, classes, defaults: nothing from the spec runs
@@ -228,7 +227,11 @@ def _run(tmp_path: Path, text: str) -> None:
 
 
 SETTINGS = settings(
-    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], database=None
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+    derandomize=DERANDOMIZE,
 )
 
 
@@ -240,11 +243,11 @@ def test_hostile_specs_load_or_fail_with_located_errors(tmp_path, text):
 
 @SETTINGS
 @given(hostile_specs())
-def test_more_hostile_specs(tmp_path, text):  # a second share of the budget, on another worker
+def test_more_hostile_specs(tmp_path, text):  # a second share of the budget, on another worker (its own examples)
     _run(tmp_path, text)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@SETTINGS
 @given(networks())
 def test_valid_random_networks_check_and_compile(tmp_path, text):
     path = tmp_path / "valid.arch"

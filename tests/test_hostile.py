@@ -14,13 +14,16 @@ from tests.hostile_cases import cases
 from tools.hostile import grade
 
 CASES = [c for c in cases() if "system" not in c.tags]  # writing to /dev/*: checked below without writing
+# `python tools/hostile.py` grades at 2 s of CPU on an idle machine; beside the rest of the suite
+# (every core busy, caches shared) the same work takes up to a third longer, so the test allows 3 s
+TIME_LIMIT_S = 3.0
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_hostile_case(case):
     if case.import_output and not HAVE_TORCH:
         pytest.skip("importing the compiled module needs torch")
-    outcome = grade(case)
+    outcome = grade(case, time_limit=TIME_LIMIT_S)
     assert outcome.grade == "pass", f"{outcome.grade} (rc={outcome.rc}, {outcome.seconds:.2f} s):\n{outcome.stderr[-2000:]}"
 
 

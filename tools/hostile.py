@@ -107,7 +107,7 @@ def _run(argv: list[str], cwd: Path, timeout: float, stdin: str | None = None) -
     return rc, text, seconds, usage.ru_maxrss
 
 
-def grade(case: Case, timeout: float = 10.0) -> Outcome:
+def grade(case: Case, timeout: float = 10.0, time_limit: float = TIME_LIMIT_S) -> Outcome:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "work"
         folder.mkdir()
@@ -115,7 +115,7 @@ def grade(case: Case, timeout: float = 10.0) -> Outcome:
         kept = _prepare(case, folder, canary)
         argv = [sys.executable, "-m", "archspec", *(_expand(a, canary) for a in case.argv)]
         rc, stderr, seconds, rss = _run(argv, folder, timeout, case.stdin)
-        verdict = _verdict(case, rc, stderr, seconds, rss)
+        verdict = _verdict(case, rc, stderr, seconds, rss, time_limit)
         if verdict == "pass" and case.import_output and rc == 0:
             irc, ierr, _, _ = _run([sys.executable, "-c", IMPORT, str(folder / case.import_output)], folder, 60)
             if irc != 0:
@@ -130,14 +130,14 @@ def grade(case: Case, timeout: float = 10.0) -> Outcome:
         return Outcome(case, verdict, seconds, rss, rc, stderr)
 
 
-def _verdict(case: Case, rc: int | None, stderr: str, seconds: float, rss: int) -> str:
+def _verdict(case: Case, rc: int | None, stderr: str, seconds: float, rss: int, time_limit: float) -> str:
     if rc is None:
         return "hang"
     if "Traceback (most recent call last)" in stderr:
         return "traceback"
     if rss > MEMORY_LIMIT_KB:
         return "memory"
-    if seconds > TIME_LIMIT_S:
+    if seconds > time_limit:
         return "slow"
     if case.expect == "ok" or (case.expect == "any" and rc == 0):
         return "pass" if rc == 0 else "wrong exit"

@@ -596,6 +596,8 @@ class Writer:
         values: dict[str, ast.expr] = {}
         for n in sizes:
             values[n] = inferred[n](flow.channels, arg_py) if n in inferred else arg_py(n)
+            if n in record.to_torch:
+                values[n] = record.to_torch[n](values[n])
         # other arguments the spec computes (`dropout(p)`): the record writes a marker number in their
         # place, which becomes the expression; the record's own comparisons see a non-default value
         markers: dict[Any, ast.expr] = {}
@@ -610,7 +612,7 @@ class Writer:
             if a.kind not in _MARKED:
                 raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (a {a.kind} argument must be a literal here)", c.span)
             mark = _MARKED[a.kind](k)
-            attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad") else mark
+            attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size") else mark
             markers[mark] = self._expr(exprs[a.name], frame)
         node = replace(node, attrs=attrs)
         placeholders = {n: f"_ARG_{n}" for n in sizes}
@@ -680,7 +682,7 @@ class Writer:
             e = exprs.get(a.name)
             v = evaluate(e, Env({})) if e is not None and _literal(e) else (a.default if e is None else None)
             if v is None and e is not None:
-                v = {"int": 1, "pair": 1, "conv_pad": 0, "pad": 0, "float": 0.5, "float+": 0.5, "prob": 0.5, "bool": True}.get(a.kind, a.default)
+                v = {"int": 1, "int0": 0, "pair": 1, "size": 1, "conv_pad": 0, "pad": 0, "float": 0.5, "float+": 0.5, "prob": 0.5, "bool": True}.get(a.kind, a.default)
             attrs[a.name] = coerce(a.kind, a.name, v) if v is not None else None
         shape = (8, 16, 16) if flow.rank == 3 else (8,)
         try:
@@ -1091,6 +1093,7 @@ _MARKED = {
     "pair": lambda k: 918_273_645 + k,
     "pair?": lambda k: 918_273_645 + k,
     "pad": lambda k: 918_273_645 + k,
+    "size": lambda k: 918_273_645 + k,
     "float": lambda k: 0.918273645 + k,
     "float+": lambda k: 0.918273645 + k,
     "prob": lambda k: 0.918273645 + k / 1e6,

@@ -55,6 +55,9 @@ class TorchOp:
     derived: Mapping[str, Symbolic] = field(default_factory=dict)
     # the channels it gives, where they are not the channels it takes (conv: its `out`)
     channels: Symbolic | None = None
+    # arguments whose PyTorch value differs from the spec's (softmax's dim counts the batch axis too):
+    # the spec's value as an expression -> PyTorch's
+    to_torch: Mapping[str, Callable[[ast.expr], ast.expr]] = field(default_factory=dict)
 
 
 def lit(v: Any) -> str:
@@ -143,6 +146,15 @@ def _batchnorm_state(n: Node) -> Iterator[tuple[str, Shape]]:
     yield "num_batches_tracked", ()
 
 
+def _batch_axis(d: ast.expr) -> ast.expr:
+    """An axis of one image as an axis of the batch: one more, unless counted from the end."""
+    try:
+        v = ast.literal_eval(d)  # a literal, -1 included
+    except ValueError:
+        return ast.IfExp(ast.Compare(d, [ast.GtE()], [ast.Constant(0)]), ast.BinOp(d, ast.Add(), ast.Constant(1)), d)
+    return ast.Constant(v + 1) if v >= 0 else ast.UnaryOp(ast.USub(), ast.Constant(-v))
+
+
 def _times(a: ast.expr, b: ast.expr) -> ast.expr:
     return ast.BinOp(a, ast.Mult(), b)
 
@@ -180,7 +192,9 @@ LOWERINGS: dict[str, TorchOp] = {
     "silu": TorchOp(module=lambda n, arg: "nn.SiLU()", call=lambda n, x: f"F.silu({x})"),
     "gelu": TorchOp(module=lambda n, arg: "nn.GELU()", call=lambda n, x: f"F.gelu({x})"),
     "leaky_relu": TorchOp(module=lambda n, arg: f"nn.LeakyReLU({n.attrs['slope']!r})"),
-    "softmax": TorchOp(module=lambda n, arg: f"nn.Softmax(dim={n.attrs['dim'] + 1 if n.attrs['dim'] >= 0 else n.attrs['dim']})"),
+    # `dim` counts the axes of one image; torch's counts the batch too. A size, so that a dim the spec
+    # computes is written as an expression (`dim=d + 1 if d >= 0 else d`) like any other size.
+    "softmax": TorchOp(module=lambda n, arg: f"nn.Softmax(dim={arg('dim')})", sizes=("dim",), to_torch={"dim": lambda d: _batch_axis(d)}),
     # layers with weights
     "conv": _CONV,
     "dwconv": _DWCONV,
