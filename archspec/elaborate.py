@@ -607,7 +607,7 @@ class Elaborator:
                 notes=[Note("the recursive block starts here", d.span)],
             )
         if len(self.call_stack) >= MAX_BLOCK_DEPTH:
-            self._fatal(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
+            self._fatal(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span, help="this is a limit (docs/limits.md)")
         positional, keyword = self._args(call, env)
         pnames = [p.name for p in d.params]
         bound = {k: v for k, (v, _) in _bind(f"block {d.name}", f"block {d.name} takes", "parameter", pnames, positional, keyword).items()}

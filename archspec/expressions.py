@@ -257,7 +257,7 @@ def evaluate(e: ir.Expr, env: Env) -> Any:
     except ZeroDivisionError:
         raise EvalError("division by zero", e.span) from None
     except OverflowError:
-        raise EvalError("number too large", e.span) from None
+        raise EvalError("number too large", e.span, help=_LIMIT_HELP) from None
     except (TypeError, ValueError, IndexError, KeyError) as err:
         raise EvalError(_py_message(err), e.span) from None
 
@@ -347,7 +347,7 @@ def _eval(e: ir.Expr, env: Env) -> Any:
         try:
             return _check(fn(*args, **kwargs), e.span, new=True)
         except (TypeError, ValueError) as err:
-            raise EvalError(f"{e.fn}(): {_py_message(err)}", e.span) from None
+            raise EvalError(f"{e.fn}(): {_py_message(err)}", e.span, help=_LIMIT_HELP if "ndigits must be" in str(err) else None) from None
     if isinstance(e, ir.Format):
         parts = []
         for p in e.parts:

@@ -17,6 +17,7 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_IMPORT_DEPTH = 50  # a chain of imports, each importing the next
 MAX_FILES = 1000  # files in one program
 SPEC_SUFFIXES = (".arch", ".yaml", ".yml")
+LIMIT_HELP = "this is a limit (docs/limits.md)"
 
 
 @dataclass
@@ -36,8 +37,8 @@ def read_text(path: Path, shown: str, span: Span | None = None, sources: dict | 
     sources = sources if sources is not None else {}
     where = span or Span(shown, 1, 1)
 
-    def fail(message: str, at: Span | None = span):
-        return ArchspecError(Diagnostic(message, at), sources)
+    def fail(message: str, at: Span | None = span, help: str | None = None):
+        return ArchspecError(Diagnostic(message, at, help=help), sources)
 
     try:
         st = path.stat()
@@ -46,7 +47,7 @@ def read_text(path: Path, shown: str, span: Span | None = None, sources: dict | 
         if not stat.S_ISREG(st.st_mode):
             raise fail(f"{shown} is not a regular file (a device, FIFO or socket): specs are read from files")
         if st.st_size > MAX_FILE_BYTES:
-            raise fail(f"{shown} is larger than the limit of {MAX_FILE_BYTES // 1024 // 1024} MiB", where)
+            raise fail(f"{shown} is larger than the limit of {MAX_FILE_BYTES // 1024 // 1024} MiB", where, LIMIT_HELP)
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
@@ -54,7 +55,7 @@ def read_text(path: Path, shown: str, span: Span | None = None, sources: dict | 
     except OSError as err:
         raise fail(f"cannot read {shown}: {err.strerror}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise fail(f"{shown} is larger than the limit of {MAX_FILE_BYTES // 1024 // 1024} MiB", where)
+        raise fail(f"{shown} is larger than the limit of {MAX_FILE_BYTES // 1024 // 1024} MiB", where, LIMIT_HELP)
     if b"\x00" in data:
         raise ArchspecError(Diagnostic("not a text file (it contains NUL bytes)", Span(shown, 1, 1)), {**sources, shown: ""})
     try:
