@@ -204,6 +204,30 @@ def compile_torch(path: str | Path, *, input: tuple[int, ...] | str | None = Non
     return source(a.graph, a.spec)
 
 
+def to_onnx(
+    path: str | Path | Analysis,
+    *,
+    opset: int | None = None,
+    batch: int | str = "dynamic",
+    weights: str | dict | None = None,
+    seed: int = 0,
+    input: tuple[int, ...] | str | None = None,
+    **overrides: Any,
+):
+    """The spec's ONNX model (`onnx.ModelProto`), as `archspec compile --to onnx` writes it.
+
+    `weights`: a state dict (names -> numpy arrays or tensors) or a `.pt`/`.safetensors` path;
+    without, a deterministic initialisation from `seed`. `batch`: an int, or "dynamic" (`N`)."""
+    from archspec.backends.onnx_export import read_weights, to_model
+
+    a = path if isinstance(path, Analysis) else load(path, input=input, **overrides)
+    if isinstance(weights, (str, Path)):
+        weights = read_weights(str(weights))
+    elif weights is not None:
+        weights = {k: (v.detach().float().numpy() if hasattr(v, "detach") else v) for k, v in weights.items()}
+    return to_model(a.graph, a.spec, opset=opset, batch="N" if batch == "dynamic" else batch, weights=weights, seed=seed)
+
+
 def verify(path: str | Path | Analysis, *, device: str = "cpu", batch: int = 2, **overrides: Any):
     """Build the spec's module and check it against the analysis (see `archspec verify`)."""
     from archspec.backends.torch_runtime import verify as run

@@ -161,13 +161,30 @@ def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
         report.print_table(analyses, depth, batch, console)
 
 
+class BatchParam(click.ParamType):
+    name = "N|dynamic"
+
+    def convert(self, value, param, ctx):
+        if value in ("dynamic", None) or isinstance(value, int):
+            return value
+        if str(value).isdigit() and int(value) > 0:
+            return int(value)
+        self.fail(f"expected a positive int or 'dynamic', got {value!r}", param, ctx)
+
+
 @main.command("compile")
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--to", "target", type=click.Choice(["torch"]), required=True, help="What to emit (ONNX and diagrams are next).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@click.option("--to", "target", type=click.Choice(["torch", "onnx"]), required=True, help="What to emit (diagrams are next).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here (torch: instead of stdout; onnx: default SPEC_NAME.onnx).")
+@click.option("--opset", type=click.IntRange(min=13), default=None, help="ONNX opset (default: the newest the installed onnxruntime runs).")
+@click.option("--batch", type=BatchParam(), default="dynamic", show_default=True, help="ONNX batch dimension: an int, or dynamic (named N).")
+@click.option("--weights", type=click.Path(dir_okay=False, exists=True), default=None, help="ONNX initializers from a .pt/.pth or .safetensors state dict.")
+@click.option("--seed", type=int, default=0, show_default=True, help="ONNX: seed of the deterministic initialisation (without --weights).")
 @_spec_options
-def compile_(spec, target, output, input_shape, sets, max_layers):
-    """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch)."""
+def compile_(spec, target, output, opset, batch, weights, seed, input_shape, sets, max_layers):
+    """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch) or an ONNX model."""
+    if target == "onnx":
+        return _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, max_layers)
     from archspec.backends.torch_runtime import source
 
     a = analyse(spec, input_shape, sets, max_layers)
@@ -181,7 +198,31 @@ def compile_(spec, target, output, input_shape, sets, max_layers):
     _write_output(Path(output), text, spec)
 
 
-def _write_output(path: Path, text: str, spec: str) -> None:
+def _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, max_layers) -> None:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        click.echo("error: --to onnx needs the onnx package: pip install 'archspec[onnx]'", err=True)
+        sys.exit(1)
+    from archspec.api import to_onnx
+    from archspec.backends.onnx_export import newest_opset
+
+    a = analyse(spec, input_shape, sets, max_layers)
+    if opset is not None and opset > newest_opset():
+        click.echo(f"error: --opset {opset}: the installed onnx/onnxruntime run opsets up to {newest_opset()}", err=True)
+        sys.exit(2)
+    try:
+        model = to_onnx(a, opset=opset, batch=batch, weights=weights, seed=seed)
+    except ArchspecError as err:
+        _fail(err)
+    path = Path(output) if output else Path(Path(spec).stem + ".onnx")
+    data = model.SerializeToString(deterministic=True)
+    _write_output(path, data, spec)
+    opset_used = model.opset_import[0].version
+    click.echo(f"{path}: {a.network}, {len(model.graph.node)} nodes, {len(model.graph.initializer)} initializers, opset {opset_used}")
+
+
+def _write_output(path: Path, text: str | bytes, spec: str) -> None:
     """Write an output file safely (see archspec/output.py), or exit 1 saying why not."""
     from archspec.output import OutputError, write_atomically
 
@@ -196,15 +237,24 @@ def _write_output(path: Path, text: str, spec: str) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--onnx", "onnx_", is_flag=True, help="Run the ONNX model in onnxruntime and compare it with the torch module.")
 @_spec_options
-def verify_(spec, device, batch, input_shape, sets, max_layers):
-    """Build SPEC's PyTorch module, run it, and check it against the static analysis."""
+def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers):
+    """Build SPEC's PyTorch module, run it, and check it against the static analysis (or, with
+    --onnx, check the ONNX model against the module)."""
     a = analyse(spec, input_shape, sets, max_layers)
     try:
         import torch
     except ImportError:
         click.echo("error: verify needs PyTorch: pip install 'archspec[torch]'", err=True)
         sys.exit(1)
+    if onnx_:
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            click.echo("error: verify --onnx needs onnx and onnxruntime: pip install 'archspec[onnx]'", err=True)
+            sys.exit(1)
     if device == "cuda":
         if not torch.cuda.is_available():
             click.echo("error: --device cuda: CUDA is not available on this machine", err=True)
@@ -217,10 +267,15 @@ def verify_(spec, device, batch, input_shape, sets, max_layers):
     from archspec.backends.torch_runtime import verify
 
     try:
-        result = verify(a.graph, a.spec, device=device, batch=batch)
+        if onnx_:
+            from archspec.backends.onnx_runtime import verify_onnx
+
+            result = verify_onnx(a.graph, a.spec, batch=batch)
+        else:
+            result = verify(a.graph, a.spec, device=device, batch=batch)
     except ArchspecError as err:
         _fail(err)
-    table = Table(title=f"verify {spec} on {device} (batch {batch})")
+    table = Table(title=f"verify {spec} {'with onnxruntime' if onnx_ else 'on ' + device} (batch {batch})")
     for col in ("check", "static", "measured", ""):
         table.add_column(col, justify="right" if col in ("static", "measured") else "left")
     for c in result.checks:
@@ -237,6 +292,9 @@ def verify_(spec, device, batch, input_shape, sets, max_layers):
     if not result.ok:
         click.echo(f"{spec}: the module differs from the static analysis", err=True)
         sys.exit(1)
+    if onnx_:
+        click.echo(f"{spec}: the ONNX model computes what the torch module computes (onnxruntime, CPU)")
+        return
     click.echo(f"{spec}: {result.layers_checked} layers, params, buffers and flops agree on {device}")
 
 

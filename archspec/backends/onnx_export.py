@@ -1,0 +1,203 @@
+"""The ONNX backend: an IR graph as an `onnx.ModelProto`, written with `onnx.helper` (no tracing).
+
+Nodes are named by layer path, initializers by the PyTorch module's state_dict keys (so a
+checkpoint of the generated module fills them), and every intermediate value carries its
+static shape in `value_info`. The batch dimension is `N` unless a fixed batch is asked for.
+Each op's lowering is in `onnx_lowering.py`. Strings from the spec reach the file only as
+data (names, doc_string, metadata), never as anything ONNX runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+from archspec.backends.onnx_lowering import LOWERINGS
+from archspec.backends.state_dict import state_dict_shapes
+from archspec.backends.torch_python import Unsupported
+from archspec.diagnostics import ArchspecError, Diagnostic
+from archspec.ir import Graph, Node
+
+OLDEST_OPSET = 13  # Softmax over one axis, Split/Slice/Clip inputs as tensors
+
+
+class _Builder:
+    """Collects nodes, initializers and value_info; the lowerings call `add`, `weight`, `constant`."""
+
+    def __init__(self, graph: Graph, opset: int, weights: dict[str, Any], batch: int | str):
+        import onnx
+
+        self.onnx = onnx
+        self.g, self.opset, self.weights, self.batch = graph, opset, weights, batch
+        self.nodes: list = []
+        self.initializers: dict[str, Any] = {}
+        self.value_info: list = []
+        self.names: dict[int, str] = {}
+
+    def shape(self, node_id: int) -> tuple[int, ...]:
+        return self.g.nodes[node_id].shape
+
+    def add(self, op_type: str, inputs: list[str], node: Node, suffix: str = "", **attrs: Any) -> str:
+        out = f"{node.path}.{suffix}" if suffix else node.path
+        if out in ("input", "output"):  # a layer labelled so: the graph's own input and output keep the names
+            out += ".value"
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def weight(self, node: Node, name: str) -> str:
+        key = f"{node.path}.{name}"
+        if key not in self.initializers:
+            self.initializers[key] = self.onnx.numpy_helper.from_array(self.weights[key], key)
+        return key
+
+    def constant(self, node: Node, name: str, values, dtype: str = "int64") -> str:
+        import numpy as np
+
+        key = f"{node.path}.{name}"
+        self.initializers[key] = self.onnx.numpy_helper.from_array(np.array(values, dtype=np.int64 if dtype == "int64" else np.float32), key)
+        return key
+
+    def typed(self, name: str, shape: tuple[int, ...]):
+        return self.onnx.helper.make_tensor_value_info(name, self.onnx.TensorProto.FLOAT, [self.batch, *shape])
+
+
+@functools.lru_cache(maxsize=1)
+def newest_opset() -> int:
+    """The newest opset both the onnx package and the installed onnxruntime run (probed once)."""
+    import onnx
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return min(onnx.defs.onnx_opset_version(), 21)
+    for opset in range(onnx.defs.onnx_opset_version(), OLDEST_OPSET - 1, -1):
+        x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+        y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+        model = onnx.helper.make_model(
+            onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "probe", [x], [y]),
+            opset_imports=[onnx.helper.make_opsetid("", opset)],
+        )
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            return opset
+        except Exception:  # noqa: BLE001 - onnxruntime's refusal of an opset it does not know
+            continue
+    return OLDEST_OPSET
+
+
+def initial_weights(graph: Graph, seed: int = 0) -> dict[str, Any]:
+    """Deterministic weights for every state_dict key, from numpy's generator seeded by `seed`:
+    PyTorch's default ranges (uniform in +-1/sqrt(fan_in)), batch norms as PyTorch starts them."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    keys = state_dict_shapes(graph)
+    for key, shape in keys.items():
+        module, leaf = key.rsplit(".", 1)
+        norm = f"{module}.running_mean" in keys
+        if leaf == "num_batches_tracked":
+            continue
+        if leaf == "running_var" or (norm and leaf == "weight"):
+            out[key] = np.ones(shape, dtype=np.float32)
+        elif leaf == "running_mean" or (norm and leaf == "bias"):
+            out[key] = np.zeros(shape, dtype=np.float32)
+        else:
+            fan_in = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
+            bound = 1.0 / math.sqrt(max(fan_in, 1))
+            out[key] = rng.uniform(-bound, bound, size=shape).astype(np.float32)
+    return out
+
+
+def to_model(
+    graph: Graph,
+    spec: str,
+    *,
+    opset: int | None = None,
+    batch: int | str = "N",
+    weights: dict[str, Any] | None = None,
+    seed: int = 0,
+    parameters: dict[str, Any] | None = None,
+):
+    """The ONNX model of `graph`; raises ArchspecError for what ONNX cannot express here."""
+    import onnx
+
+    from archspec import __version__
+
+    opset = opset or newest_opset()
+    if weights is None:
+        weights = initial_weights(graph, seed)
+    expected = {k: s for k, s in state_dict_shapes(graph).items() if not k.endswith("num_batches_tracked")}
+    missing = sorted(set(expected) - set(weights))
+    wrong = sorted(k for k in expected if k in weights and tuple(weights[k].shape) != expected[k])
+    if missing or wrong:
+        what = f"missing {', '.join(missing[:3])}" if missing else f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, not {expected[wrong[0]]}"
+        raise ArchspecError(Diagnostic(f"--weights do not fit this network: {what}", None, help="keys and shapes are the generated module's state_dict"))
+    b = _Builder(graph, opset, weights, batch)
+    names: dict[int, str] = {}
+    try:
+        for n in graph.nodes:
+            names[n.id] = LOWERINGS[n.op](b, n, [names[i] for i in n.inputs])
+    except Unsupported as u:
+        raise ArchspecError(
+            Diagnostic(f"the ONNX backend cannot write this yet: {u.message}", u.span, help="the torch backend and `archspec cost` still work")
+        ) from None
+    out_name = names[graph.output]
+    if out_name == "input":  # a network that computes nothing still has an output of its own
+        b.nodes.append(onnx.helper.make_node("Identity", ["input"], ["output"], name="output"))
+    else:
+        for node in b.nodes:  # the last value is the graph's output, called `output`
+            node.output[:] = ["output" if o == out_name else o for o in node.output]
+            node.input[:] = ["output" if i == out_name else i for i in node.input]
+    made = {o for node in b.nodes for o in node.output}
+    value_info = [b.typed(names[n.id], n.shape) for n in graph.nodes[1:] if names[n.id] in made and names[n.id] != out_name]
+    onnx_graph = onnx.helper.make_graph(
+        b.nodes,
+        graph.name,
+        [b.typed("input", graph.input_shape)],
+        [b.typed("output", graph.output_shape)],
+        initializer=list(b.initializers.values()),
+        value_info=value_info,
+    )
+    model = onnx.helper.make_model(
+        onnx_graph, opset_imports=[onnx.helper.make_opsetid("", opset)], producer_name="archspec", producer_version=__version__
+    )
+    model.ir_version = min(model.ir_version, 10)  # what current onnxruntime releases read
+    model.doc_string = f"{graph.name}: generated by archspec from {spec}"
+    params = parameters if parameters is not None else graph.params
+    onnx.helper.set_model_props(
+        model, {"archspec.spec": spec, "archspec.version": __version__, **{f"param.{k}": repr(v) for k, v in sorted(params.items())}}
+    )
+    return model
+
+
+def read_weights(path: str) -> dict[str, Any]:
+    """A state dict of the generated module's keys, from `.pt`/`.pth` (needs torch) or `.safetensors`."""
+    import numpy as np
+
+    def fail(message: str) -> ArchspecError:
+        return ArchspecError(Diagnostic(f"--weights {path}: {message}", None))
+
+    if path.endswith(".safetensors"):
+        try:
+            from safetensors.numpy import load_file
+        except ImportError:
+            raise fail("reading .safetensors needs the safetensors package: pip install safetensors") from None
+        try:
+            return {k: np.asarray(v, dtype=np.float32) for k, v in load_file(path).items()}
+        except Exception as err:  # noqa: BLE001 - a file that is not safetensors
+            raise fail(f"not a safetensors file ({err})") from None
+    if not path.endswith((".pt", ".pth")):
+        raise fail("expected a .pt, .pth or .safetensors file")
+    try:
+        import torch
+    except ImportError:
+        raise fail("reading a PyTorch state dict needs torch: pip install 'archspec[torch]'") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: a pickle runs no code
+    except Exception as err:  # noqa: BLE001 - a file torch cannot read as a state dict
+        raise fail(f"not a PyTorch state dict ({type(err).__name__})") from None
+    if not isinstance(state, dict):
+        raise fail("not a state dict (a mapping of names to tensors)")
+    return {k: v.detach().float().numpy() for k, v in state.items() if hasattr(v, "detach") and not k.endswith("num_batches_tracked")}

@@ -1,0 +1,190 @@
+"""The ONNX backend (issue 15): every op lowers; every model passes onnx's full check and computes
+what the PyTorch module of the same spec computes, on the same weights, in onnxruntime;
+names are the state_dict keys and layer paths; the same command gives the same bytes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import archspec
+from archspec.backends.state_dict import state_dict_shapes
+from archspec.ops import OPS
+from tests.conftest import HAVE_TORCH, SPECS, run_cli
+from tests.test_torch_lowering import _LOWERED, SAMPLES
+
+HAVE_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
+pytestmark = pytest.mark.skipif(not HAVE_ONNX, reason="needs onnx and onnxruntime (pip install '.[onnx]')")
+
+SPEC_SAMPLE = [
+    "d2l/lenet.arch",
+    "d2l/nin.arch",
+    "resnet18.arch",
+    "mobilenet_v2.arch",
+    "googlenet.arch",
+    "shufflenet_v2_x1_0.arch",
+    "squeezenet1_1.arch",
+    "se_resnet50.arch",
+    "densenet121.arch",
+    "alexnet.arch",
+    "vgg11_bn.arch",
+    "resnet50.yaml",
+]
+
+
+def test_every_op_has_an_onnx_lowering():
+    from archspec.backends.onnx_lowering import LOWERINGS
+
+    assert set(LOWERINGS) == set(OPS), (sorted(set(OPS) - set(LOWERINGS)), sorted(set(LOWERINGS) - set(OPS)))
+
+
+def _weights(graph, seed: int = 1):
+    """The deterministic initialisation, with batch norm statistics that are not the identity."""
+    import numpy as np
+
+    from archspec.backends.onnx_export import initial_weights
+
+    w = initial_weights(graph, 0)
+    rng = np.random.default_rng(seed)
+    for k in w:
+        if k.endswith(("running_mean", "bias")):
+            w[k] = w[k] + rng.normal(0, 0.1, w[k].shape).astype(np.float32)
+        elif k.endswith("running_var"):
+            w[k] = rng.uniform(0.5, 1.5, w[k].shape).astype(np.float32)
+    return w
+
+
+def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, tol: float = 1e-4):
+    """ONNX (onnxruntime) and the generated torch module on the same weights and input."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from archspec.backends.torch_runtime import build_module
+
+    w = _weights(a.graph)
+    model = archspec.to_onnx(a, opset=opset, weights=w)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    module = build_module(a.graph, a.spec).eval()
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()}, strict=False)
+    x = np.random.default_rng(2).standard_normal((batch, *a.graph.input_shape)).astype(np.float32)
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    got = session.run(None, {"input": x})[0]
+    assert got.shape == want.shape == (batch, *a.graph.output_shape)
+    err = float(np.abs(got - want).max() / (np.abs(want).max() + 1e-12))
+    assert err < tol, f"relative difference {err:.2e}"
+    return model
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
+@pytest.mark.parametrize("op", _LOWERED)
+def test_each_op_computes_what_its_torch_module_computes(tmp_path, op):
+    for k, (shape, body) in enumerate(SAMPLES[op]):
+        path = tmp_path / f"{op}{k}.arch"
+        path.write_text(f"input {shape}\n\nnetwork n:\n    {body}\n")
+        _agree(archspec.load(path), opset=13)  # the oldest opset promised, and the newest
+        _agree(archspec.load(path))
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
+@pytest.mark.parametrize("spec", SPEC_SAMPLE)
+def test_spec_models_equal_the_torch_modules(spec):
+    a = archspec.load(SPECS / spec)
+    model = _agree(a, batch=1)
+    # names: initializers are the state_dict keys (no num_batches_tracked), nodes the layer paths
+    keys = {k for k in state_dict_shapes(a.graph) if not k.endswith("num_batches_tracked")}
+    inits = {i.name for i in model.graph.initializer}
+    assert keys <= inits and all(i in keys or i.rsplit(".", 1)[0] in {n.path for n in a.graph.nodes} for i in inits)
+    paths = {n.path for n in a.graph.layers()}
+    assert all(n.name in paths or n.name.rsplit(".", 1)[0] in paths or n.name == "output" for n in model.graph.node)
+
+
+def test_every_intermediate_value_has_its_static_shape():
+    a = archspec.load(SPECS / "resnet18.arch")
+    model = archspec.to_onnx(a)
+    shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.value_info}
+    for n in a.graph.layers():
+        if n.path in shapes:
+            assert shapes[n.path] == ["N", *n.shape], n.path
+    made = {o for node in model.graph.node for o in node.output} - {"output"}
+    assert made <= set(shapes), sorted(made - set(shapes))[:5]
+    out = model.graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in out] == ["N", 1000]
+    fixed = archspec.to_onnx(a, batch=4)
+    assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
+
+
+def test_model_records_its_spec_and_parameters():
+    a = archspec.load(SPECS / "resnet18.arch", classes=10)
+    model = archspec.to_onnx(a)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["archspec.spec"] == a.spec and props["param.classes"] == "10" and props["archspec.version"] == archspec.__version__
+    assert a.spec in model.doc_string
+
+
+def test_same_command_same_bytes_and_seed_changes_weights(tmp_path):
+    outs = []
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        r = run_cli("compile", str(SPECS / "d2l" / "lenet.arch"), "--to", "onnx", "-o", str(tmp_path / f"{name}.onnx"), "--seed", seed)
+        assert r.returncode == 0, r.stderr
+        outs.append((tmp_path / f"{name}.onnx").read_bytes())
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+
+
+def test_hostile_strings_are_data(tmp_path):
+    import onnx
+
+    s = '"\\"\\"\\"; __import__(\\"os\\").system(\\"touch CANARY\\")"'
+    path = tmp_path / "s.arch"
+    path.write_text(f"param s = {s}\ninput 3x8x8\nnetwork n:\n    conv(4, 3)\n")
+    model = archspec.to_onnx(path)
+    onnx.checker.check_model(model, full_check=True)
+    assert {p.key: p.value for p in model.metadata_props}["param.s"].startswith("'")
+    assert not (tmp_path / "CANARY").exists()
+
+
+def test_cli_errors(tmp_path):
+    spec = str(SPECS / "d2l" / "lenet.arch")
+    r = run_cli("compile", spec, "--to", "onnx", "-o", "/dev/null")
+    assert r.returncode == 1 and "a device" in r.stderr
+    r = run_cli("compile", spec, "--to", "onnx", "--opset", "12", "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2
+    r = run_cli("compile", spec, "--to", "onnx", "--weights", str(tmp_path), "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    bad = tmp_path / "w.npz"
+    bad.write_bytes(b"x")
+    r = run_cli("compile", spec, "--to", "onnx", "--weights", str(bad), "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 1 and "expected a .pt, .pth or .safetensors file" in r.stderr
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="writes a torch state dict")
+def test_weights_from_a_torch_checkpoint(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    a = archspec.load(SPECS / "d2l" / "lenet.arch")
+    module = archspec.build(SPECS / "d2l" / "lenet.arch").eval()
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    r = run_cli("compile", str(SPECS / "d2l" / "lenet.arch"), "--to", "onnx", "--weights", str(tmp_path / "w.pt"), "-o", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0, r.stderr
+    x = np.random.default_rng(0).standard_normal((3, *a.graph.input_shape)).astype(np.float32)
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-5)
+    wrong = {k: v[:1] for k, v in module.state_dict().items()}
+    torch.save(wrong, tmp_path / "wrong.pt")
+    r = run_cli("compile", str(SPECS / "d2l" / "lenet.arch"), "--to", "onnx", "--weights", str(tmp_path / "wrong.pt"), "-o", str(tmp_path / "m2.onnx"))
+    assert r.returncode == 1 and "do not fit this network" in r.stderr and not (tmp_path / "m2.onnx").exists()
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
+def test_verify_onnx_from_the_command_line():
+    r = run_cli("verify", str(SPECS / "mobilenet_v2.arch"), "--onnx", "--batch", "1")
+    assert r.returncode == 0, r.stderr
+    assert "computes what the torch module computes" in r.stdout and "DIFFERS" not in r.stdout
