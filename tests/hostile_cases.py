@@ -28,6 +28,7 @@ class Case:
     import_output: str = ""  # a compiled module to import afterwards (with the canary armed)
     stdin: str | None = None
     tags: tuple[str, ...] = field(default=())
+    cpu_s: float | None = None  # a CPU allowance of its own (importing torch alone takes 2-3 s), else the grader's
 
 
 def spec(body: str, head: str = "input 3x8x8\n") -> dict[str, str]:
@@ -79,6 +80,18 @@ def cases() -> list[Case]:
         import_output="m.py",
         tags=("code",),
     )
+    # the same strings through the ONNX backend: data in the model, never anything it runs
+    for id, line in injections.items():
+        add(f"onnx-{id}", {"s.arch": line + NET}, ("compile", "s.arch", "--to", "onnx", "-o", "m.onnx"), "ok", tags=("code", "onnx"))
+    add(
+        "onnx-file-name",
+        {'x"""; ' + "__import__('os').system('touch {canary}'); " + '""".arch': NET},
+        ("compile", 'x"""; ' + "__import__('os').system('touch {canary}'); " + '""".arch', "--to", "onnx", "-o", "m.onnx"),
+        "ok",
+        tags=("code", "onnx"),
+    )
+    add("onnx-out-dev-null", {"s.arch": NET}, ("compile", "s.arch", "--to", "onnx", "-o", "/dev/null"), located=False, tags=("system", "onnx"))
+    add("onnx-weights-not-a-file", {"s.arch": NET, "w.pt": "not a pickle"}, ("compile", "s.arch", "--to", "onnx", "--weights", "w.pt", "-o", "m.onnx"), located=False, tags=("onnx",), cpu_s=8.0)
     add(
         "inject-label",
         {"s.arch": 'param s = "a\\"); ' + TOUCH.replace('"', '\\"') + ' #"\ninput 3x8x8\nnetwork n:\n    "{s}": conv(4, 3)\n'},

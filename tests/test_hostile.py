@@ -3,6 +3,7 @@ result, within 2 s and 1 GB, never a traceback, a hang, code run from the spec o
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.conftest import HAVE_TORCH, ROOT
 from tests.hostile_cases import cases
 from tools.hostile import grade
 
+HAVE_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
 CASES = [c for c in cases() if "system" not in c.tags]  # writing to /dev/*: checked below without writing
 # `python tools/hostile.py` grades at 2 s of CPU on an idle machine; beside the rest of the suite
 # (every core busy, caches shared) the same work takes up to a third longer, so the test allows 3 s
@@ -23,6 +25,8 @@ TIME_LIMIT_S = 3.0
 def test_hostile_case(case):
     if case.import_output and not HAVE_TORCH:
         pytest.skip("importing the compiled module needs torch")
+    if "onnx" in case.tags and not HAVE_ONNX:
+        pytest.skip("needs onnx (pip install '.[onnx]')")
     outcome = grade(case, time_limit=TIME_LIMIT_S)
     assert outcome.grade == "pass", f"{outcome.grade} (rc={outcome.rc}, {outcome.seconds:.2f} s):\n{outcome.stderr[-2000:]}"
 

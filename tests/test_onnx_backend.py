@@ -7,30 +7,20 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import archspec
 from archspec.backends.state_dict import state_dict_shapes
 from archspec.ops import OPS
 from tests.conftest import HAVE_TORCH, SPECS, run_cli
 from tests.test_torch_lowering import _LOWERED, SAMPLES
+from tests.test_torch_random_networks import networks
 
 HAVE_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
 pytestmark = pytest.mark.skipif(not HAVE_ONNX, reason="needs onnx and onnxruntime (pip install '.[onnx]')")
 
-SPEC_SAMPLE = [
-    "d2l/lenet.arch",
-    "d2l/nin.arch",
-    "resnet18.arch",
-    "mobilenet_v2.arch",
-    "googlenet.arch",
-    "shufflenet_v2_x1_0.arch",
-    "squeezenet1_1.arch",
-    "se_resnet50.arch",
-    "densenet121.arch",
-    "alexnet.arch",
-    "vgg11_bn.arch",
-    "resnet50.yaml",
-]
+ALL_SPECS = sorted(str(p.relative_to(SPECS)) for p in [*SPECS.glob("*.arch"), *SPECS.glob("*.yaml"), *SPECS.glob("d2l/*.arch")])
+ALL_SPECS = [s for s in ALL_SPECS if s != "d2l/lib.arch"]  # a library of blocks, no network
 
 
 def test_every_op_has_an_onnx_lowering():
@@ -67,7 +57,17 @@ def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, tol: 
     w = _weights(a.graph)
     model = archspec.to_onnx(a, opset=opset, weights=w)
     onnx.checker.check_model(model, full_check=True)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    # onnx's own strict shape inference agrees with archspec's static shape at every value
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    ours = {v.name: v.type.tensor_type.shape for v in model.graph.value_info}
+    for v in inferred.graph.value_info:
+        if v.name in ours:
+            assert v.type.tensor_type.shape == ours[v.name], v.name
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one a test worker: pytest-xdist runs a worker a core
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     module = build_module(a.graph, a.spec).eval()
     module.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()}, strict=False)
     x = np.random.default_rng(2).standard_normal((batch, *a.graph.input_shape)).astype(np.float32)
@@ -91,7 +91,7 @@ def test_each_op_computes_what_its_torch_module_computes(tmp_path, op):
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
-@pytest.mark.parametrize("spec", SPEC_SAMPLE)
+@pytest.mark.parametrize("spec", ALL_SPECS)
 def test_spec_models_equal_the_torch_modules(spec):
     a = archspec.load(SPECS / spec)
     model = _agree(a, batch=1)
@@ -188,3 +188,12 @@ def test_verify_onnx_from_the_command_line():
     r = run_cli("verify", str(SPECS / "mobilenet_v2.arch"), "--onnx", "--batch", "1")
     assert r.returncode == 0, r.stderr
     assert "computes what the torch module computes" in r.stdout and "DIFFERS" not in r.stdout
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
+@settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(networks())
+def test_random_networks_equal_their_torch_modules(tmp_path, text):
+    path = tmp_path / "random.arch"
+    path.write_text(text)
+    _agree(archspec.load(path))

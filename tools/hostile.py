@@ -115,7 +115,7 @@ def grade(case: Case, timeout: float = 10.0, time_limit: float = TIME_LIMIT_S) -
         kept = _prepare(case, folder, canary)
         argv = [sys.executable, "-m", "archspec", *(_expand(a, canary) for a in case.argv)]
         rc, stderr, seconds, rss = _run(argv, folder, timeout, case.stdin)
-        verdict = _verdict(case, rc, stderr, seconds, rss, time_limit)
+        verdict = _verdict(case, rc, stderr, seconds, rss, case.cpu_s or time_limit)
         if verdict == "pass" and case.import_output and rc == 0:
             irc, ierr, _, _ = _run([sys.executable, "-c", IMPORT, str(folder / case.import_output)], folder, 60)
             if irc != 0:
