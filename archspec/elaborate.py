@@ -50,10 +50,6 @@ class Limits:
         chain of blocks that builds no layer must stop too."""
         return 3 * self.max_layers
 
-    @property
-    def max_iterations(self) -> int:  # one loop's length, refused before it starts
-        return self.max_steps
-
 
 class _Fail(Exception):
     """An item failed; its diagnostic is reported and elaboration goes on."""
@@ -416,9 +412,9 @@ class Elaborator:
                 seq = self._eval(stmt.iter, env)
                 if not isinstance(seq, (tuple, range, str)):
                     raise _Fail(f"for needs a tuple or range to iterate over, got {describe(seq)}", stmt.iter.span)
-                if len(seq) > self.limits.max_iterations:
+                if len(seq) > self.limits.max_steps:
                     self._fatal(
-                        f"for over {len(seq):,} items exceeds the limit of {self.limits.max_iterations:,} iterations",
+                        f"for over {len(seq):,} items exceeds the limit of {self.limits.max_steps:,} iterations",
                         stmt.iter.span,
                         help="the limit is 3 x --max-layers; raise that if this is intended (docs/limits.md)",
                     )

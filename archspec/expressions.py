@@ -182,14 +182,13 @@ def _seq(fn):
 
 def _over_range(fn: Callable[..., Any], closed: Callable[[range], Any]):
     """min/max/sum of a range in closed form (a range is lazy: `sum(range(2 ** 62))` must not loop)."""
+    checked = _seq(fn)
 
     def wrapped(*args, **kwargs):
         if len(args) == 1 and not kwargs and isinstance(args[0], range):
             r = args[0]
-            if not r:
-                return fn(r)  # Python's own error (or 0 for sum)
-            return closed(r)
-        return _seq(fn)(*args, **kwargs)
+            return closed(r) if r else fn(r)  # an empty one: Python's own error (or 0 for sum)
+        return checked(*args, **kwargs)
 
     return wrapped
 

@@ -23,7 +23,7 @@ OLDEST_OPSET = 13  # Softmax over one axis, Split/Slice/Clip inputs as tensors
 
 
 class _Builder:
-    """Collects nodes, initializers and value_info; the lowerings call `add`, `weight`, `constant`."""
+    """Collects nodes and initializers; the lowerings call `add`, `weight`, `constant`, `shape`."""
 
     def __init__(self, graph: Graph, opset: int, weights: dict[str, Any], batch: int | str):
         import onnx
@@ -32,8 +32,6 @@ class _Builder:
         self.g, self.opset, self.weights, self.batch = graph, opset, weights, batch
         self.nodes: list = []
         self.initializers: dict[str, Any] = {}
-        self.value_info: list = []
-        self.names: dict[int, str] = {}
 
     def shape(self, node_id: int) -> tuple[int, ...]:
         return self.g.nodes[node_id].shape
