@@ -205,7 +205,7 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, 
         click.echo("error: --to onnx needs the onnx package: pip install 'archspec[onnx]'", err=True)
         sys.exit(1)
     from archspec.api import to_onnx
-    from archspec.backends.onnx_export import newest_opset
+    from archspec.backends.onnx_export import newest_opset, serialize
 
     a = analyse(spec, input_shape, sets, max_layers)
     if opset is not None and opset > newest_opset():
@@ -216,17 +216,30 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, 
     except ArchspecError as err:
         _fail(err)
     path = Path(output) if output else Path(Path(spec).stem + ".onnx")
-    data = model.SerializeToString(deterministic=True)
-    _write_output(path, data, spec)
-    opset_used = model.opset_import[0].version
-    click.echo(f"{path}: {a.network}, {len(model.graph.node)} nodes, {len(model.graph.initializer)} initializers, opset {opset_used}")
+    data_path = path.with_name(path.name + ".data")
+    nodes, inits, opset_used = len(model.graph.node), len(model.graph.initializer), model.opset_import[0].version
+    data, external = serialize(model, data_path.name)
+    extra = ""
+    if external:  # over protobuf's 2 GiB: the weights go beside the model, written first
+        _write_output(data_path, external, spec, also=path)
+        extra = f", weights in {data_path} ({sum(map(len, external)):,} bytes)"
+    try:
+        _write_output(path, data, spec)
+    except SystemExit:
+        if external:
+            data_path.unlink(missing_ok=True)  # no half of a model left behind
+        raise
+    click.echo(f"{path}: {a.network}, {nodes} nodes, {inits} initializers, opset {opset_used}{extra}")
 
 
-def _write_output(path: Path, text: str | bytes, spec: str) -> None:
-    """Write an output file safely (see archspec/output.py), or exit 1 saying why not."""
-    from archspec.output import OutputError, write_atomically
+def _write_output(path: Path, text: str | bytes | list[bytes], spec: str, also: Path | None = None) -> None:
+    """Write an output file safely (see archspec/output.py), or exit 1 saying why not; `also`,
+    a second file to be written after it, is checked first, so that neither is written alone."""
+    from archspec.output import OutputError, check_target, write_atomically
 
     try:
+        if also is not None:
+            check_target(also, inputs=(Path(spec),))
         write_atomically(path, text, inputs=(Path(spec),))
     except OutputError as err:
         click.echo(f"error: {err}", err=True)

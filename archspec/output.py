@@ -55,10 +55,11 @@ def check_target(path: Path, inputs: tuple[Path, ...] = ()) -> os.stat_result | 
     return st
 
 
-def write_atomically(path: Path, data: str | bytes, inputs: tuple[Path, ...] = ()) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
+def write_atomically(path: Path, data: str | bytes | list[bytes], inputs: tuple[Path, ...] = ()) -> None:
+    """Write `data` (text, bytes, or chunks of bytes too big to join) to a temporary file beside
+    `path`, then rename it over `path`."""
     existing = check_target(path, inputs)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    chunks = [data.encode("utf-8")] if isinstance(data, str) else [data] if isinstance(data, bytes) else data
     parent = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
@@ -66,7 +67,8 @@ def write_atomically(path: Path, data: str | bytes, inputs: tuple[Path, ...] = (
         raise OutputError(f"cannot write {path}: {err.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            for chunk in chunks:
+                f.write(chunk)
         # keep the permissions of the file replaced; a new file gets the usual 0666 less umask
         os.chmod(tmp, stat.S_IMODE(existing.st_mode) if existing else 0o666 & ~_umask())
         os.replace(tmp, path)

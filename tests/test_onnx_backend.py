@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import archspec
+from archspec.backends.onnx_export import OLDEST_OPSET, newest_opset
 from archspec.backends.state_dict import state_dict_shapes
 from archspec.ops import OPS
 from tests.conftest import HAVE_TORCH, SPECS, run_cli
@@ -45,39 +46,29 @@ def _weights(graph, seed: int = 1):
     return w
 
 
-def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, tol: float = 1e-4):
-    """ONNX (onnxruntime) and the generated torch module on the same weights and input."""
-    import numpy as np
+def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, module=None):
+    """ONNX (onnxruntime) and the generated torch module on the same weights and input, after
+    onnx's checker and its strict shape inference, which must agree with archspec's shapes."""
     import onnx
-    import onnxruntime as ort
     import torch
 
+    from archspec.backends.onnx_runtime import compare
     from archspec.backends.torch_runtime import build_module
 
     w = _weights(a.graph)
     model = archspec.to_onnx(a, opset=opset, weights=w)
     onnx.checker.check_model(model, full_check=True)
-    # onnx's own strict shape inference agrees with archspec's static shape at every value
     inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     ours = {v.name: v.type.tensor_type.shape for v in model.graph.value_info}
     for v in inferred.graph.value_info:
         if v.name in ours:
             assert v.type.tensor_type.shape == ours[v.name], v.name
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # one a test worker: pytest-xdist runs a worker a core
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    module = build_module(a.graph, a.spec).eval()
-    module.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()}, strict=False)
-    x = np.random.default_rng(2).standard_normal((batch, *a.graph.input_shape)).astype(np.float32)
-    with torch.no_grad():
-        want = module(torch.from_numpy(x)).numpy()
-    got = session.run(None, {"input": x})[0]
-    assert got.shape == want.shape == (batch, *a.graph.output_shape)
-    err = float(np.abs(got - want).max() / (np.abs(want).max() + 1e-12))
-    assert err < tol, f"relative difference {err:.2e}"
-    return model
+    if module is None:
+        module = build_module(a.graph, a.spec)
+        module.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()}, strict=False)
+    result = compare(model, module, a.graph.input_shape, batch, threads=1)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    return model, module
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
@@ -86,15 +77,17 @@ def test_each_op_computes_what_its_torch_module_computes(tmp_path, op):
     for k, (shape, body) in enumerate(SAMPLES[op]):
         path = tmp_path / f"{op}{k}.arch"
         path.write_text(f"input {shape}\n\nnetwork n:\n    {body}\n")
-        _agree(archspec.load(path), opset=13)  # the oldest opset promised, and the newest
-        _agree(archspec.load(path))
+        a = archspec.load(path)
+        _, module = _agree(a, opset=OLDEST_OPSET)
+        for opset in range(OLDEST_OPSET + 1, newest_opset() + 1):  # every opset promised
+            _agree(a, opset=opset, module=module)
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
 @pytest.mark.parametrize("spec", ALL_SPECS)
 def test_spec_models_equal_the_torch_modules(spec):
     a = archspec.load(SPECS / spec)
-    model = _agree(a, batch=1)
+    model, _ = _agree(a, batch=1)
     # names: initializers are the state_dict keys (no num_batches_tracked), nodes the layer paths
     keys = {k for k in state_dict_shapes(a.graph) if not k.endswith("num_batches_tracked")}
     inits = {i.name for i in model.graph.initializer}
@@ -197,3 +190,47 @@ def test_random_networks_equal_their_torch_modules(tmp_path, text):
     path = tmp_path / "random.arch"
     path.write_text(text)
     _agree(archspec.load(path))
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
+def test_weights_past_the_protobuf_limit_go_to_external_data(tmp_path, monkeypatch):
+    """Past 2 GiB (lowered here to 64 KiB, so as not to write gigabytes) the weights go to
+    `MODEL.onnx.data` beside the model, deterministically; onnx and onnxruntime read the pair."""
+    import onnx
+    import torch
+    from click.testing import CliRunner
+
+    from archspec.backends import onnx_export
+    from archspec.backends.onnx_runtime import compare
+    from archspec.cli import main
+
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 64 * 1024)
+    spec = str(SPECS / "d2l" / "lenet.arch")  # 61,706 params: 247 kB of weights
+    out = tmp_path / "lenet.onnx"
+    for name in ("a", "b"):
+        r = CliRunner().invoke(main, ["compile", spec, "--to", "onnx", "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        assert "weights in" in r.output
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "m").write_bytes(out.read_bytes())
+        (tmp_path / name / "d").write_bytes((tmp_path / "lenet.onnx.data").read_bytes())
+    assert (tmp_path / "a" / "m").read_bytes() == (tmp_path / "b" / "m").read_bytes()
+    assert (tmp_path / "a" / "d").read_bytes() == (tmp_path / "b" / "d").read_bytes()
+    assert out.stat().st_size < 64 * 1024 < (tmp_path / "lenet.onnx.data").stat().st_size
+    onnx.checker.check_model(str(out), full_check=True)
+    model = onnx.load(str(out))  # reads the data file beside it
+    assert all(not t.external_data for t in model.graph.initializer)
+    a = archspec.load(spec)
+    want = archspec.to_onnx(a)
+    assert {t.name: t.raw_data for t in model.graph.initializer} == {t.name: t.raw_data for t in want.graph.initializer}
+    # the in-memory path (verify --onnx) writes the pair to a temporary folder for onnxruntime
+    module = archspec.build(spec)
+    module.load_state_dict({t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in model.graph.initializer}, strict=False)
+    result = compare(want, module, a.graph.input_shape, batch=2, threads=1)
+    assert result.ok, result.checks
+    # a data file that cannot be written leaves no model behind
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "m.onnx.data").mkdir()
+    r = CliRunner().invoke(main, ["compile", spec, "--to", "onnx", "-o", str(tmp_path / "ro" / "m.onnx")])
+    assert r.exit_code == 1 and "m.onnx.data" in r.output and not (tmp_path / "ro" / "m.onnx").exists()
+

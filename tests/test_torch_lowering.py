@@ -35,8 +35,11 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
     "linear": [("4x3x3", "flatten; linear(5)"), ("4x3x3", "flatten; linear(5, bias=false)")],
     "batchnorm": [("4x5x5", "batchnorm(eps=0.001, momentum=0.01)"), ("4x3x3", "flatten; batchnorm(affine=false)")],
     "lrn": [("6x5x5", "lrn(5)")],
-    "maxpool": [("4x9x9", "maxpool(2)"), ("4x10x10", "maxpool(3, stride=2, padding=1, dilation=1, ceil_mode=true)")],
-    "avgpool": [("4x9x9", "avgpool(2)"), ("4x10x10", "avgpool(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)")],
+    "maxpool": [("4x9x9", "maxpool(2)"), ("4x10x10", "maxpool(3, stride=2, padding=1, dilation=1, ceil_mode=true)"),
+                # the last window of a row starts in the padding, that of a column runs past it
+                ("4x5x6", "maxpool(2, stride=2, padding=1, ceil_mode=true)"), ("4x5x6", "maxpool((2, 3), stride=2, padding=1, ceil_mode=true)")],
+    "avgpool": [("4x9x9", "avgpool(2)"), ("4x10x10", "avgpool(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)"),
+                ("4x5x6", "avgpool(2, stride=2, padding=1, ceil_mode=true)"), ("4x5x6", "avgpool((2, 3), stride=2, padding=1, ceil_mode=true, count_include_pad=false)")],
     "adaptive_avgpool": [("4x9x9", "adaptive_avgpool((2, 3))")],
     "adaptive_maxpool": [("4x9x9", "adaptive_maxpool(2)")],
     "global_avgpool": [("4x9x9", "global_avgpool")],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import stat
 import subprocess
 import sys
@@ -82,6 +83,10 @@ def _run(argv: list[str], cwd: Path, timeout: float, stdin: str | None = None) -
 
     CPU time, not wall time, is what is graded: the test suite runs these beside other tests,
     and a loaded machine must not turn a pass into `slow`."""
+    # Linux hands a child the peak RSS of the process it was spawned from (at exec), so a
+    # figure no larger than ours may be ours: then the child's own peak, polled, is used.
+    inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    own = 0
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
@@ -94,6 +99,7 @@ def _run(argv: list[str], cwd: Path, timeout: float, stdin: str | None = None) -
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            own = max(own, _peak_rss_kb(proc.pid))
             time.sleep(0.01)
         else:
             os.killpg(proc.pid, 9)
@@ -104,7 +110,16 @@ def _run(argv: list[str], cwd: Path, timeout: float, stdin: str | None = None) -
         err.seek(0)
         text = err.read().decode(errors="replace")
     rc = None if status is None else os.waitstatus_to_exitcode(status)
-    return rc, text, seconds, usage.ru_maxrss
+    return rc, text, seconds, usage.ru_maxrss if usage.ru_maxrss > inherited else own
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """The running process's own peak resident set (VmHWM), 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 def grade(case: Case, timeout: float = 10.0, time_limit: float = TIME_LIMIT_S) -> Outcome:

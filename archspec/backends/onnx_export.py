@@ -20,6 +20,8 @@ from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir import Graph, Node
 
 OLDEST_OPSET = 13  # Softmax over one axis, Split/Slice/Clip inputs as tensors
+# protobuf cannot serialize a message of 2 GiB or more: weights past this go to a file beside it
+EXTERNAL_DATA_BYTES = 2**31 - 2**26
 
 
 class _Builder:
@@ -46,14 +48,14 @@ class _Builder:
     def weight(self, node: Node, name: str) -> str:
         key = f"{node.path}.{name}"
         if key not in self.initializers:
-            self.initializers[key] = self.onnx.numpy_helper.from_array(self.weights[key], key)
+            self.initializers[key] = self.weights[key]
         return key
 
     def constant(self, node: Node, name: str, values, dtype: str = "int64") -> str:
         import numpy as np
 
         key = f"{node.path}.{name}"
-        self.initializers[key] = self.onnx.numpy_helper.from_array(np.array(values, dtype=np.int64 if dtype == "int64" else np.float32), key)
+        self.initializers[key] = np.array(values, dtype=np.int64 if dtype == "int64" else np.float32)
         return key
 
     def typed(self, name: str, shape: tuple[int, ...]):
@@ -155,9 +157,10 @@ def to_model(
         graph.name,
         [b.typed("input", graph.input_shape)],
         [b.typed("output", graph.output_shape)],
-        initializer=list(b.initializers.values()),
         value_info=value_info,
     )
+    for key, array in b.initializers.items():  # filled in place: protobuf copies a message by serializing it, and cannot past 2 GiB
+        _fill(onnx_graph.initializer.add(), key, array)
     model = onnx.helper.make_model(
         onnx_graph, opset_imports=[onnx.helper.make_opsetid("", opset)], producer_name="archspec", producer_version=__version__
     )
@@ -168,6 +171,44 @@ def to_model(
         model, {"archspec.spec": spec, "archspec.version": __version__, **{f"param.{k}": repr(v) for k, v in sorted(params.items())}}
     )
     return model
+
+
+def _fill(tensor, name: str, array) -> None:
+    """What `onnx.numpy_helper.from_array` writes, without a second message to copy from."""
+    import numpy as np
+    from onnx import TensorProto
+
+    tensor.name = name
+    tensor.dims.extend(array.shape)
+    tensor.data_type = TensorProto.INT64 if array.dtype == np.int64 else TensorProto.FLOAT
+    tensor.raw_data = np.ascontiguousarray(array, dtype="<i8" if array.dtype == np.int64 else "<f4").tobytes()
+
+
+def serialize(model, data_name: str) -> tuple[bytes, list[bytes]]:
+    """The model file's bytes, and the chunks of its external data file `data_name` (none for
+    a model under EXTERNAL_DATA_BYTES). Past that, each initializer of 1 KiB or more moves
+    out of `model` (in place, not to hold the weights twice) to the data file, 4 KiB aligned
+    as `onnx.save` does it, and the model keeps its offset and length."""
+    from onnx.external_data_helper import set_external_data
+
+    if sum(len(t.raw_data) for t in model.graph.initializer) < EXTERNAL_DATA_BYTES:
+        return model.SerializeToString(deterministic=True), []
+    chunks: list[bytes] = []
+    offset = 0
+    for tensor in model.graph.initializer:
+        if len(tensor.raw_data) < 1024:
+            continue
+        pad = -offset % 4096
+        if pad:
+            chunks.append(bytes(pad))
+            offset += pad
+        data = tensor.raw_data
+        set_external_data(tensor, data_name, offset, len(data))
+        tensor.data_location = tensor.EXTERNAL
+        tensor.ClearField("raw_data")
+        chunks.append(data)
+        offset += len(data)
+    return model.SerializeToString(deterministic=True), chunks
 
 
 def read_weights(path: str) -> dict[str, Any]:

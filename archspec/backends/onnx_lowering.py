@@ -65,9 +65,15 @@ def _batchnorm(b: Builder, n: Node, x: list[str]) -> str:
 
 
 def _window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
-    """ONNX's pooling output size (without PyTorch's rule that drops a window starting in the padding)."""
+    """ONNX's pooling output size (ONNX has no PyTorch rule that drops a window starting in the padding)."""
     span = size + 2 * p - d * (k - 1) - 1
     return (math.ceil(span / s) if ceil else span // s) + 1
+
+
+def _end_pad(size: int, out: int, k: int, s: int, p: int, d: int) -> int:
+    """The end padding at which floor mode gives `out` windows: the original `p`, or more for a
+    last window that ceil mode lets run past it."""
+    return max(p, (out - 1) * s + d * (k - 1) + 1 - size - p)
 
 
 def _pool(kind: str) -> Lowering:
@@ -77,9 +83,15 @@ def _pool(kind: str) -> Lowering:
         d = _pairs(a.get("dilation", 1))
         h, w = n.shape[1:]
         cin = b.shape(n.inputs[0])
-        if (_window_out(cin[1], k[0], s[0], p[0], d[0], a["ceil_mode"]), _window_out(cin[2], k[1], s[1], p[1], d[1], a["ceil_mode"])) != (h, w):
-            raise Unsupported("a ceil_mode pooling whose last window would start in the padding (PyTorch drops it, ONNX does not)", n.span)
-        attrs: dict[str, Any] = {"kernel_shape": k, "strides": s, "pads": [p[0], p[1], p[0], p[1]], "ceil_mode": int(a["ceil_mode"])}
+        ceil = a["ceil_mode"] and (_window_out(cin[1], k[0], s[0], p[0], d[0], True), _window_out(cin[2], k[1], s[1], p[1], d[1], True)) == (h, w)
+        pads = [p[0], p[1], p[0], p[1]]
+        if a["ceil_mode"] and not ceil:
+            # PyTorch drops a ceil_mode window that would start in the end padding; ONNX keeps it.
+            # Floor mode sees the same windows once the end padding is just long enough for them.
+            pads[2:] = [_end_pad(cin[1 + i], (h, w)[i], k[i], s[i], p[i], d[i]) for i in (0, 1)]
+            if kind == "AveragePool" and a["count_include_pad"] and (pads[2] > p[0] or pads[3] > p[1]):
+                raise Unsupported("a ceil_mode average pool counting its padding whose last windows both start in the padding and run past it", n.span)
+        attrs: dict[str, Any] = {"kernel_shape": k, "strides": s, "pads": pads, "ceil_mode": int(ceil)}
         if kind == "MaxPool":
             attrs["dilations"] = d
         else:
