@@ -16,7 +16,7 @@ from typing import Any
 from archspec.cost import DTYPE_BYTES, Group, LayerCost, Totals, by_depth, layer_costs, total
 from archspec.definitions import lower_expr
 from archspec.diagnostics import ArchspecError, Diagnostic, Span
-from archspec.elaborate import MAX_TENSOR, Limits, elaborate
+from archspec.elaborate import TENSOR_HELP, Limits, elaborate, tensor_limit
 from archspec.ir import Graph
 from archspec.ir import expr as irx
 from archspec.syntax import ast
@@ -168,15 +168,9 @@ def analyse_program(
 def _check_weights(a: Analysis, sources: dict[str, str]) -> None:
     """Refuse a layer whose weights no tensor can hold (`conv(2 ** 40, 3)`), where it is written."""
     for node, layer in zip(a.graph.layers(), a.layers):
-        if layer.cost.params > MAX_TENSOR:
-            raise ArchspecError(
-                Diagnostic(
-                    f"{layer.op} '{layer.path}' has {layer.cost.params:,} parameters, more than the limit of {MAX_TENSOR:,} in one layer",
-                    node.span,
-                    help="no tensor that large can be built (docs/limits.md)",
-                ),
-                sources,
-            )
+        refusal = tensor_limit(f"{layer.op} '{layer.path}'", layer.cost.params, "parameters in one layer")
+        if refusal:
+            raise ArchspecError(Diagnostic(refusal, node.span, help=TENSOR_HELP), sources)
 
 
 def _literal(v: Any) -> irx.Expr:

@@ -35,6 +35,14 @@ from archspec.syntax.load import Program
 
 DEFAULT_MAX_LAYERS = 100_000
 MAX_TENSOR = 2**31  # elements of one tensor (a layer's output for one image, its weights): 8 GiB in float32
+TENSOR_HELP = "no tensor that large can be built (docs/limits.md)"
+
+
+def tensor_limit(what: str, count: int, unit: str = "elements an image") -> str | None:
+    """The refusal of a tensor past MAX_TENSOR (an input, an output, a layer's weights), or None."""
+    if count <= MAX_TENSOR:
+        return None
+    return f"{what} holds {count:,} {unit}, more than the limit of {MAX_TENSOR:,}"
 MAX_BLOCK_DEPTH = 100
 
 
@@ -357,13 +365,9 @@ class Elaborator:
         ):
             what = "--input" if span is None else "input"
             self._fatal(f"{what}: expected [C, H, W] or [F] of positive ints, got {show(shape)}", span or Span(module.file, 1, 1))
-        if math.prod(shape) > MAX_TENSOR:
-            what = "--input" if span is None else "input"
-            self._fatal(
-                f"{what}: {show(shape)} holds {math.prod(shape):,} elements an image, more than the limit of {MAX_TENSOR:,}",
-                span or Span(module.file, 1, 1),
-                help="no tensor that large can be built (docs/limits.md)",
-            )
+        refusal = tensor_limit(f"{'--input' if span is None else 'input'}: {show(shape)}", math.prod(shape))
+        if refusal:
+            self._fatal(refusal, span or Span(module.file, 1, 1), help=TENSOR_HELP)
         return shape
 
     def _collect_blocks(self, params: dict[str, Any]) -> None:
@@ -580,12 +584,9 @@ class Elaborator:
                 span,
                 help="raise the limit with --max-layers if this is intended",
             )
-        if math.prod(shape) > MAX_TENSOR:
-            raise _Fail(
-                f"{op}: its output {fmt(tuple(shape))} holds {math.prod(shape):,} elements an image, more than the limit of {MAX_TENSOR:,}",
-                span,
-                help="no tensor that large can be built (docs/limits.md)",
-            )
+        refusal = tensor_limit(f"{op}: its output {fmt(tuple(shape))}", math.prod(shape))
+        if refusal:
+            raise _Fail(refusal, span, help=TENSOR_HELP)
         shape = shape if type(shape) is tuple else tuple(shape)
         node = Node(len(self.nodes), op, attrs, tuple([v.node for v in inputs]), ctx.dotted(name), ctx.prefix, shape, span, site)
         self.nodes.append(node)

@@ -132,6 +132,7 @@ def json_schema() -> dict:
 class _Conv:
     def __init__(self, file: str):
         self.file = file
+        self._scalars = yaml.SafeLoader("")  # builds a scalar node's value (YAML 1.1 ints, floats, bools) without a reparse
 
     def span(self, node: yaml.Node) -> Span:
         m, e = node.start_mark, node.end_mark
@@ -152,8 +153,7 @@ class _Conv:
         if node.tag.endswith(":str"):
             line, col = self._offset(node)
             return parse_expr(node.value, self.file, line, col)
-        value = yaml.safe_load(yaml.serialize(node))
-        return ast.Lit(value, self.span(node))
+        return ast.Lit(self._scalars.construct_object(node), self.span(node))
 
     def param_value(self, node: yaml.Node) -> ast.Expr:
         """A parameter's value: YAML data, an expression string, or a bare word taken as a string (3x3)."""
@@ -348,12 +348,21 @@ def _check_events(text: str, file: str) -> None:
             open_[-1][1] += n
 
 
+def _compose_and_construct(text: str):
+    """The node tree (for positions) and the plain data built from it, in one parse."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
+
+
 def parse_yaml(text: str, file: str) -> ast.Module:
     conv = _Conv(file)
     try:
         _check_events(text, file)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _compose_and_construct(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
