@@ -53,6 +53,15 @@ class Analysis:
     def groups(self, depth: int) -> list[Group]:
         return by_depth(self.layers, depth)
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows the network as its diagram (blocks, folded); None without Graphviz's dot."""
+        from archspec.backends.diagram import render
+
+        try:
+            return render(diagram(self, detail="blocks"), "svg").decode("utf-8")
+        except ArchspecError:
+            return None  # Jupyter then shows the text form
+
     def to_dict(self, batch: int = 1, depth: int | None = None, dtype: str | None = None) -> dict[str, Any]:
         """The JSON form of DESIGN.md: spec, network, input, output, total, layers."""
         t = self.total.as_dict()
@@ -228,3 +237,24 @@ def verify(path: str | Path | Analysis, *, device: str = "cpu", batch: int = 2, 
 
     a = path if isinstance(path, Analysis) else load(path, **overrides)
     return run(a.graph, a.spec, device=device, batch=batch)
+
+
+def diagram(
+    path: str | Path | Analysis,
+    *,
+    detail: str = "layers",
+    depth: int | None = None,
+    rankdir: str = "TB",
+    unfold: bool = False,
+    input: tuple[int, ...] | str | None = None,
+    **overrides: Any,
+):
+    """The spec's diagram as a `graphviz.Digraph`, as `archspec compile --to dot` writes it:
+    `.source` is the DOT text, `.render()`/`.pipe()` draw it, and Jupyter shows it as is."""
+    from archspec.backends.diagram import Options
+    from archspec.backends.diagram import diagram as draw
+
+    if detail not in ("layers", "blocks") or rankdir not in ("TB", "LR") or (depth is not None and depth < 1):
+        raise ValueError("detail is 'layers' or 'blocks', rankdir 'TB' or 'LR', depth a positive int or None")
+    a = path if isinstance(path, Analysis) else load(path, input=input, **overrides)
+    return draw(a.graph, a.spec, Options(detail, depth, rankdir, unfold))

@@ -172,19 +172,38 @@ class BatchParam(click.ParamType):
         self.fail(f"expected a positive int or 'dynamic', got {value!r}", param, ctx)
 
 
+DIAGRAMS = ("dot", "svg", "png", "pdf")
+# which compile options apply to which targets: one given for another target is a usage error
+_APPLIES = {
+    "opset": ("onnx",), "batch": ("onnx",), "weights": ("onnx",), "seed": ("onnx",),
+    "detail": DIAGRAMS, "depth": DIAGRAMS, "rankdir": DIAGRAMS, "unfold": DIAGRAMS,
+}  # fmt: skip
+
+
 @main.command("compile")
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--to", "target", type=click.Choice(["torch", "onnx"]), required=True, help="What to emit (diagrams are next).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here (torch: instead of stdout; onnx: default SPEC_NAME.onnx).")
+@click.option("--to", "target", type=click.Choice(["torch", "onnx", *DIAGRAMS]), required=True, help="What to emit: a PyTorch module, an ONNX model, or a diagram.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here (torch, dot, svg: instead of stdout; onnx, png, pdf: default SPEC_NAME.EXT).")
 @click.option("--opset", type=click.IntRange(min=13), default=None, help="ONNX opset (default: the newest the installed onnxruntime runs).")
 @click.option("--batch", type=BatchParam(), default="dynamic", show_default=True, help="ONNX batch dimension: an int, or dynamic (named N).")
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True), default=None, help="ONNX initializers from a .pt/.pth or .safetensors state dict.")
 @click.option("--seed", type=int, default=0, show_default=True, help="ONNX: seed of the deterministic initialisation (without --weights).")
+@click.option("--detail", type=click.Choice(["layers", "blocks"]), default="layers", show_default=True, help="Diagram: every layer, or each block as one node.")
+@click.option("--depth", type=click.IntRange(min=1), default=None, help="Diagram: draw scopes this many levels deep as one node each.")
+@click.option("--rankdir", type=click.Choice(["TB", "LR"], case_sensitive=False), default="TB", show_default=True, help="Diagram: top to bottom, or left to right.")
+@click.option("--unfold", is_flag=True, help="Diagram: draw every block of a run of identical ones (default: once, marked xN).")
 @_spec_options
-def compile_(spec, target, output, opset, batch, weights, seed, input_shape, sets, max_layers):
-    """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch) or an ONNX model."""
+@click.pass_context
+def compile_(ctx, spec, target, output, opset, batch, weights, seed, detail, depth, rankdir, unfold, input_shape, sets, max_layers):
+    """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch), an ONNX
+    model, or a diagram (DOT, or SVG/PNG/PDF drawn by Graphviz)."""
+    for name, targets in _APPLIES.items():
+        if target not in targets and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(f"--{name} applies to --to {'|'.join(targets)}, not --to {target}")
     if target == "onnx":
         return _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, max_layers)
+    if target in DIAGRAMS:
+        return _compile_diagram(spec, target, output, detail, depth, rankdir.upper(), unfold, input_shape, sets, max_layers)
     from archspec.backends.torch_runtime import source
 
     a = analyse(spec, input_shape, sets, max_layers)
@@ -196,6 +215,24 @@ def compile_(spec, target, output, opset, batch, weights, seed, input_shape, set
         click.echo(text, nl=False)
         return
     _write_output(Path(output), text, spec)
+
+
+def _compile_diagram(spec, fmt, output, detail, depth, rankdir, unfold, input_shape, sets, max_layers) -> None:
+    from archspec.backends.diagram import Options, diagram, render
+
+    a = analyse(spec, input_shape, sets, max_layers)
+    path = Path(output) if output else None if fmt in ("dot", "svg") else Path(f"{Path(spec).stem}.{fmt}")
+    if path is not None:
+        _check_output(path, spec)  # before running dot: a bad path costs no rendering
+    try:
+        data = render(diagram(a.graph, a.spec, Options(detail, depth, rankdir, unfold)), fmt)
+    except ArchspecError as err:
+        _fail(err)
+    if path is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    _write_output(path, data, spec)
+    click.echo(f"{path}: {a.network}, {fmt}, {len(data):,} bytes")
 
 
 def _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, max_layers) -> None:
@@ -230,6 +267,16 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, 
             data_path.unlink(missing_ok=True)  # no half of a model left behind
         raise
     click.echo(f"{path}: {a.network}, {nodes} nodes, {inits} initializers, opset {opset_used}{extra}")
+
+
+def _check_output(path: Path, spec: str) -> None:
+    from archspec.output import OutputError, check_target
+
+    try:
+        check_target(path, inputs=(Path(spec),))
+    except OutputError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
 
 
 def _write_output(path: Path, text: str | bytes | list[bytes], spec: str, also: Path | None = None) -> None:

@@ -8,20 +8,10 @@ import json
 from typing import Any
 
 from archspec.api import Analysis
+from archspec.units import human, shape_str
 
 FORMATS = ("table", "json", "csv", "markdown")
 COLUMNS = ("path", "op", "output", "params", "buffers", "macs")
-
-
-def human(n: int, unit: str = "") -> str:
-    for size, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{suffix}{unit}"
-    return f"{n}{unit}"
-
-
-def shape_str(shape) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 def summary_line(a: Analysis) -> str:

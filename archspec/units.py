@@ -1,0 +1,14 @@
+"""Numbers and shapes as people read them: 1.82G, 64x56x56 (tables, diagrams)."""
+
+from __future__ import annotations
+
+
+def human(n: int, unit: str = "") -> str:
+    for size, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{suffix}{unit}"
+    return f"{n}{unit}"
+
+
+def shape_str(shape) -> str:
+    return "x".join(str(d) for d in shape)
