@@ -68,6 +68,16 @@ CASES = [
     ("division by zero", "input 3x8x8\nnetwork n:\n    conv(8 // 0, 1)\n", 3, "division by zero"),
     ("no input shape", "network n:\n    relu\n", 1, "gives no input shape"),
     ("groups do not divide", "input 6x8x8\nnetwork n:\n    conv(8, 3, groups=4)\n", 3, "not divisible by groups=4"),
+    # the resampling ops of dense prediction (issue 17)
+    ("crop larger than its input", "input 3x8x8\nnetwork n:\n    relu\n    crop((4, 9))\n", 4, r"the crop 4x9 is larger than its input \[3, 8, 8\]"),
+    ("upsample: scale and size", "input 3x8x8\nnetwork n:\n    upsample(scale=2, size=16)\n", 3, "give either scale or size, not both"),
+    ("upsample: neither", "input 3x8x8\nnetwork n:\n    upsample\n", 3, "give either scale or size, not neither"),
+    ("upsample: a size that is no size", "input 3x8x8\nnetwork n:\n    upsample(size=(0, 4))\n", 3, "'size' must be at least 1"),
+    ("upsample: an unknown mode", 'input 3x8x8\nnetwork n:\n    upsample(scale=2, mode="cubic")\n', 3, "'mode' must be one of \"nearest\", \"bilinear\""),
+    ("upsample: corners of nearest", "input 3x8x8\nnetwork n:\n    upsample(scale=2, align_corners=true)\n", 3, "align_corners applies to mode=\"bilinear\" only"),
+    ("conv_transpose: output_padding", "input 3x8x8\nnetwork n:\n    conv_transpose(4, 3, stride=2, output_padding=2)\n", 3, "output_padding 2 must be smaller than the stride"),
+    ("pad: reflect too far", 'input 3x4x4\nnetwork n:\n    pad(4, mode="reflect")\n', 3, "reflect padding must be smaller than the input"),
+    ("pixel_shuffle: channels", "input 6x4x4\nnetwork n:\n    pixel_shuffle(2)\n", 3, "6 channels are not divisible by factor \\* factor = 4"),
 ]
 
 

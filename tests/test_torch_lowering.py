@@ -41,6 +41,20 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
     "avgpool": [("4x9x9", "avgpool(2)"), ("4x10x10", "avgpool(3, stride=2, padding=1, ceil_mode=true, count_include_pad=false)"),
                 ("4x5x6", "avgpool(2, stride=2, padding=1, ceil_mode=true)"), ("4x5x6", "avgpool((2, 3), stride=2, padding=1, ceil_mode=true, count_include_pad=false)")],
     "adaptive_avgpool": [("4x9x9", "adaptive_avgpool((2, 3))")],
+    "conv_transpose": [
+        ("8x5x5", "conv_transpose(4, 2, stride=2)"),
+        ("6x7x7", "conv_transpose(4, 3, stride=2, padding=1, output_padding=1, groups=2, bias=false)"),
+        ("4x5x6", "conv_transpose(4, (3, 2), stride=(2, 1), dilation=2)"),
+    ],
+    "upsample": [
+        ("3x5x7", "upsample(scale=2)"),
+        ("3x5x7", "upsample(size=(12, 8))"),  # nearest, not a whole factor
+        ("3x5x7", 'upsample(size=(9, 11), mode="bilinear")'),
+        ("3x5x7", 'upsample(scale=(1.5, 2), mode="bilinear", align_corners=true)'),
+    ],
+    "pixel_shuffle": [("8x3x4", "pixel_shuffle(2)")],
+    "pad": [("3x5x6", "pad(1)"), ("3x5x6", "pad((1, 2, 0, 3), value=0.5)"), ("3x5x6", 'pad((2, 1), mode="reflect")'), ("3x5x6", 'pad(2, mode="replicate")')],
+    "crop": [("3x9x8", "crop(5)"), ("3x9x8", "crop((4, 7))")],
     "adaptive_maxpool": [("4x9x9", "adaptive_maxpool(2)")],
     "global_avgpool": [("4x9x9", "global_avgpool")],
     "global_maxpool": [("4x9x9", "global_maxpool")],

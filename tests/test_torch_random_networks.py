@@ -15,11 +15,20 @@ from hypothesis import strategies as st
 import archspec
 from tests.conftest import needs_torch
 
-LEAVES = ["relu", "batchnorm", "sigmoid", "identity", "conv({c}, 3, padding=1)", "conv({c}, 1, bias=false)", "dwconv(3, padding=1)"]
+LEAVES = [
+    "relu", "batchnorm", "sigmoid", "identity", "conv({c}, 3, padding=1)", "conv({c}, 1, bias=false)", "dwconv(3, padding=1)",
+    # resampling (issue 17), each back to the channels and the 6x6 it started from
+    "conv_transpose({c}, 3, padding=1)",
+    "conv_transpose({c}, 2, stride=2); maxpool(2)",
+    "upsample(scale=2); maxpool(2)",
+    'upsample(size=(9, 9), mode="bilinear"); adaptive_avgpool(6)',
+    'pad(1, mode="reflect"); crop(6)',
+    "conv({c4}, 1); pixel_shuffle(2); avgpool(2)",
+]  # fmt: skip
 
 
 def leaf(draw, c: int) -> str:
-    return draw(st.sampled_from(LEAVES)).format(c=c)
+    return draw(st.sampled_from(LEAVES)).format(c=c, c4=4 * c)
 
 
 @st.composite

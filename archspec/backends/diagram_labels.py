@@ -20,6 +20,7 @@ COLOURS = {
     "norm": "#fff2cc",
     "activation": "#d9ead3",
     "pool": "#fce5cd",
+    "resample": "#d0e0e3",
     "reshape": "#eeeeee",
     "join": "#ffffff",
     "block": "#f4f4f4",
@@ -69,6 +70,20 @@ def _adaptive(name: str) -> Callable[[Node], str]:
     return lambda n: f"{name} to {_size(n.shape[1:])}"
 
 
+def _up(stride: tuple[int, int]) -> str:
+    return "" if stride == (1, 1) else f", x{stride[0]}" if stride[0] == stride[1] else f", x{_size(stride)}"
+
+
+def _upsample(n: Node) -> str:
+    a = n.attrs
+    if a["size"] is not None:
+        how = f"to {_size(a['size'])}"
+    else:
+        h, w = (f"{s:g}" for s in a["scale"])
+        how = f"x{h}" if h == w else f"x{h}x{w}"
+    return f"upsample {how}, {a['mode']}" + (", corners" if a["align_corners"] else "")
+
+
 def _plain(name: str) -> Callable[[Node], str]:
     return lambda n: name
 
@@ -97,6 +112,11 @@ LABELS: dict[str, tuple[str, Callable[[Node], str]]] = {
     "adaptive_maxpool": ("pool", _adaptive("adaptive maxpool")),
     "global_avgpool": ("pool", _plain("global avgpool")),
     "global_maxpool": ("pool", _plain("global maxpool")),
+    "conv_transpose": ("conv", lambda n: f"conv transpose {_size(n.attrs['kernel'])}, {n.attrs['out']}{_up(n.attrs['stride'])}"),
+    "upsample": ("resample", _upsample),
+    "pixel_shuffle": ("resample", lambda n: f"pixel shuffle x{n.attrs['factor']}"),
+    "pad": ("resample", lambda n: f"pad {_size(n.attrs['padding'])}" + ("" if n.attrs["mode"] == "constant" else f" {n.attrs['mode']}")),
+    "crop": ("resample", lambda n: f"crop to {_size(n.attrs['size'])}"),
     "identity": ("reshape", _plain("identity")),
     "dropout": ("reshape", lambda n: f"dropout {n.attrs['p']:g}"),
     "flatten": ("reshape", _plain("flatten")),

@@ -49,6 +49,56 @@ def _conv(b: Builder, n: Node, x: list[str]) -> str:
     )
 
 
+def _conv_transpose(b: Builder, n: Node, x: list[str]) -> str:
+    a = n.attrs
+    ph, pw = a["padding"]
+    inputs = [x[0], b.weight(n, "weight")] + ([b.weight(n, "bias")] if a["bias"] else [])
+    return b.add(
+        "ConvTranspose",
+        inputs,
+        n,
+        kernel_shape=_pairs(a["kernel"]),
+        strides=_pairs(a["stride"]),
+        pads=[ph, pw, ph, pw],
+        output_padding=_pairs(a["output_padding"]),
+        dilations=_pairs(a["dilation"]),
+        group=a["groups"],
+    )
+
+
+def _upsample(b: Builder, n: Node, x: list[str]) -> str:
+    """Resize, with the coordinate mapping PyTorch's interpolate uses for each mode."""
+    a = n.attrs
+    if a["mode"] == "nearest":
+        attrs: dict[str, Any] = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "align_corners" if a["align_corners"] else "pytorch_half_pixel"}
+    if a["size"] is None:
+        return b.add("Resize", [x[0], "", b.constant(n, "scales", [1.0, 1.0, *a["scale"]], "float")], n, **attrs)
+    if b.opset >= 18:  # sizes for the two image axes alone
+        return b.add("Resize", [x[0], "", "", b.constant(n, "sizes", list(a["size"]))], n, axes=[2, 3], **attrs)
+    # before opset 18, sizes name every axis: the batch and channels come from the input's shape
+    shape = b.add("Shape", [x[0]], n, suffix="shape")
+    kept = b.add("Slice", [shape, b.constant(n, "zero", [0]), b.constant(n, "two", [2])], n, suffix="batch_channels")
+    sizes = b.add("Concat", [kept, b.constant(n, "size", list(a["size"]))], n, suffix="sizes", axis=0)
+    return b.add("Resize", [x[0], "", "", sizes], n, **attrs)
+
+
+def _pad(b: Builder, n: Node, x: list[str]) -> str:
+    left, right, top, bottom = n.attrs["padding"]
+    mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[n.attrs["mode"]]
+    inputs = [x[0], b.constant(n, "pads", [0, 0, top, left, 0, 0, bottom, right])]
+    if mode == "constant":
+        inputs.append(b.constant(n, "value", n.attrs["value"], "float"))
+    return b.add("Pad", inputs, n, mode=mode)
+
+
+def _crop(b: Builder, n: Node, x: list[str]) -> str:
+    (top, left), (h, w) = n.attrs["offsets"], n.attrs["size"]
+    starts, ends = b.constant(n, "starts", [top, left]), b.constant(n, "ends", [top + h, left + w])
+    return b.add("Slice", [x[0], starts, ends, b.constant(n, "axes", [2, 3])], n)
+
+
 def _linear(b: Builder, n: Node, x: list[str]) -> str:
     inputs = [x[0], b.weight(n, "weight")] + ([b.weight(n, "bias")] if n.attrs["bias"] else [])
     return b.add("Gemm", inputs, n, transB=1)
@@ -193,6 +243,7 @@ LOWERINGS: dict[str, Lowering] = {
     "dropout": lambda b, n, x: x[0],  # inference graph: dropout is left out
     "conv": _conv,
     "dwconv": _conv,
+    "conv_transpose": _conv_transpose,
     "linear": _linear,
     "batchnorm": _batchnorm,
     "lrn": lambda b, n, x: b.add("LRN", [x[0]], n, size=n.attrs["size"], alpha=n.attrs["alpha"], beta=n.attrs["beta"], bias=n.attrs["k"]),
@@ -212,6 +263,10 @@ LOWERINGS: dict[str, Lowering] = {
     "adaptive_maxpool": _adaptive("MaxPool", "GlobalMaxPool"),
     "global_avgpool": _same("GlobalAveragePool"),
     "global_maxpool": _same("GlobalMaxPool"),
+    "upsample": _upsample,
+    "pixel_shuffle": lambda b, n, x: b.add("DepthToSpace", [x[0]], n, blocksize=n.attrs["factor"], mode="CRD"),  # PyTorch's order
+    "pad": _pad,
+    "crop": _crop,
     "flatten": _same("Flatten", axis=1),
     "chunk": _chunk,
     "channel_shuffle": _channel_shuffle,

@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from archspec.backends.torch_lowering import LOWERINGS
+from archspec.backends.torch_lowering import HELPERS, LOWERINGS
 from archspec.backends.torch_python import (
     PYTHON_NAMES,
     Translator,
@@ -62,8 +62,9 @@ from archspec.ops.types import coerce
 
 IN = "__in__"  # stands for the caller's channels in a class's output-channel formula
 
-_CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "groups": 1, "dilation": 1}
-_WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool"})  # ops whose arguments set the spatial size
+_CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1}
+# ops whose arguments set the spatial size
+_WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool", "conv_transpose", "upsample", "pixel_shuffle", "pad", "crop"})
 _RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool"})  # ops that fix it
 
 
@@ -373,7 +374,7 @@ class Writer:
 
     def _unique_class(self, cls: str) -> str:
         base, i = cls, 2
-        while cls in self.class_names or cls in ("Chunk", "PaddedConv2d", "F", "nn", "torch", "math", "OrderedDict"):
+        while cls in self.class_names or cls in (*HELPERS, "F", "nn", "torch", "math", "OrderedDict"):
             cls, i = f"{base}{i}", i + 1
         self.class_names.add(cls)
         return cls
@@ -621,7 +622,7 @@ class Writer:
         for flag, value in flags.items():
             key = self._switch(record, node, flag, placeholders, values, markers, c)
             module.keywords = [k for k in module.keywords if k.arg != key] + [ast.keyword(key, value)]  # type: ignore[union-attr]
-        for h in ("PaddedConv2d", "Chunk"):
+        for h in HELPERS:
             if source.startswith(h):
                 self.helpers.add(h)
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
@@ -1118,7 +1119,7 @@ def _parse_module(source: str, values: dict[str, ast.expr], markers: dict | None
     tree = Fill().visit(tree)
     if markers and found != set(markers):
         raise Unsupported(f"an argument of {c.written if c else 'an op'} computed from parameters that its PyTorch module does not take as is", c.span if c else None)
-    if isinstance(tree, ast.Call) and ast.unparse(tree.func) in ("nn.Conv2d", "PaddedConv2d"):  # leave out nn.Conv2d's defaults
+    if isinstance(tree, ast.Call) and ast.unparse(tree.func) in ("nn.Conv2d", "PaddedConv2d", "nn.ConvTranspose2d"):  # leave out their defaults
         tree.keywords = [
             k
             for k in tree.keywords

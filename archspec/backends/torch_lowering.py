@@ -91,6 +91,53 @@ def _conv(n: Node, arg) -> str:
     )
 
 
+def _conv_transpose(n: Node, arg) -> str:
+    a = n.attrs
+    return (
+        f"nn.ConvTranspose2d({arg('in_channels')}, {arg('out')}, {arg('kernel')}, stride={arg('stride')}, padding={arg('padding')}"
+        + f", output_padding={arg('output_padding')}, groups={arg('groups')}"
+        + (", bias=False" if not a["bias"] else "")
+        + _kw([("dilation", a["dilation"], (1, 1))])
+        + ")"
+    )
+
+
+def _upsample(n: Node, x: str | None = None) -> str:
+    """`nn.Upsample(scale_factor=2.0)`, or with `x` its call `F.interpolate(x, scale_factor=2.0)`."""
+    a = n.attrs
+    how = f"size={lit(a['size'])}" if a["size"] is not None else f"scale_factor={_scale(a['scale'])}"
+    mode = f", mode={a['mode']!r}" if a["mode"] != "nearest" or x is not None else ""
+    corners = ", align_corners=True" if a["align_corners"] else ", align_corners=False" if a["mode"] == "bilinear" else ""
+    return f"F.interpolate({x}, {how}{mode}{corners})" if x is not None else f"nn.Upsample({how}{mode}{corners})"
+
+
+def _scale(s: tuple[float, float]) -> str:
+    """(2.0, 2.0) -> "2", as people write it; (1.5, 2.0) -> "(1.5, 2.0)"."""
+    if s[0] != s[1]:
+        return repr(s)
+    return repr(int(s[0])) if s[0].is_integer() else repr(s[0])
+
+
+_PAD_MODULES = {"reflect": "nn.ReflectionPad2d", "replicate": "nn.ReplicationPad2d"}
+
+
+def _pad(n: Node, x: str | None = None) -> str:
+    a = n.attrs
+    pads = lit(a["padding"][0]) if len(set(a["padding"])) == 1 else repr(a["padding"])
+    if x is not None:
+        mode = f", mode={a['mode']!r}" if a["mode"] != "constant" else ""
+        value = f", value={a['value']!r}" if a["value"] else ""
+        return f"F.pad({x}, {repr(a['padding'])}{mode}{value})"
+    if a["mode"] in _PAD_MODULES:
+        return f"{_PAD_MODULES[a['mode']]}({pads})"
+    return f"nn.ConstantPad2d({pads}, {a['value']!r})" if a["value"] else f"nn.ZeroPad2d({pads})"
+
+
+def _crop(n: Node, x: str) -> str:
+    (top, left), (h, w) = n.attrs["offsets"], n.attrs["size"]
+    return f"{x}[:, :, {top}:{top + h}, {left}:{left + w}]"
+
+
 def _batchnorm(n: Node, arg) -> str:
     a = n.attrs
     cls = "nn.BatchNorm2d" if len(n.shape) == 3 else "nn.BatchNorm1d"
@@ -126,6 +173,14 @@ def _conv_state(n: Node) -> Iterator[tuple[str, Shape]]:
     a = n.attrs
     kh, kw = a["kernel"]
     yield "weight", (a["out"], a["in_channels"] // a["groups"], kh, kw)
+    if a["bias"]:
+        yield "bias", (a["out"],)
+
+
+def _conv_transpose_state(n: Node) -> Iterator[tuple[str, Shape]]:
+    a = n.attrs
+    kh, kw = a["kernel"]
+    yield "weight", (a["in_channels"], a["out"] // a["groups"], kh, kw)
     if a["bias"]:
         yield "bias", (a["out"],)
 
@@ -198,6 +253,14 @@ LOWERINGS: dict[str, TorchOp] = {
     # layers with weights
     "conv": _CONV,
     "dwconv": _DWCONV,
+    "conv_transpose": TorchOp(
+        module=_conv_transpose,
+        sizes=("in_channels", "out", "groups", "stride", "kernel", "padding", "output_padding"),
+        overwritable=True,
+        state=_conv_transpose_state,
+        derived={"in_channels": lambda c, a: c},
+        channels=lambda c, a: a("out"),
+    ),
     "linear": TorchOp(
         module=lambda n, arg: f"nn.Linear({arg('in_features')}, {arg('out')}" + (", bias=False" if not n.attrs["bias"] else "") + ")",
         sizes=("in_features", "out"),
@@ -235,6 +298,15 @@ LOWERINGS: dict[str, TorchOp] = {
     ),
     "global_avgpool": TorchOp(module=lambda n, arg: "nn.AdaptiveAvgPool2d(1)", call=lambda n, x: f"F.adaptive_avg_pool2d({x}, 1)"),
     "global_maxpool": TorchOp(module=lambda n, arg: "nn.AdaptiveMaxPool2d(1)", call=lambda n, x: f"F.adaptive_max_pool2d({x}, 1)"),
+    # resampling
+    "upsample": TorchOp(module=lambda n, arg: _upsample(n), call=lambda n, x: _upsample(n, x)),
+    "pixel_shuffle": TorchOp(
+        module=lambda n, arg: f"nn.PixelShuffle({n.attrs['factor']})",
+        call=lambda n, x: f"F.pixel_shuffle({x}, {n.attrs['factor']})",
+        channels=lambda c, a: ast.BinOp(c, ast.FloorDiv(), ast.BinOp(a("factor"), ast.Pow(), ast.Constant(2))),
+    ),
+    "pad": TorchOp(module=lambda n, arg: _pad(n), call=lambda n, x: _pad(n, x)),
+    "crop": TorchOp(module=lambda n, arg: f"CenterCrop({lit(n.attrs['size'])})", call=_crop),
     # structure
     "input": TorchOp(lowered=False),
     "identity": TorchOp(module=lambda n, arg: "nn.Identity()", call=lambda n, x: x),
@@ -266,6 +338,18 @@ HELPERS: dict[str, str] = {
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(F.pad(x, self.pads))
+''',
+    "CenterCrop": '''class CenterCrop(nn.Module):
+    """Keeps the middle (h, w) of an image; an odd extra row or column is cut from the bottom and right."""
+
+    def __init__(self, size: int | tuple[int, int]):
+        super().__init__()
+        self.size = (size, size) if isinstance(size, int) else size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.size
+        top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+        return x[..., top : top + h, left : left + w]
 ''',
     "Chunk": '''class Chunk(nn.Module):
     """Keeps one part of a channel split: x.chunk(chunks, dim=1)[index]."""

@@ -3,7 +3,7 @@
 Import order registers every family; `OPS` maps names to definitions.
 """
 
-from archspec.ops import activation, conv, norm, pool, structure  # noqa: F401  (registers the ops)
+from archspec.ops import activation, conv, norm, pool, resample, structure  # noqa: F401  (registers the ops)
 from archspec.ops.registry import OPS, Attr, Cost, OpDef, OpError, lookup, public_names
 
 __all__ = ["OPS", "Attr", "Cost", "OpDef", "OpError", "lookup", "public_names"]

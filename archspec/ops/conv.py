@@ -1,4 +1,4 @@
-"""Convolution, depthwise convolution and the fully connected layer: the ops that carry macs."""
+"""Convolution, depthwise and transposed convolution and the fully connected layer: the ops that carry macs."""
 
 from __future__ import annotations
 
@@ -79,6 +79,49 @@ def dwconv(a: dict, inputs):
     a["groups"] = c
     a["out"] = c * a["multiplier"]
     return (a["out"], *_conv_geometry("dwconv", a, inputs[0]))
+
+
+def _conv_transpose_cost(a: dict, inputs, out) -> Cost:
+    """Each input pixel scatters a kernel of taps to every output channel of its group:
+    in * out / groups * kh * kw multiply-adds per input pixel (PyTorch's FlopCounterMode counts so)."""
+    kh, kw = a["kernel"]
+    per_in = (a["out"] // a["groups"]) * kh * kw
+    c, h, w = inputs[0]
+    params = a["in_channels"] * per_in + (a["out"] if a["bias"] else 0)
+    return Cost(params=params, macs=c * h * w * per_in)
+
+
+@define(
+    "conv_transpose",
+    Attr("out", "int", doc="output channels"),
+    Attr("kernel", "pair", doc="kernel size: int or (kh, kw)"),
+    Attr("stride", "pair", 1, "step of the window (the upsampling factor)"),
+    Attr("padding", "pad", 0, "int or (h, w): taken off each side of the output"),
+    Attr("output_padding", "pad", 0, "int or (h, w): added to one side of the output, below the stride"),
+    Attr("dilation", "pair", 1, "spacing of the kernel taps"),
+    Attr("groups", "int", 1, "grouped: in and out channels must divide"),
+    Attr("bias", "bool", True, "add a learned bias"),
+    doc="Transposed 2-D convolution (a learned upsampling: U-Net's up-convolution, FCN's deconvolution).",
+    cost=_conv_transpose_cost,
+    aliases=("deconv", "upconv"),
+)
+def conv_transpose(a: dict, inputs):
+    c, h, w = need_image("conv_transpose", inputs[0])
+    g = a["groups"]
+    if c % g or a["out"] % g:
+        what, n = ("input", c) if c % g else ("output", a["out"])
+        raise OpError(f"conv_transpose: {what} channels {n} are not divisible by groups={g}", "groups")
+    for axis, op, s, d in zip(("height", "width"), a["output_padding"], a["stride"], a["dilation"]):
+        if op >= max(s, d):
+            raise OpError(f"conv_transpose: output_padding {op} must be smaller than the stride or the dilation along the {axis} (as in PyTorch)", "output_padding")
+    a["in_channels"] = c
+    out = []
+    for axis, size, k, s, p, op, d in zip(("height", "width"), (h, w), a["kernel"], a["stride"], a["padding"], a["output_padding"], a["dilation"]):
+        n = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        if n < 1:
+            raise OpError(f"conv_transpose: the {axis} shrinks to {n}: input {axis} {size}, stride {s}, kernel {k} and padding {p} on each side", "padding")
+        out.append(n)
+    return (a["out"], *out)
 
 
 def _linear_cost(a: dict, inputs, out) -> Cost:

@@ -86,6 +86,27 @@ def coerce(kind: str, name: str, v: Any) -> Any:
         if not _is_int(v):
             raise OpError(f"'{name}' must be an int, got {_show(v)}", name)
         return v
+    if kind.startswith("one of "):  # a string from a fixed set: `one of nearest|bilinear`
+        options = kind[len("one of ") :].split("|")
+        if v not in options:
+            raise OpError(f"'{name}' must be one of {', '.join(_show(o) for o in options)}, got {_show(v)}", name)
+        return v
+    if kind == "scale?":  # a resize factor: none, a positive number, or a pair of them
+        if v is None:
+            return None
+        pair = v if isinstance(v, tuple) else (v, v)
+        if len(pair) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in pair):
+            return tuple(float(x) for x in pair)
+        raise OpError(f"'{name}' must be a positive number or a pair (h, w) of them, got {_show(v)}", name)
+    if kind == "size?":  # an output size: none, an int or a pair, >= 1
+        return None if v is None else _pair(name, v, 1)
+    if kind == "pad4":  # int | (h, w) | (left, right, top, bottom), >= 0, as (left, right, top, bottom)
+        if isinstance(v, tuple) and len(v) == 4 and all(_is_int(x) and x >= 0 for x in v):
+            return v
+        if _is_int(v) or (isinstance(v, tuple) and len(v) == 2):
+            h, w = _pair(name, v, 0)
+            return (w, w, h, h)
+        raise OpError(f"'{name}' must be an int, a pair (h, w) or a 4-tuple (left, right, top, bottom) of non-negative ints, got {_show(v)}", name)
     raise AssertionError(f"unknown attribute kind {kind}")
 
 
