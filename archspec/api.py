@@ -215,12 +215,14 @@ def to_onnx(
     weights: str | dict | None = None,
     seed: int = 0,
     input: tuple[int, ...] | str | None = None,
+    fold_batchnorm: bool = False,
     **overrides: Any,
 ):
     """The spec's ONNX model (`onnx.ModelProto`), as `archspec compile --to onnx` writes it.
 
     `weights`: a state dict (names -> numpy arrays or tensors) or a `.pt`/`.safetensors` path;
-    without, a deterministic initialisation from `seed`. `batch`: an int, or "dynamic" (`N`)."""
+    without, a deterministic initialisation from `seed`. `batch`: an int, or "dynamic" (`N`).
+    `fold_batchnorm`: batch norms after a conv folded into its weights (docs/onnx.md)."""
     from archspec.backends.onnx_export import read_weights, to_model
 
     a = path if isinstance(path, Analysis) else load(path, input=input, **overrides)
@@ -228,7 +230,9 @@ def to_onnx(
         weights = read_weights(str(weights))
     elif weights is not None:
         weights = {k: (v.detach().float().numpy() if hasattr(v, "detach") else v) for k, v in weights.items()}
-    return to_model(a.graph, a.spec, opset=opset, batch="N" if batch == "dynamic" else batch, weights=weights, seed=seed)
+    return to_model(
+        a.graph, a.spec, opset=opset, batch="N" if batch == "dynamic" else batch, weights=weights, seed=seed, fold_batchnorm=fold_batchnorm
+    )
 
 
 def verify(path: str | Path | Analysis, *, device: str = "cpu", batch: int = 2, **overrides: Any):

@@ -175,7 +175,7 @@ class BatchParam(click.ParamType):
 DIAGRAMS = ("dot", "svg", "png", "pdf")
 # which compile options apply to which targets: one given for another target is a usage error
 _APPLIES = {
-    "opset": ("onnx",), "batch": ("onnx",), "weights": ("onnx",), "seed": ("onnx",),
+    "opset": ("onnx",), "batch": ("onnx",), "weights": ("onnx",), "seed": ("onnx",), "fold_batchnorm": ("onnx",),
     "detail": DIAGRAMS, "depth": DIAGRAMS, "rankdir": DIAGRAMS, "unfold": DIAGRAMS,
 }  # fmt: skip
 
@@ -188,20 +188,21 @@ _APPLIES = {
 @click.option("--batch", type=BatchParam(), default="dynamic", show_default=True, help="ONNX batch dimension: an int, or dynamic (named N).")
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True), default=None, help="ONNX initializers from a .pt/.pth or .safetensors state dict.")
 @click.option("--seed", type=int, default=0, show_default=True, help="ONNX: seed of the deterministic initialisation (without --weights).")
+@click.option("--fold-batchnorm", is_flag=True, help="ONNX: fold each batch norm after a conv into the conv's weights.")
 @click.option("--detail", type=click.Choice(["layers", "blocks"]), default="layers", show_default=True, help="Diagram: every layer, or each block as one node.")
 @click.option("--depth", type=click.IntRange(min=1), default=None, help="Diagram: draw scopes this many levels deep as one node each.")
 @click.option("--rankdir", type=click.Choice(["TB", "LR"], case_sensitive=False), default="TB", show_default=True, help="Diagram: top to bottom, or left to right.")
 @click.option("--unfold", is_flag=True, help="Diagram: draw every block of a run of identical ones (default: once, marked xN).")
 @_spec_options
 @click.pass_context
-def compile_(ctx, spec, target, output, opset, batch, weights, seed, detail, depth, rankdir, unfold, input_shape, sets, max_layers):
+def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchnorm, detail, depth, rankdir, unfold, input_shape, sets, max_layers):
     """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch), an ONNX
     model, or a diagram (DOT, or SVG/PNG/PDF drawn by Graphviz)."""
     for name, targets in _APPLIES.items():
         if target not in targets and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
-            raise click.UsageError(f"--{name} applies to --to {'|'.join(targets)}, not --to {target}")
+            raise click.UsageError(f"--{name.replace('_', '-')} applies to --to {'|'.join(targets)}, not --to {target}")
     if target == "onnx":
-        return _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, max_layers)
+        return _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers)
     if target in DIAGRAMS:
         return _compile_diagram(spec, target, output, detail, depth, rankdir.upper(), unfold, input_shape, sets, max_layers)
     from archspec.backends.torch_runtime import source
@@ -235,7 +236,7 @@ def _compile_diagram(spec, fmt, output, detail, depth, rankdir, unfold, input_sh
     click.echo(f"{path}: {a.network}, {fmt}, {len(data):,} bytes")
 
 
-def _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, max_layers) -> None:
+def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers) -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -249,7 +250,7 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, input_shape, sets, 
         click.echo(f"error: --opset {opset}: the installed onnx/onnxruntime run opsets up to {newest_opset()}", err=True)
         sys.exit(2)
     try:
-        model = to_onnx(a, opset=opset, batch=batch, weights=weights, seed=seed)
+        model = to_onnx(a, opset=opset, batch=batch, weights=weights, seed=seed, fold_batchnorm=fold_batchnorm)
     except ArchspecError as err:
         _fail(err)
     path = Path(output) if output else Path(Path(spec).stem + ".onnx")

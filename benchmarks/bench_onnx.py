@@ -20,7 +20,10 @@ target and exits 0 unless something crashes.
 The dynamo exporter (torch.onnx.export's default) needs `onnxscript`: pip install 'archspec[torch,onnx,bench]'.
 `--exporter torchscript` uses the legacy exporter (`dynamo=False`, opset <= 20) instead.
 
-    python benchmarks/bench_onnx.py [--rounds 30] [--threads 2] [--opset N] [--exporter dynamo|torchscript]
+`--fold-batchnorm` folds archspec's batch norms into the convs before them, as the exporter's
+optimiser does (without it, archspec writes each as its own BatchNormalization node).
+
+    python benchmarks/bench_onnx.py [--rounds 30] [--threads 2] [--opset N] [--exporter dynamo|torchscript] [--fold-batchnorm]
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ def compare(name: str, args: argparse.Namespace, folder: Path) -> dict:
     torch.manual_seed(0)
     module = archspec.build(ROOT / "specs" / f"{name}.arch").eval()
     x = torch.randn(1, *archspec.load(ROOT / "specs" / f"{name}.arch").input_shape)
-    ours = archspec.to_onnx(ROOT / "specs" / f"{name}.arch", batch=1, opset=args.opset, weights=module.state_dict())
+    ours = archspec.to_onnx(
+        ROOT / "specs" / f"{name}.arch", batch=1, opset=args.opset, weights=module.state_dict(), fold_batchnorm=args.fold_batchnorm
+    )
     ours_bytes = ours.SerializeToString()
     here = folder / name
     here.mkdir()
@@ -183,6 +188,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads, the same for both")
     parser.add_argument("--opset", type=int, default=None, help="default: archspec's (the newest onnxruntime runs); <= 20 for torchscript")
     parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo")
+    parser.add_argument("--fold-batchnorm", action="store_true", help="archspec's --fold-batchnorm, as the exporter's optimiser folds them")
     parser.add_argument("networks", nargs="*", default=list(NETWORKS))
     args = parser.parse_args()
     if args.opset is None:

@@ -46,7 +46,7 @@ def _weights(graph, seed: int = 1):
     return w
 
 
-def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, module=None):
+def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, module=None, fold_batchnorm: bool = False):
     """ONNX (onnxruntime) and the generated torch module on the same weights and input, after
     onnx's checker and its strict shape inference, which must agree with archspec's shapes."""
     import onnx
@@ -56,7 +56,7 @@ def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, modul
     from archspec.backends.torch_runtime import build_module
 
     w = _weights(a.graph)
-    model = archspec.to_onnx(a, opset=opset, weights=w)
+    model = archspec.to_onnx(a, opset=opset, weights=w, fold_batchnorm=fold_batchnorm)
     onnx.checker.check_model(model, full_check=True)
     inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     ours = {v.name: v.type.tensor_type.shape for v in model.graph.value_info}
@@ -66,7 +66,7 @@ def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, modul
     if module is None:
         module = build_module(a.graph, a.spec)
         module.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()}, strict=False)
-    result = compare(model, module, a.graph.input_shape, batch, threads=1)
+    result = compare(model, module, a.graph.input_shape, batch, threads=1, folded=fold_batchnorm)
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
     return model, module
 
@@ -234,3 +234,27 @@ def test_weights_past_the_protobuf_limit_go_to_external_data(tmp_path, monkeypat
     r = CliRunner().invoke(main, ["compile", spec, "--to", "onnx", "-o", str(tmp_path / "ro" / "m.onnx")])
     assert r.exit_code == 1 and "m.onnx.data" in r.output and not (tmp_path / "ro" / "m.onnx").exists()
 
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
+@pytest.mark.parametrize("spec", ["resnet18.arch", "mobilenet_v2.arch", "densenet121.arch", "vgg11_bn.arch", "shufflenet_v2_x1_0.arch"])
+def test_folded_batch_norms_compute_the_same(spec):
+    """--fold-batchnorm: each batch norm that alone reads a Conv's output goes into that Conv
+    (counted here on the unfolded ONNX graph itself), and the model still equals the module."""
+    a = archspec.load(SPECS / spec)
+    plain = archspec.to_onnx(a)
+    producer = {o: node for node in plain.graph.node for o in node.output}
+    readers = {}
+    for node in plain.graph.node:
+        for i in node.input:
+            readers[i] = readers.get(i, 0) + 1
+    after_conv = [
+        node.name for node in plain.graph.node
+        if node.op_type == "BatchNormalization" and producer[node.input[0]].op_type == "Conv" and readers[node.input[0]] == 1
+    ]  # fmt: skip
+    folded, _ = _agree(a, batch=1, fold_batchnorm=True)
+    bns = [node.name for node in folded.graph.node if node.op_type == "BatchNormalization"]
+    assert after_conv and sorted(bns) == sorted(n.name for n in plain.graph.node if n.op_type == "BatchNormalization" and n.name not in after_conv)
+    assert len(folded.graph.node) == len(plain.graph.node) - len(after_conv)
+    inits = {i.name for i in folded.graph.initializer}
+    assert not any(f"{bn}.running_mean" in inits for bn in after_conv)

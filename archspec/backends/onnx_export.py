@@ -119,8 +119,12 @@ def to_model(
     weights: dict[str, Any] | None = None,
     seed: int = 0,
     parameters: dict[str, Any] | None = None,
+    fold_batchnorm: bool = False,
 ):
-    """The ONNX model of `graph`; raises ArchspecError for what ONNX cannot express here."""
+    """The ONNX model of `graph`; raises ArchspecError for what ONNX cannot express here.
+
+    `fold_batchnorm`: each batch norm that alone reads a convolution's output is folded into
+    that convolution's weights and bias (what inference runtimes do anyway), one node fewer."""
     import onnx
 
     from archspec import __version__
@@ -136,8 +140,12 @@ def to_model(
         raise ArchspecError(Diagnostic(f"--weights do not fit this network: {what}", None, help="keys and shapes are the generated module's state_dict"))
     b = _Builder(graph, opset, weights, batch)
     names: dict[int, str] = {}
+    foldable = _foldable(graph) if fold_batchnorm else {}
     try:
         for n in graph.nodes:
+            if n.id in foldable:
+                names[n.id] = _fold(b, graph.nodes[foldable[n.id]], n, names[n.inputs[0]])
+                continue
             names[n.id] = LOWERINGS[n.op](b, n, [names[i] for i in n.inputs])
     except Unsupported as u:
         raise ArchspecError(
@@ -171,6 +179,41 @@ def to_model(
         model, {"archspec.spec": spec, "archspec.version": __version__, **{f"param.{k}": repr(v) for k, v in sorted(params.items())}}
     )
     return model
+
+
+def _foldable(graph: Graph) -> dict[int, int]:
+    """Batch norm id -> the id of the conv it folds into: a conv (or depthwise conv) whose only
+    reader is the batch norm, and which is not itself the graph's output."""
+    readers: dict[int, list[int]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            readers.setdefault(i, []).append(n.id)
+    out = {}
+    for n in graph.nodes:
+        if n.op == "batchnorm" and len(n.shape) == 3:
+            conv = graph.nodes[n.inputs[0]]
+            if conv.op in ("conv", "dwconv") and readers.get(conv.id) == [n.id] and conv.id != graph.output:
+                out[n.id] = conv.id
+    return out
+
+
+def _fold(b: _Builder, conv: Node, bn: Node, conv_out: str) -> str:
+    """Scale the conv's filters by gamma / sqrt(var + eps) and shift its bias, in place of `bn`."""
+    import numpy as np
+
+    w = b.weights
+    c = bn.attrs["channels"]
+    gamma = w[f"{bn.path}.weight"] if bn.attrs["affine"] else np.ones(c, np.float32)
+    beta = w[f"{bn.path}.bias"] if bn.attrs["affine"] else np.zeros(c, np.float32)
+    scale = (gamma.astype(np.float64) / np.sqrt(w[f"{bn.path}.running_var"].astype(np.float64) + bn.attrs["eps"]))
+    weight_key, bias_key = f"{conv.path}.weight", f"{conv.path}.bias"
+    b.initializers[weight_key] = (b.initializers[weight_key].astype(np.float64) * scale[:, None, None, None]).astype(np.float32)
+    bias = b.initializers.get(bias_key, np.zeros(c, np.float32)).astype(np.float64)
+    b.initializers[bias_key] = ((bias - w[f"{bn.path}.running_mean"]) * scale + beta).astype(np.float32)
+    node = next(x for x in reversed(b.nodes) if x.output[0] == conv_out)
+    if len(node.input) == 2:  # a conv without bias gets one
+        node.input.append(bias_key)
+    return conv_out
 
 
 def _fill(tensor, name: str, array) -> None:
