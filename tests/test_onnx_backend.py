@@ -258,3 +258,24 @@ def test_folded_batch_norms_compute_the_same(spec):
     assert len(folded.graph.node) == len(plain.graph.node) - len(after_conv)
     inits = {i.name for i in folded.graph.initializer}
     assert not any(f"{bn}.running_mean" in inits for bn in after_conv)
+
+
+def test_weights_from_a_safetensors_file(tmp_path):
+    """A .safetensors state dict fills the initializers by key; a truncated one is refused."""
+    import numpy as np
+    import onnx
+    from safetensors.numpy import save_file
+
+    spec = str(SPECS / "d2l" / "lenet.arch")
+    a = archspec.load(spec)
+    w = {k: (v + 1.0).astype(np.float32) for k, v in _weights(a.graph).items()}  # not the default initialisation
+    save_file(w, str(tmp_path / "w.safetensors"))
+    r = run_cli("compile", spec, "--to", "onnx", "--weights", str(tmp_path / "w.safetensors"), "-o", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0, r.stderr
+    got = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "m.onnx")).graph.initializer}
+    assert set(got) == set(w) and all(np.array_equal(got[k], w[k]) for k in w)
+    data = (tmp_path / "w.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    r = run_cli("compile", spec, "--to", "onnx", "--weights", str(tmp_path / "cut.safetensors"), "-o", str(tmp_path / "cut.onnx"))
+    assert r.returncode == 1 and "not a safetensors file" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "cut.onnx").exists()
