@@ -40,7 +40,13 @@ class Analysis:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
+        """The (first) output's shape."""
         return self.graph.output_shape
+
+    @property
+    def outputs(self) -> list[tuple[str, tuple[int, ...]]]:
+        """Each output's name and shape: those `return` names, or [("output", the last value's)]."""
+        return [(n, self.graph.nodes[i].shape) for n, i in self.graph.returns]
 
     @cached_property
     def layers(self) -> list[LayerCost]:
@@ -73,6 +79,7 @@ class Analysis:
             "network": self.network,
             "input": list(self.input_shape),
             "output": list(self.output_shape),
+            "outputs": [{"name": n, "shape": list(shape)} for n, shape in self.outputs],
             "total": scaled,
             "layers": [
                 {

@@ -44,6 +44,8 @@ class _Lowering:
                 net.span,
                 m.file,
                 self.call(m.init) if m.init is not None else None,
+                net.outputs,
+                net.outputs_span,
             )
         return defs.ModuleDef(m.file, params, tuple(self.block(b, m.file) for b in m.blocks), network)
 
@@ -77,12 +79,26 @@ class _Lowering:
 
     def item(self, i) -> defs.Item:
         if isinstance(i, ast.Assign):
+            made = self._made_by(i.value)
+            if made is not None:  # `enc1 = double_conv(64)`: a value, not a variable
+                return defs.Bind(i.name, self.call(made), i.span)
             return defs.Let(i.name, self.expr(i.value), i.span)
+        if isinstance(i, ast.Ref):
+            return defs.Ref(i.name if isinstance(i.name, str) else self.expr(i.name), i.span)
         if isinstance(i, ast.Assert):
             return defs.Check(self.expr(i.test), self.expr(i.message) if i.message is not None else None, i.span)
         if isinstance(i, ast.Splice):
             return self.call(i.call, splice=True)
         return self.call(i)
+
+    def _made_by(self, e: ast.Expr) -> ast.Call | None:
+        """The call an assignment's right side is, if it names an op or a block (`conv(64, 3)`,
+        `relu`): those make values. Anything else is an expression (`hidden = c * t`)."""
+        if isinstance(e, ast.FuncCall) and (e.name in self.blocks or lookup(e.name) is not None):
+            return ast.Call(e.name, e.args, e.span)
+        if isinstance(e, ast.Name) and (e.id in self.blocks or lookup(e.id) is not None):
+            return ast.Call(e.id, (), e.span)
+        return None
 
     def call(self, c: ast.Call, splice: bool = False) -> defs.Call:
         args = tuple(defs.Arg(a.name, self.expr(a.value), a.span) for a in c.args)

@@ -140,6 +140,15 @@ class _Ctx:
         return _Ctx(self.dotted(name))
 
 
+class _Values:
+    """The values one block instance (or the network) has named so far: by a label or a Bind.
+    Values are local to it, as a function's variables are: a called block starts its own."""
+
+    def __init__(self, owner: str, body: tuple):
+        self.owner, self.body = owner, body  # "the network" / "block 'name'", and its definition's body
+        self.named: dict[str, tuple[Val, Span | None]] = {}
+
+
 @dataclass(frozen=True)
 class _Block:
     definition: defs.BlockDef
@@ -160,6 +169,7 @@ class Elaborator:
         self.active: dict[str, int] = {}  # block name -> calls of it on call_stack: recursion found in O(1)
         self.call_stack: list[tuple[str, Span]] = []
         self.blocks: dict[str, _Block] = {}
+        self.values: list[_Values] = []  # the value scopes of the block instances being elaborated
 
     # ---- entry ----
     def run(self) -> Graph:
@@ -180,7 +190,9 @@ class Elaborator:
             self.scopes[""] = Scope("", "network", net.name, dict(params), net.span, net.span)
             self.nodes.append(Node(0, "input", {"shape": shape}, (), "input", "", shape, net.input.span if net.input else net.span))
             env = Env({}, Env(dict(params)), in_shape=shape)
+            self.values.append(_Values("the network", net.body))
             out = self._seq(net.body, Val(0, shape), env, _Ctx(""))
+            outputs = self._outputs(net, out)
             if not self.rep:
                 self._check_unrun_calls(net)
         except _Abort as a:
@@ -196,7 +208,11 @@ class Elaborator:
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
         if self.rep or not out.known:
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
-        graph = Graph(net.name, main.file, shape, self.nodes, out.node, self.scopes, dict(params))
+        if not all(v.known for _, v in outputs):
+            raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
+        graph = Graph(net.name, main.file, shape, self.nodes, outputs[0][1].node, self.scopes, dict(params))
+        if net.outputs:
+            graph.outputs = tuple((n, v.node) for n, v in outputs)
         graph.definitions = Definitions(
             net,
             {name: b.definition for name, b in self.blocks.items()},
@@ -205,6 +221,20 @@ class Elaborator:
         if net.init is not None:
             graph.init = self._init(net.init, params)
         return graph
+
+    def _outputs(self, net: defs.NetworkDef, last: Val) -> list[tuple[str, Val]]:
+        """What the network returns: the values `return` names, or its last value."""
+        if not net.outputs:
+            return [("output", last)]
+        scope = self.values[-1]
+        out = []
+        for n in net.outputs:
+            if n not in scope.named:
+                self._report(Diagnostic(f"return: the network makes no value named '{n}'", net.outputs_span, help=self._close_value(n, scope)))
+                out.append((n, UNKNOWN))
+            else:
+                out.append((n, scope.named[n][0]))
+        return out
 
     def _check_unrun_calls(self, net: defs.NetworkDef) -> None:
         """Check the calls no instance ran (an untaken `if`, `repeat 0`) as far as can be without
@@ -495,11 +525,42 @@ class Elaborator:
             return self._seq(stmt.body, value, env, ctx)
         only = stmt.body[0] if len(stmt.body) == 1 else None
         if stmt.inline and isinstance(only, defs.Line) and len(only.items) == 1 and isinstance(only.items[0], defs.Call) and not only.items[0].splice:
-            return self._item(only.items[0], value, env, ctx, label, stmt.span)
+            return self._name(label, self._item(only.items[0], value, env, ctx, label, stmt.span), stmt.span)
         name = ctx.claim(label, stmt.span)
         inner = ctx.child(name)
         self.scopes[inner.prefix] = Scope(inner.prefix, "seq", span=stmt.span)
-        return self._seq(stmt.body, value, env, inner)
+        return self._name(label, self._seq(stmt.body, value, env, inner), stmt.span)
+
+    def _name(self, name: str, value: Val, span: Span | None) -> Val:
+        """Name a value in the current block instance (a label's output, a Bind's): a later `@name`
+        reads it; naming again (a loop's next iteration) replaces it."""
+        self.values[-1].named[name] = (value, span)
+        return value
+
+    def _ref(self, ref: defs.Ref, env: Env) -> Val:
+        name = ref.name if isinstance(ref.name, str) else self._eval(ref.name, env)
+        if not isinstance(name, str):
+            raise _Fail(f"a value's name must be a string, got {describe(name)}", ref.span)
+        scope = self.values[-1]
+        if name in scope.named:
+            return scope.named[name][0]
+        later = next((s.span for s in defs.walk(scope.body) if _names(s) == name), None)
+        if later is not None and (later.line, later.col) > (ref.span.line, ref.span.col) and later.file == ref.span.file:
+            raise _Fail(f"'@{name}' is read before it is made", ref.span, notes=[Note(f"'{name}' is made here, later", later)])
+        outer = next((v for v in reversed(self.values[:-1]) if name in v.named), None)
+        if outer is not None:
+            raise _Fail(
+                f"'@{name}' is not a value of {scope.owner}: values are local to the block or network that makes them",
+                ref.span,
+                notes=[Note(f"'{name}' is made in {outer.owner}, here", outer.named[name][1])],
+                help="pass what the block needs through its input, or make the value inside it",
+            )
+        raise _Fail(f"unknown value '@{name}': {scope.owner} has made no value of that name here", ref.span, help=self._close_value(name, scope))
+
+    @staticmethod
+    def _close_value(name: str, scope: _Values) -> str | None:
+        close = difflib.get_close_matches(name, list(scope.named), n=1)
+        return f"did you mean '@{close[0]}'?" if close else None
 
     # ---- items ----
     def _item(self, item, value: Val, env: Env, ctx: _Ctx, label: str | None, label_span: Span | None = None) -> Val:
@@ -512,6 +573,10 @@ class Elaborator:
                     message = self._eval(item.message, env) if item.message is not None else "assertion failed"
                     raise _Fail(str(message), item.span)
                 return value
+            if isinstance(item, defs.Ref):
+                return self._ref(item, env)
+            if isinstance(item, defs.Bind):
+                return self._name(item.name, self._item(item.call, value, env, ctx, None), item.span)
             call: defs.Call = item
             block = self.blocks.get(call.callee) if call.kind == "block" else None
             if call.splice:
@@ -625,9 +690,11 @@ class Elaborator:
             return UNKNOWN
         self.call_stack.append((d.name, call.span))
         self.active[d.name] = self.active.get(d.name, 0) + 1
+        self.values.append(_Values(f"block '{d.name}'", d.body))
         try:
             return self._seq(d.body, value, Env(bound, globals_, in_shape=value.shape), inner)
         finally:
+            self.values.pop()
             self.call_stack.pop()
             self.active[d.name] -= 1
 
@@ -647,11 +714,18 @@ class Elaborator:
         try:
             shape = op.infer(attrs, [v.shape for v in vals])
         except JoinError as err:
-            notes = [Note(f"branch {i + 1} gives {fmt(v.shape)}", s) for i, (v, s) in enumerate(outs) if i in (0, err.culprit)]
+            notes = [Note(f"branch {i + 1} gives {fmt(v.shape)}{self._made(v)}", s) for i, (v, s) in enumerate(outs) if i in (0, err.culprit)]
             raise _Fail(err.message, outs[err.culprit][1], notes=notes, help=err.help) from None
         name = ctx.join_name(kind)
         ctx.take(name, stmt.span)
         return self._add(kind, attrs, vals, ctx, name, shape, stmt.span, stmt.key)
+
+    def _made(self, v: Val) -> str:
+        """`, made by conv 'down3.1'`: where a join's input comes from, which may be far back."""
+        n = self.nodes[v.node] if v.node is not None else None
+        if n is None or n.op == "input":
+            return ", the network's input" if n is not None else ""
+        return f", made by {n.op} '{n.path}' (line {n.span.line})" if n.span is not None else f", made by {n.op} '{n.path}'"
 
     def _branches(self, stmts: tuple, env: Env) -> list:
         """The branches of a join that exist here: an `if` contributes its chosen branch's, a guarded
@@ -684,6 +758,15 @@ class Elaborator:
         if isinstance(stmt, defs.Labeled):
             stmt = defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
+
+
+def _names(s) -> str | None:
+    """The name a statement gives its value, if it is literal: a label's, a Bind's."""
+    if isinstance(s, defs.Labeled) and isinstance(s.label, str) and s.label != "_":
+        return s.label
+    if isinstance(s, defs.Bind):
+        return s.name
+    return None
 
 
 @functools.cache

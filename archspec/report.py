@@ -14,10 +14,17 @@ FORMATS = ("table", "json", "csv", "markdown")
 COLUMNS = ("path", "op", "output", "params", "buffers", "macs")
 
 
+def outputs_str(a: Analysis) -> str:
+    """`1000`, or with several named outputs `1000 (logits), 1000 (aux1)`."""
+    if not a.graph.outputs:
+        return shape_str(a.output_shape)
+    return ", ".join(f"{shape_str(shape)} ({name})" for name, shape in a.outputs)
+
+
 def summary_line(a: Analysis) -> str:
     t = a.total
     return (
-        f"{a.spec}: {a.network}: {shape_str(a.input_shape)} -> {shape_str(a.output_shape)}, "
+        f"{a.spec}: {a.network}: {shape_str(a.input_shape)} -> {outputs_str(a)}, "
         f"{t.params:,} params, {t.buffers:,} buffers, {t.macs:,} macs ({human(t.macs)}), {len(a.layers)} layers"
     )
 
@@ -53,7 +60,7 @@ def total_row(a: Analysis, batch: int = 1) -> dict[str, Any]:
     return {
         "path": "total",
         "op": "",
-        "output": shape_str(a.output_shape),
+        "output": outputs_str(a),
         "params": t.params,
         "buffers": t.buffers,
         "macs": t.macs * batch,
@@ -97,7 +104,7 @@ def to_markdown(analyses: list[Analysis], depth: int | None, batch: int) -> str:
 def comparison_body(analyses: list[Analysis], batch: int) -> list[list[str]]:
     metrics = [
         ("input", lambda a: shape_str(a.input_shape)),
-        ("output", lambda a: shape_str(a.output_shape)),
+        ("output", outputs_str),
         ("layers", lambda a: f"{len(a.layers):,}"),
         ("params", lambda a: f"{a.total.params:,}"),
         ("buffers", lambda a: f"{a.total.buffers:,}"),

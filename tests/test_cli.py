@@ -31,9 +31,10 @@ def test_cost_json_has_the_documented_shape(torchvision_figures):
     r = run_cli("cost", "specs/resnet50.arch", "--format", "json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert set(d) == {"spec", "network", "input", "output", "total", "layers"}
+    assert set(d) == {"spec", "network", "input", "output", "outputs", "total", "layers"}
     assert d["spec"] == "specs/resnet50.arch" and d["network"] == "resnet50"
     assert d["input"] == [3, 224, 224] and d["output"] == [1000]
+    assert d["outputs"] == [{"name": "output", "shape": [1000]}]  # one, unnamed: the network's last value
     want = torchvision_figures["resnet50"]
     assert d["total"]["params"] == want["params"] and d["total"]["macs"] == want["macs"]
     assert d["total"]["flops"] == 2 * want["macs"]

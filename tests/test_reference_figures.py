@@ -139,3 +139,67 @@ def test_yaml_twin_gives_identical_results(name, analyses):
     y, a = analyses(f"{name}.yaml"), analyses(f"{name}.arch")
     assert y.to_dict()["layers"] == a.to_dict()["layers"]
     assert y.total == a.total and y.network == a.network
+
+
+@pytest.fixture(scope="session")
+def later_figures() -> dict:
+    return json.loads((FIXTURES / "later_figures.json").read_text())["models"]
+
+
+LATER_SPECS = {"googlenet_aux": "googlenet_aux", "inception_v3_aux": "inception_v3_aux"}  # reference name -> spec (issues 17, 18 add more)
+
+
+@pytest.mark.parametrize("name", sorted(LATER_SPECS))
+def test_later_spec_matches_its_reference(name, later_figures):
+    """Params, buffers, macs, every output's shape and the number of state_dict keys, as measured
+    from the reference implementation (torchvision's googlenet(aux_logits=True) in training mode)."""
+    from archspec.backends.state_dict import state_dict_shapes
+
+    want = later_figures[name]
+    a = archspec.load(SPECS / f"{LATER_SPECS[name]}.arch")
+    assert list(a.input_shape) == want["input"]
+    t = a.total
+    assert (t.params, t.buffers, t.macs) == (want["params"], want["buffers"], want["macs"])
+    assert [list(shape) for _, shape in a.outputs] == want["outputs"]
+    keys = [k for k in state_dict_shapes(a.graph) if not k.endswith("num_batches_tracked")]
+    assert len(keys) == want["state_dict_keys"]
+
+
+def test_googlenet_aux_is_googlenet_plus_torchvisions_two_aux_heads(analyses):
+    """Every key of torchvision's googlenet (reference/state_dicts/googlenet.json), and InceptionAux's
+    keys (torchvision/models/googlenet.py: conv.conv, conv.bn, fc1, fc2) for aux1 (on 512 channels,
+    after inception4a) and aux2 (528, after inception4d)."""
+    from archspec.backends.state_dict import state_dict_shapes
+
+    base = json.loads((FIXTURES / "state_dicts" / "googlenet.json").read_text())
+    base = base.get("state_dict", base)
+    ours = state_dict_shapes(archspec.load(SPECS / "googlenet_aux.arch").graph)
+    aux = {k: v for k, v in ours.items() if k.startswith("aux")}
+    assert {k: list(v) for k, v in ours.items() if not k.startswith("aux")} == {k: list(v) for k, v in base.items()}
+    for head, c in (("aux1", 512), ("aux2", 528)):
+        assert list(aux[f"{head}.conv.conv.weight"]) == [128, c, 1, 1]
+        assert list(aux[f"{head}.fc1.weight"]) == [1024, 2048] and list(aux[f"{head}.fc2.weight"]) == [1000, 1024]
+        assert {k.split(".", 1)[1] for k in aux if k.startswith(head)} == {
+            "conv.conv.weight", "conv.bn.weight", "conv.bn.bias", "conv.bn.running_mean", "conv.bn.running_var",
+            "conv.bn.num_batches_tracked", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+        }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["googlenet_aux", "inception_v3_aux"])
+def test_aux_heads_state_dict_is_torchvisions(name, torchvision_measured):
+    """Keys and shapes of torchvision's model with aux_logits=True, so its checkpoints load strictly.
+    Inception v3 registers AuxLogits where it runs, so the order is torchvision's too; GoogLeNet
+    registers aux1 and aux2 after inception5b, where archspec has them where they run."""
+    from archspec.backends.state_dict import state_dict_shapes
+
+    want = torchvision_measured[name]["state_dict"]
+    a = archspec.load(SPECS / f"{name}.arch")
+    ours = {k: list(v) for k, v in state_dict_shapes(a.graph).items()}
+    assert ours == want
+    assert [list(s) for _, s in a.outputs] == list(torchvision_measured[name]["outputs"].values())
+    if name == "inception_v3_aux":
+        assert list(ours) == list(want)
+    else:
+        heads = [k for k in want if k.startswith("aux")]
+        assert [k for k in ours if not k.startswith("aux")] == [k for k in want if not k.startswith("aux")]
+        assert list(want).index(heads[0]) > list(want).index("inception5b.branch4.1.bn.running_var")

@@ -49,30 +49,43 @@ MODELS = {
     "squeezenet1_1": {},
 }
 
+# with the auxiliary heads (issue 17): the model function and its arguments; measured in training
+# mode, where the heads run, with every output's shape
+AUX = {
+    "googlenet_aux": ("googlenet", {"aux_logits": True, "init_weights": False}),
+    "inception_v3_aux": ("inception_v3", {"aux_logits": True, "init_weights": False}),
+}
+
 
 def measure(name: str, kwargs: dict) -> dict:
-    model = getattr(models, name)(weights=None, **kwargs).eval()
-    size = 299 if name == "inception_v3" else 224
-    x = torch.randn(1, 3, size, size)
+    fn, kwargs = AUX[name] if name in AUX else (name, kwargs)
+    model = getattr(models, fn)(weights=None, **kwargs).eval()
+    size = 299 if fn == "inception_v3" else 224
+    x = torch.randn(2 if name in AUX else 1, 3, size, size)  # batch 2: batch norm trains on the heads' 1x1 maps
+    if name in AUX:
+        model.train()
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         y = model(x)
-    flops = counter.get_total_flops()
-    return {
+    flops = counter.get_total_flops() // x.shape[0]
+    out = {
         "input": [3, size, size],
         "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "buffers": sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")),
         "macs": flops // 2,
-        "output": list(y.shape[1:]),
+        "output": list((y[0] if isinstance(y, tuple) else y).shape[1:]),
         "state_dict": {k: list(v.shape) for k, v in model.state_dict().items()},
     }
+    if isinstance(y, tuple):
+        out["outputs"] = {field: list(t.shape[1:]) for field, t in zip(y._fields, y)}
+    return out
 
 
 def main() -> None:
-    names = sys.argv[1:] or list(MODELS)
+    names = sys.argv[1:] or list(MODELS) + list(AUX)
     out = {
         "source": f"tools/measure_torchvision.py: torchvision {torchvision.__version__}, torch {torch.__version__}, random weights, batch 1",
-        "models": {n: measure(n, MODELS[n]) for n in names},
+        "models": {n: measure(n, MODELS.get(n, {})) for n in names},
     }
     json.dump(out, sys.stdout, indent=1)
     print()

@@ -44,6 +44,7 @@ class _Layout:
 
     def __init__(self, graph: Graph, options: Options):
         self.g, self.options = graph, options
+        self.returned = {i for _, i in graph.returns}
         self.parent = {path: self._parent_of(path) for path in graph.scopes if path}
         self.members: dict[str, list[int]] = {path: [] for path in graph.scopes}
         for n in graph.nodes[1:]:
@@ -97,9 +98,9 @@ class _Layout:
             if k and outside != {self.members[run[k - 1]][-1]}:
                 return False
             for node_id in ids[:-1]:
-                if not set(self.consumers[node_id]) <= inside or node_id == self.g.output:
+                if not set(self.consumers[node_id]) <= inside or node_id in self.returned:
                     return False
-            if k < len(run) - 1 and (not set(self.consumers[ids[-1]]) <= set(self.members[run[k + 1]]) or ids[-1] == self.g.output):
+            if k < len(run) - 1 and (not set(self.consumers[ids[-1]]) <= set(self.members[run[k + 1]]) or ids[-1] in self.returned):
                 return False
         return True
 
@@ -236,8 +237,10 @@ def diagram(graph: Graph, spec: str, options: Options = Options()):
             seen.add((src, dst, src_node))
             shown = src.startswith("scope:") or n.op == "concat" or _changes_shape(graph, graph.nodes[i])
             dot.edge(node_id(src), node_id(dst), label=shape_str(graph.nodes[i].shape) if shown else None)
-    dot.node("output", "output", shape="plaintext", style="", fontsize="10")
-    dot.edge(node_id(lay.item[lay.stand_in(graph.output)]), "output", label=shape_str(graph.output_shape))
+    for k, (name, out) in enumerate(graph.returns):  # a terminal per output, named as `return` names it
+        terminal = "output" if k == 0 else f"output{k}"
+        dot.node(terminal, html.escape(name), shape="plaintext", style="", fontsize="10")
+        dot.edge(node_id(lay.item[lay.stand_in(out)]), terminal, label=shape_str(graph.nodes[out].shape))
     dot.attr(label=_title(graph, spec, sum(costs.values(), Totals()), families))
     return dot
 
@@ -268,7 +271,7 @@ def _scope_title(path: str, block: str | None, fold: tuple[str, int] | None, wit
 def _title(graph: Graph, spec: str, t: Totals, families: set[str]) -> str:
     """The graph's label: the network, its totals, and a legend of the colours used."""
     head = (
-        f"<B>{html.escape(graph.name)}</B>  {shape_str(graph.input_shape)} → {shape_str(graph.output_shape)}"
+        f"<B>{html.escape(graph.name)}</B>  {shape_str(graph.input_shape)} → {', '.join(shape_str(graph.nodes[i].shape) for _, i in graph.returns)}"
         f" · {t.params:,} params · {human(t.macs)} MACs"
     )
     shown = [f for f in COLOURS if f in families and f not in ("input", "join")]

@@ -147,24 +147,18 @@ def to_model(
                 names[n.id] = _fold(b, graph.nodes[foldable[n.id]], n, names[n.inputs[0]])
                 continue
             names[n.id] = LOWERINGS[n.op](b, n, [names[i] for i in n.inputs])
+        outputs = _name_outputs(b, graph, names)
     except Unsupported as u:
         raise ArchspecError(
             Diagnostic(f"the ONNX backend cannot write this yet: {u.message}", u.span, help="the torch backend and `archspec cost` still work")
         ) from None
-    out_name = names[graph.output]
-    if out_name == "input":  # a network that computes nothing still has an output of its own
-        b.nodes.append(onnx.helper.make_node("Identity", ["input"], ["output"], name="output"))
-    else:
-        for node in b.nodes:  # the last value is the graph's output, called `output`
-            node.output[:] = ["output" if o == out_name else o for o in node.output]
-            node.input[:] = ["output" if i == out_name else i for i in node.input]
     made = {o for node in b.nodes for o in node.output}
-    value_info = [b.typed(names[n.id], n.shape) for n in graph.nodes[1:] if names[n.id] in made and names[n.id] != out_name]
+    value_info = [b.typed(names[n.id], n.shape) for n in graph.nodes[1:] if names[n.id] in made and names[n.id] not in outputs]
     onnx_graph = onnx.helper.make_graph(
         b.nodes,
         graph.name,
         [b.typed("input", graph.input_shape)],
-        [b.typed("output", graph.output_shape)],
+        [b.typed(name, graph.nodes[i].shape) for name, i in outputs.items()],
         value_info=value_info,
     )
     for key, array in b.initializers.items():  # filled in place: protobuf copies a message by serializing it, and cannot past 2 GiB
@@ -181,6 +175,31 @@ def to_model(
     return model
 
 
+def _name_outputs(b: _Builder, graph: Graph, names: dict[int, str]) -> dict[str, int]:
+    """The graph's outputs by name (`output`, or the names `return` gives): the value that is
+    one is renamed; one that is the input, or already an output, is passed through an Identity."""
+    import onnx
+
+    made = {o for node in b.nodes for o in node.output}
+    out: dict[str, int] = {}
+    for name, node_id in graph.returns:
+        src = names[node_id]
+        if src != name and name in made:
+            raise Unsupported(f"an output named '{name}', as another value of the graph is", graph.nodes[node_id].span)
+        if src == name:
+            pass
+        elif src == "input" or any(names[i] == src for i in out.values()):
+            b.nodes.append(onnx.helper.make_node("Identity", [src], [name], name=name))
+        else:
+            for node in b.nodes:
+                node.output[:] = [name if o == src else o for o in node.output]
+                node.input[:] = [name if i == src else i for i in node.input]
+            names.update({k: name for k, v in names.items() if v == src})
+        made.add(name)
+        out[name] = node_id
+    return out
+
+
 def _foldable(graph: Graph) -> dict[int, int]:
     """Batch norm id -> the id of the conv it folds into: a conv (or depthwise conv) whose only
     reader is the batch norm, and which is not itself the graph's output."""
@@ -192,7 +211,7 @@ def _foldable(graph: Graph) -> dict[int, int]:
     for n in graph.nodes:
         if n.op == "batchnorm" and len(n.shape) == 3:
             conv = graph.nodes[n.inputs[0]]
-            if conv.op in ("conv", "dwconv") and readers.get(conv.id) == [n.id] and conv.id != graph.output:
+            if conv.op in ("conv", "dwconv") and readers.get(conv.id) == [n.id] and conv.id not in {i for _, i in graph.returns}:
                 out[n.id] = conv.id
     return out
 

@@ -45,16 +45,22 @@ def compare(
     state = [k for k in module.state_dict() if not k.endswith("num_batches_tracked")]
     x = np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(np.float32)
     with torch.no_grad():
-        want = module.eval()(torch.from_numpy(x)).numpy()
-    got = session(model, threads).run(None, {"input": x})[0]
+        out = module.eval()(torch.from_numpy(x))
+    wants = [t.numpy() for t in out] if isinstance(out, tuple) else [out.numpy()]  # a NamedTuple of outputs, or one
+    gots = session(model, threads).run(None, {"input": x})
+    names = [o.name for o in model.graph.output]
     result = Verification("onnxruntime", batch)
-    result.checks.append(Check("output shape (onnxruntime vs torch)", tuple(want.shape), tuple(got.shape)))
+    if len(names) > 1 or len(wants) > 1:
+        result.checks.append(Check("outputs (torch vs onnxruntime)", len(wants), len(gots)))
     if not folded:
         result.checks.append(Check("initializers = state_dict tensors", len(state), sum(1 for k in state if k in weights)))
-    if got.shape == want.shape:
-        diff = float(np.abs(got - want).max(initial=0.0))
-        close = bool(np.allclose(got, want, atol=ATOL, rtol=RTOL))
-        result.checks.append(Check(f"onnx = torch within atol {ATOL:g}, rtol {RTOL:g} (max |difference| {diff:.1e})", "yes", "yes" if close else "no"))
+    for name, want, got in zip(names, wants, gots):
+        what = "" if len(names) == 1 else f" of '{name}'"
+        result.checks.append(Check(f"output shape{what} (onnxruntime vs torch)", tuple(want.shape), tuple(got.shape)))
+        if got.shape == want.shape:
+            diff = float(np.abs(got - want).max(initial=0.0))
+            close = bool(np.allclose(got, want, atol=ATOL, rtol=RTOL))
+            result.checks.append(Check(f"onnx = torch{what} within atol {ATOL:g}, rtol {RTOL:g} (max |difference| {diff:.1e})", "yes", "yes" if close else "no"))
     return result
 
 

@@ -122,6 +122,16 @@ class Frame:
     spatial: set[str] | None = None
     fixed: set[str] = field(default_factory=set)
     depends: dict[str, set[str]] = field(default_factory=dict)
+    # values the body reads by name (`@down1`, and the network's outputs), and where each is kept:
+    # (forward local, its channels in __init__, rank)
+    wanted: set[str] = field(default_factory=set)
+    read: set[str] = field(default_factory=set)  # those a `@name` reads (not only returned): their channels matter
+    named: dict[str, tuple[str, ast.expr, int]] = field(default_factory=dict)
+    # values named in loops (`"down{i}": ...`, read as `@"down{1 - i}"`): kept in dicts, forward's
+    # tensors and __init__'s channels, keyed by the name; both made at the top when first needed
+    computed: set[str] = field(default_factory=set)  # the literal starts of the names such reads compute ("down")
+    kept: tuple[str, str] | None = None  # (forward's dict, __init__'s dict)
+    tops: tuple[list, list] | None = None  # (__init__'s, forward's) top-level statements
 
     def params_in(self, e: irx.Expr | None) -> set[str]:
         """The network parameters an expression reads, directly or through locals and loop variables."""
@@ -165,6 +175,7 @@ class Writer:
         self.class_names: set[str] = set()
         self.helpers: set[str] = set()  # helper classes of torch_lowering the modules use (PaddedConv2d, Chunk)
         self.functions: set[str] = set()  # math, make_divisible
+        self.outputs_class: str | None = None  # the NamedTuple the network's forward returns, for several outputs
         self.by_site: dict[str, list[Node]] = {}
         for n in graph.nodes:
             if n.site:
@@ -242,9 +253,15 @@ class Writer:
             frame.vars[n] = name(py)
             py_params.append((n, py))
         frame.file = file
-        sequential = not _has_join(body) and not (network and _reads_as_forward(body))
+        frame.read = {r.name for r in defs.refs(body) if isinstance(r.name, str)}
+        frame.computed = {_literal_start(r.name) for r in defs.refs(body) if not isinstance(r.name, str)}
+        frame.wanted = set(frame.read)
+        if network and self.g.outputs:
+            frame.wanted |= {n for n, _ in self.g.outputs}
+        sequential = not _has_join(body) and not (network and _reads_as_forward(body)) and not frame.wanted and not frame.computed
         init: list[ast.stmt] = []
         fwd: list[ast.stmt] | None = None if sequential else []
+        frame.tops = (init, fwd) if fwd is not None else None
         flow = Flow(frame.in_channels, rank, 0, name("self") if sequential else None)
         flow = self._stmts(body, flow, frame, init, fwd)
         # globals read: extra keyword parameters
@@ -308,15 +325,22 @@ class Writer:
         )
         members: list[ast.stmt] = [expr_stmt(ast.Constant(docstring))] if docstring else []
         members.append(init_fn)
-        if fwd is not None:
+        if fwd is not None and network and self.g.outputs:
+            missing = [n for n, _ in self.g.outputs if n not in frame.named]
+            if missing:
+                raise Unsupported(f"the output '{missing[0]}', named where the network's forward cannot keep it", self.defs.network.outputs_span)
+            self.outputs_class = self._unique_class(cls + "Outputs")
+            fwd.append(ast.Return(call(self.outputs_class, *[name(frame.named[n][0]) for n, _ in self.g.outputs])))
+        elif fwd is not None:
             fwd.append(ast.Return(name(flow.var)))
+        if fwd is not None:
             members.append(
                 ast.FunctionDef(
                     "forward",
                     ast.arguments([], [ast.arg("self"), ast.arg("x", attr("torch", "Tensor"))], None, [], [], None, []),
                     fwd,
                     [],
-                    attr("torch", "Tensor"),
+                    name(self.outputs_class) if network and self.g.outputs else attr("torch", "Tensor"),
                 )
             )
         base = attr("nn", "Sequential") if sequential else attr("nn", "Module")
@@ -438,6 +462,10 @@ class Writer:
             message = self._expr(item.message, frame) if item.message is not None else ast.Constant("assertion failed")
             init.append(ast.If(_negate(test), [ast.Raise(call("ValueError", message), None)], []))
             return flow
+        if isinstance(item, defs.Ref):
+            return self._ref(item, flow, frame, fwd)
+        if isinstance(item, defs.Bind):
+            return self._keep(item.name, self._item(item.call, flow, frame, init, fwd, None), frame, init, fwd, item.span)
         c: defs.Call = item
         if c.kind == "op":
             return self._op(c, flow, frame, init, fwd, label)
@@ -457,8 +485,78 @@ class Writer:
             return self._stmts(s.body, flow, frame, init, fwd)
         only = s.body[0] if len(s.body) == 1 else None
         if s.inline and isinstance(only, defs.Line) and len(only.items) == 1 and isinstance(only.items[0], defs.Call) and not only.items[0].splice:
-            return self._item(only.items[0], flow, frame, init, fwd, label)
-        return self._level(label, s.body, flow, frame, init, fwd, s.span)
+            out = self._item(only.items[0], flow, frame, init, fwd, label)
+        else:
+            out = self._level(label, s.body, flow, frame, init, fwd, s.span)
+        if isinstance(label, str):
+            return self._keep(label, out, frame, init, fwd, s.span)
+        if any(_literal_start(s.label).startswith(p) or p.startswith(_literal_start(s.label)) for p in frame.computed):
+            return self._keep_computed(s.label, out, frame, init, fwd, s.span)
+        return out
+
+    def _keep(self, spec_name: str, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
+        """A value read later by name: forward keeps it in a local of its own (`down1 = self.down1(x)`),
+        and __init__ its channels, which later layers are sized by."""
+        if spec_name not in frame.wanted:
+            return flow
+        if fwd is None:
+            raise Unsupported(f"a value named '{spec_name}' inside a sequential level and read outside it", span)
+        if spec_name in frame.named:
+            local = frame.named[spec_name][0]
+        else:
+            local = _free(identifier(spec_name), frame.fwd_used)
+            frame.fwd_used.add(local)
+        channels = flow.channels
+        if spec_name in frame.read and not isinstance(channels, ast.Constant):  # the running count may be reassigned: keep this one
+            var = frame.named[spec_name][1].id if spec_name in frame.named else _free(f"{identifier(spec_name)}_channels", frame.used)  # type: ignore[attr-defined]
+            frame.used.add(var)
+            init.append(assign(var, channels))
+            channels = name(var)
+        frame.named[spec_name] = (local, channels, flow.rank)
+        last = fwd[-1] if fwd else None
+        if frame.depth == 0 and isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) and last.targets[0].id == flow.var:
+            last.targets[0] = ast.Name(local, ast.Store())  # the step that made it writes it there
+            return replace(flow, var=local, fresh=False)
+        if local != flow.var:
+            fwd.append(assign(local, name(flow.var)))
+        return replace(flow, var=local if frame.depth == 0 else flow.var, fresh=False)
+
+    def _kept(self, frame: Frame) -> tuple[str, str]:
+        """The dicts that keep values named in loops: `values` in forward, `values_channels` in __init__."""
+        if frame.kept is None:
+            tensors = _free("values", frame.fwd_used)
+            frame.fwd_used.add(tensors)
+            channels = _free("values_channels", frame.used)
+            frame.used.add(channels)
+            init_top, fwd_top = frame.tops  # type: ignore[misc]
+            init_top.insert(0, ast.parse(f"{channels}: dict[str, int] = {{}}").body[0])
+            fwd_top.insert(0, ast.parse(f"{tensors}: dict[str, torch.Tensor] = {{}}").body[0])
+            frame.kept = (tensors, channels)
+        return frame.kept
+
+    def _keep_computed(self, label: irx.Expr, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
+        """A value named in a loop (`"down{i}": ...`): kept by its name for a later `@"down{...}"`."""
+        if fwd is None:
+            raise Unsupported("a value named in a loop inside a sequential level", span)
+        tensors, channels = self._kept(frame)
+        init.append(assign(ast.Subscript(name(channels), self._expr(label, frame), ast.Store()), flow.channels))
+        fwd.append(assign(ast.Subscript(name(tensors), self._fwd(label, frame), ast.Store()), name(flow.var)))
+        return replace(flow, fresh=False)
+
+    def _ref(self, ref: defs.Ref, flow: Flow, frame: Frame, fwd: list | None) -> Flow:
+        """`@down1`: what flows now is that kept value (its forward local, its channels)."""
+        if fwd is None:
+            raise Unsupported(f"'@{ref.name if isinstance(ref.name, str) else '...'}' inside a sequential level", ref.span)
+        if not isinstance(ref.name, str):
+            if frame.tops is None or frame.kept is None:
+                raise Unsupported("a value read by a computed name before any is kept", ref.span)
+            tensors, channels = frame.kept
+            fwd.append(assign(flow.out, ast.Subscript(name(tensors), self._fwd(ref.name, frame), ast.Load())))
+            return replace(flow, channels=ast.Subscript(name(channels), self._expr(ref.name, frame), ast.Load()), var=flow.out, fresh=False)
+        if ref.name not in frame.named:
+            raise Unsupported(f"'@{ref.name}', made where this class cannot keep it", ref.span)
+        local, channels, rank = frame.named[ref.name]
+        return replace(flow, channels=channels, rank=rank, var=local, fresh=False)
 
     def _level(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level (`features:`, a numbered branch): an nn.Sequential, or a class of its own if it joins."""
@@ -830,6 +928,9 @@ class Writer:
             start = Flow(flow.channels, flow.rank, count, None, x, var, False)
             b_init: list[ast.stmt] = []
             b_fwd: list[ast.stmt] = []
+            if isinstance(b, defs.Line) and len(b.items) > 1 and isinstance(b.items[0], defs.Ref):  # `@skip; conv(...)`: from that value
+                start = replace(self._ref(b.items[0], start, frame, b_fwd), out=var)
+                b = defs.Line(b.items[1:], b.span)
             if isinstance(b, defs.Line) and len(b.items) > 1:
                 end = self._level(None, (b,), start, frame, b_init, b_fwd, b.span)
             else:
@@ -1012,6 +1113,13 @@ def _target(t, frame: Frame) -> ast.expr:
         frame.vars[t] = name(py)
         return ast.Name(py, ast.Store())
     return ast.Tuple([_target(x, frame) for x in t], ast.Store())
+
+
+def _literal_start(e: irx.Expr) -> str:
+    """How a computed name starts, as written: "down" for "down{i}" ("" if it starts computed)."""
+    if isinstance(e, irx.Format) and e.parts and isinstance(e.parts[0], str):
+        return e.parts[0]
+    return ""
 
 
 def _has_join(body) -> bool:

@@ -94,8 +94,15 @@ def verify(graph: Graph, spec: str, device: str = "cpu", batch: int = 2) -> Veri
     t = total(layers)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+    ys = list(y) if isinstance(y, tuple) else [y]  # several outputs come as a NamedTuple
+    returns = graph.returns
+    if graph.outputs:
+        result.checks.append(Check("outputs", [n for n, _ in returns], list(getattr(y, "_fields", ())) or len(ys)))
     result.checks += [
-        Check("output shape", (batch, *graph.output_shape), tuple(y.shape)),
+        Check("output shape" + (f" of '{n}'" if graph.outputs else ""), (batch, *graph.nodes[i].shape), tuple(out.shape))
+        for (n, i), out in zip(returns, ys)
+    ]
+    result.checks += [
         Check("params", t.params, params),
         Check("buffers", t.buffers, buffers),
         Check("flops (FlopCounterMode) = 2 * macs", 2 * t.macs * batch, counter.get_total_flops()),
@@ -104,8 +111,9 @@ def verify(graph: Graph, spec: str, device: str = "cpu", batch: int = 2) -> Veri
     model.train()
     model.zero_grad()
     out = model(x)
-    if out.requires_grad:  # a network without parameters has nothing to differentiate
-        out.float().sum().backward()
+    loss = sum(o.float().sum() for o in (out if isinstance(out, tuple) else (out,)))
+    if loss.requires_grad:  # a network without parameters has nothing to differentiate
+        loss.backward()
     grads = sum(1 for p in model.parameters() if p.grad is not None)
     result.checks.append(Check("parameters with a gradient after backward", sum(1 for _ in model.parameters()), grads))
     return result

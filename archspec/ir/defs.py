@@ -81,7 +81,27 @@ class Check(_Keyed):
     span: Span = field(compare=False)
 
 
-Item = Union[Call, Let, Check]
+@dataclass(frozen=True)
+class Ref(_Keyed):
+    """`@name` / `@"down{i}"`: the value the enclosing block or network made under that name (by a
+    label or a `Bind`) becomes the current value. `name` is a string or a Format expression."""
+
+    KIND = "ref"
+    name: Union[str, Expr]
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Bind(_Keyed):
+    """`enc1 = double_conv(64)`: the call applied to the current value, its result named `name`."""
+
+    KIND = "bind"
+    name: str
+    call: Call
+    span: Span = field(compare=False)
+
+
+Item = Union[Call, Let, Check, Ref, Bind]
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,8 @@ class NetworkDef:
     span: Span = field(compare=False)
     file: str
     init: Call | None = None  # `init kaiming(zero_residual=...)`
+    outputs: tuple[str, ...] = ()  # `return logits, aux2, aux1`: the named values it returns (none: its last value)
+    outputs_span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -210,11 +232,14 @@ class Definitions:
 
 
 def walk(body: tuple) -> Iterator[Stmt | Item]:
-    """Every statement and item of a body, nested ones too, in source order."""
+    """Every statement and item of a body, nested ones too, in source order (a Bind's call too)."""
     for s in body:
         yield s
         if isinstance(s, Line):
-            yield from s.items
+            for item in s.items:
+                yield item
+                if isinstance(item, Bind):
+                    yield item.call
         if isinstance(s, If):
             for _, b in s.branches:
                 yield from walk(b)
@@ -235,6 +260,8 @@ def expressions(s: Stmt | Item) -> list[Expr]:
         return [s.test] + ([s.message] if s.message is not None else [])
     if isinstance(s, Labeled):
         return ([s.guard] if s.guard is not None else []) + ([] if isinstance(s.label, str) else [s.label])
+    if isinstance(s, Ref):
+        return [] if isinstance(s.name, str) else [s.name]
     if isinstance(s, Repeat):
         return [s.count]
     if isinstance(s, For):
@@ -274,3 +301,8 @@ def free_names(body: tuple) -> set[str]:
 def assigned_names(body: tuple) -> frozenset[str]:
     """The variables a body assigns (`hidden = ...`), not loop targets."""
     return frozenset(s.name for s in walk(body) if isinstance(s, Let))
+
+
+def refs(body: tuple) -> list[Ref]:
+    """The value references of a body, nested ones too (not those inside the blocks it calls)."""
+    return [s for s in walk(body) if isinstance(s, Ref)]

@@ -56,10 +56,18 @@ class Graph:
     params: dict[str, Any]  # the network parameters, after overrides
     init: dict[str, Any] = field(default_factory=lambda: {"scheme": "default", "zero_residual": False})
     definitions: Definitions | None = None  # the network and blocks it was elaborated from
+    # `return logits, aux2, aux1`: each output's name and node, in order; empty for a network that
+    # returns its last value. `output` is always the first output's node.
+    outputs: tuple[tuple[str, int], ...] = ()
 
     @property
     def output_shape(self) -> Shape:
         return self.nodes[self.output].shape
+
+    @property
+    def returns(self) -> list[tuple[str, int]]:
+        """Every output as (name, node id): the named ones, or ("output", the last value)."""
+        return list(self.outputs) if self.outputs else [("output", self.output)]
 
     def layers(self) -> list[Node]:
         """Every op node but the input, in execution order."""

@@ -160,10 +160,18 @@ class Assert:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """`@name` or `@"down{i}"`: the value made earlier under that name becomes the current one."""
+
+    name: Union[str, FString]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Line:
     """Items written on one line, separated by `;`."""
 
-    items: tuple[Union[Call, Splice, Assign, Assert], ...]
+    items: tuple[Union[Call, Splice, Assign, Assert, Ref], ...]
     span: Span
 
 
@@ -245,6 +253,8 @@ class Network:
     name: str
     body: tuple[Stmt, ...]
     span: Span
+    outputs: tuple[str, ...] = ()  # `return logits, aux2, aux1`: the named values it returns (none: its last value)
+    outputs_span: Span | None = None
 
 
 @dataclass(frozen=True)

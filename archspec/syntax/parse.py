@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -136,11 +137,32 @@ class _ToAst(Transformer):
     def block_def(self, meta, children):
         name = str(children[0])
         params = children[1] if len(children) == 3 else ()
+        for s in _returns(children[-1]):
+            raise _Located("return is for the network: a block gives its last value", s.span)
         return ast.BlockDef(name, tuple(params), children[-1], self._span(meta))
 
     @v_args(meta=True)
     def network_def(self, meta, children):
-        return ast.Network(str(children[0]), children[1], self._span(meta))
+        body = children[1]
+        outputs, outputs_span = (), None
+        if body and isinstance(body[-1], _Return):
+            outputs, outputs_span = body[-1].names, body[-1].span
+            body = body[:-1]
+        for s in _returns(body):
+            raise _Located("return ends the network: it must be the last statement of its body", s.span)
+        return ast.Network(str(children[0]), body, self._span(meta), outputs, outputs_span)
+
+    @v_args(meta=True)
+    def return_stmt(self, meta, children):
+        names = tuple(str(c) for c in children)
+        if len(set(names)) != len(names):
+            raise _Located("a value is returned twice", self._span(meta))
+        return _Return(names, self._span(meta))
+
+    @v_args(meta=True)
+    def ref(self, meta, children):
+        tok = children[0]
+        return ast.Ref(self._fstring(tok) if tok.type == "STRING" else str(tok), self._span(meta))
 
     def params(self, children):
         return tuple(children)
@@ -366,6 +388,29 @@ class _ToAst(Transformer):
         if pos < len(text):
             parts.append(text[pos:])
         return ast.FString(tuple(parts), span)
+
+
+@dataclass(frozen=True)
+class _Return:
+    """`return a, b`: taken out of the network's body into `Network.outputs` (nowhere else allowed)."""
+
+    names: tuple[str, ...]
+    span: Span
+
+
+def _returns(body: tuple):
+    """Every `return` in a body, nested ones too (the tree is no deeper than MAX_NESTING here)."""
+    for s in body:
+        if isinstance(s, _Return):
+            yield s
+        elif isinstance(s, (ast.Labeled, ast.Repeat, ast.For)):
+            yield from _returns(s.body)
+        elif isinstance(s, ast.If):
+            for _, b in s.branches:
+                yield from _returns(b)
+            yield from _returns(s.orelse)
+        elif isinstance(s, ast.Combinator):
+            yield from _returns(s.branches)
 
 
 class _Located(Exception):

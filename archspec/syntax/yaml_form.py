@@ -105,6 +105,7 @@ class BlockSpec(_Strict):
 class NetworkSpec(_Strict):
     name: str
     body: list[Stmt]
+    outputs: list[str] = Field(default_factory=list, description="the named values it returns (the .arch form's `return a, b`); none: its last value")
 
 
 class SpecFile(_Strict):
@@ -444,7 +445,14 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
     network = None
     if "network" in m and isinstance(m["network"][1], yaml.MappingNode):
         nm = conv.mapping(m["network"][1])
-        network = ast.Network(conv.name(nm["name"][1], "network"), conv.body(nm["body"][1]), conv.span(m["network"][0]))
+        outputs: tuple[str, ...] = ()
+        outputs_span = None
+        if "outputs" in nm and isinstance(nm["outputs"][1], yaml.SequenceNode):
+            outputs = tuple(conv.name(o, "value") for o in nm["outputs"][1].value)
+            outputs_span = conv.span(nm["outputs"][1])
+            if len(set(outputs)) != len(outputs):
+                conv.fail("a value is returned twice", nm["outputs"][1])
+        network = ast.Network(conv.name(nm["name"][1], "network"), conv.body(nm["body"][1]), conv.span(m["network"][0]), outputs, outputs_span)
     init = None
     if "init" in m and isinstance(m["init"][1], yaml.ScalarNode) and not m["init"][1].tag.endswith(":null"):
         init = conv.item(m["init"][1])

@@ -1,0 +1,260 @@
+"""Named values and several outputs (issue 17): a value named where it is made (a label, or
+`name = call`) is read later anywhere in its block or network (`@name`, `@"down{i}"`); a network
+returns several named values. The analysis, the cost table, the diagnostics and every backend
+(torch, ONNX, diagram) carry them."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import textwrap
+
+import pytest
+
+import archspec
+from tests.conftest import HAVE_TORCH, run_cli
+
+HAVE_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
+
+# A small U-Net with its skips written by name, a second head reading the encoder, two outputs.
+UNET = """\
+param classes = 2
+input 1x32x32
+
+block double_conv(c):
+    conv(c, 3, padding=1); batchnorm; relu
+    conv(c, 3, padding=1); batchnorm; relu
+
+network unet:
+    down1: double_conv(8)
+    pool1: maxpool(2)
+    down2: double_conv(16)
+    pool2: maxpool(2)
+    bottom: double_conv(32)
+    up2: conv_transpose(16, 2, stride=2)
+    concat:
+        @down2
+        identity
+    dec2: double_conv(16)
+    up1: conv_transpose(8, 2, stride=2)
+    concat:
+        @down1
+        @up1
+    dec1: double_conv(8)
+    head: conv(classes, 1)
+    edges = conv(classes, 1)
+    @down2
+    aux: upsample(scale=2); conv(classes, 1)
+    return head, aux, edges
+"""
+
+# The same skips from loops: the encoder's outputs named "down{i}" and read back as @"down{...}".
+UNET_LOOPS = """\
+input 1x32x32
+
+block double_conv(c):
+    conv(c, 3, padding=1); relu
+    conv(c, 3, padding=1); relu
+
+network unet:
+    for i, c in enumerate((8, 16)):
+        "down{i}": double_conv(c)
+        maxpool(2)
+    double_conv(32)
+    for i, c in enumerate((16, 8)):
+        conv_transpose(c, 2, stride=2)
+        concat:
+            @"down{1 - i}"
+            identity
+        double_conv(c)
+    conv(2, 1)
+"""
+
+
+@pytest.fixture
+def spec(tmp_path):
+    def write(text: str, name: str = "net.arch"):
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+def test_skips_read_the_values_they_name(spec):
+    a = archspec.load(spec(UNET))
+    nodes = {n.path: n for n in a.graph.nodes}
+    # the first concat joins the second encoder stage (far back) with the up-convolution
+    cat = next(n for n in a.graph.nodes if n.op == "concat")
+    skip, current = (a.graph.nodes[i] for i in cat.inputs)
+    assert skip.path == "down2.5" and current.op == "identity" and a.graph.nodes[current.inputs[0]].path == "up2"
+    cat2 = [n for n in a.graph.nodes if n.op == "concat"][1]
+    assert [a.graph.nodes[i].path for i in cat2.inputs] == ["down1.5", "up1"]
+    assert cat2.shape == (16, 32, 32)
+    # `edges = conv(...)` names the value only: its module is numbered, and it reads the head
+    edges = a.graph.nodes[dict(a.graph.outputs)["edges"]]
+    assert edges.op == "conv" and a.graph.nodes[edges.inputs[0]].path == "head"
+    # `@down2` switches back: aux upsamples the second encoder stage
+    aux = a.graph.nodes[dict(a.graph.outputs)["aux"]]
+    assert aux.path == "aux.1" and nodes["aux.0"].inputs == (nodes["down2.5"].id,)
+
+
+def test_several_outputs_in_the_cost_table(spec):
+    path = spec(UNET)
+    a = archspec.load(path)
+    assert a.outputs == [("head", (2, 32, 32)), ("aux", (2, 32, 32)), ("edges", (2, 32, 32))]
+    assert a.to_dict()["outputs"] == [{"name": n, "shape": list(s)} for n, s in a.outputs]
+    r = run_cli("check", str(path))
+    assert r.returncode == 0 and "-> 2x32x32 (head), 2x32x32 (aux), 2x32x32 (edges)" in r.stdout
+
+
+def test_loops_read_values_named_in_earlier_loops(spec):
+    a = archspec.load(spec(UNET_LOOPS))
+    cats = [n for n in a.graph.nodes if n.op == "concat"]
+    reads = [[a.graph.nodes[i] for i in c.inputs] for c in cats]
+    assert [skip.path for skip, _ in reads] == ["down1.3", "down0.3"]
+    assert [a.graph.nodes[cur.inputs[0]].op for _, cur in reads] == ["conv_transpose", "conv_transpose"]
+    assert a.output_shape == (2, 32, 32)
+
+
+def test_yaml_has_the_same_power(spec):
+    yaml_text = """\
+    input: 3x16x16
+    network:
+      name: n
+      body:
+        - stem: conv(8, 3, padding=1)
+        - pooled = maxpool(2)
+        - up: upsample(scale=2)
+        - concat: ["@stem", identity]
+        - "@pooled"
+        - side: conv(4, 1)
+      outputs: [up, side]
+    """
+    a = archspec.load(spec(yaml_text, "n.yaml"))
+    assert a.outputs == [("up", (8, 16, 16)), ("side", (4, 8, 8))]
+    cat = next(n for n in a.graph.nodes if n.op == "concat")
+    assert a.graph.nodes[cat.inputs[0]].path == "stem" and a.graph.nodes[a.graph.nodes[cat.inputs[1]].inputs[0]].path == "up"
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "line"),
+    [
+        ("    @late\n    late: relu\n", r"'@late' is read before it is made", 4),
+        ("    stem: conv(4, 3)\n    @stme\n", r"unknown value '@stme'.*\n(.*\n)*help: did you mean '@stem'\?", 5),
+        ("    relu\n    return nothing\n", r"return: the network makes no value named 'nothing'", 5),
+        ("    a: relu\n    return a\n    relu\n", r"return ends the network: it must be the last statement", 5),
+        ("    a: relu\n    return a, a\n", r"a value is returned twice", 5),
+        ('    @"x{1 + 1}"\n', r"unknown value '@x2'", 4),
+        ("    x: conv(4, 3)\n    relu\n    concat:\n        @x\n        maxpool(2)\n",
+         r"concat: branch 2 gives \[4, 3, 3\].*\n(.*\n)*.*branch 1 gives \[4, 6, 6\], made by conv 'x' \(line 4\)", 8),
+    ],
+)  # fmt: skip
+def test_bad_references_are_located_errors(spec, body, message, line):
+    path = spec("input 3x8x8\n\nnetwork n:\n" + body)
+    r = run_cli("check", str(path))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert re.search(message, r.stderr), r.stderr
+    assert re.search(rf"net\.arch:{line}:\d+: error", r.stderr), r.stderr
+
+
+def test_values_are_local_to_their_block(spec):
+    path = spec("input 3x8x8\n\nblock b():\n    relu\n    @stem\n\nnetwork n:\n    stem: conv(4, 3)\n    b()\n")
+    r = run_cli("check", str(path))
+    assert r.returncode == 1
+    assert "'@stem' is not a value of block 'b': values are local to the block or network that makes them" in r.stderr
+    assert "'stem' is made in the network, here" in r.stderr
+    path = spec("input 3x8x8\n\nblock b():\n    relu\n    return x\n\nnetwork n:\n    b()\n")
+    r = run_cli("check", str(path))
+    assert r.returncode == 1 and "return is for the network" in r.stderr
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the module")
+def test_torch_module_keeps_named_values_and_returns_a_named_tuple(spec, tmp_path):
+    import torch
+
+    path = spec(UNET)
+    src = archspec.compile_torch(path)
+    assert "class UnetOutputs(NamedTuple):" in src and "return UnetOutputs(head, aux, edges)" in src
+    assert "down1 = self.down1(x)" in src and "torch.cat([down2, x], 1)" in src and "torch.cat([down1, up1], 1)" in src
+    out_file = tmp_path / "unet.py"
+    out_file.write_text(src)
+    r = __import__("subprocess").run(["ruff", "check", "--quiet", str(out_file)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+    result = archspec.verify(path)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches
+    module = archspec.build(path).eval()
+    y = module(torch.randn(2, 1, 32, 32))
+    assert y._fields == ("head", "aux", "edges") and [tuple(t.shape) for t in y] == [(2, 2, 32, 32)] * 3
+    # the skip is the encoder's own output: recompute it from the members and compare
+    x = torch.randn(1, 1, 32, 32)
+    down1 = module.down1(x)
+    down2 = module.down2(module.pool1(down1))
+    bottom = module.bottom(module.pool2(down2))
+    dec2 = module.dec2(torch.cat([down2, module.up2(bottom)], 1))
+    dec1 = module.dec1(torch.cat([down1, module.up1(dec2)], 1))
+    assert torch.allclose(module(x).head, module.head(dec1))
+
+
+@pytest.mark.skipif(not (HAVE_TORCH and HAVE_ONNX), reason="compares onnxruntime with the torch module")
+def test_onnx_model_has_every_output(spec):
+    import onnx
+
+    from archspec.backends.onnx_runtime import verify_onnx
+
+    a = archspec.load(spec(UNET))
+    model = archspec.to_onnx(a)
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.name for o in model.graph.output] == ["head", "aux", "edges"]
+    result = verify_onnx(a.graph, a.spec, batch=2)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    assert sum("within atol" in c.what for c in result.checks) == 3
+
+
+def test_diagram_draws_every_output_and_the_long_skips(spec):
+    a = archspec.load(spec(UNET))
+    source = archspec.diagram(a, unfold=True).source
+    for name in ("head", "aux", "edges"):
+        assert re.search(rf"output\d* \[label={name} ", source)
+    down2 = next(n.id for n in a.graph.nodes if n.path == "down2.5")
+    cat = next(n.id for n in a.graph.nodes if n.op == "concat")
+    assert f"n{down2} -> n{cat}" in source  # the long skip, drawn as an edge from the encoder
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the module")
+def test_loop_names_in_the_torch_module(spec):
+    """`"down{i}": ...` read back as `@"down{1 - i}"`: the module keeps those values in a dict by
+    name (and their channels, which size the decoder), as one would by hand."""
+    labelled = UNET_LOOPS.replace("        maxpool(2)", '        "pool{i}": maxpool(2)').replace(
+        "    double_conv(32)", "    bottom: double_conv(32)"
+    ).replace("        conv_transpose(c, 2, stride=2)", '        "up{i}": conv_transpose(c, 2, stride=2)').replace(
+        "        double_conv(c)\n    conv(2, 1)", '        "dec{i}": double_conv(c)\n    head: conv(2, 1)'
+    )
+    path = spec(labelled)
+    src = archspec.compile_torch(path)
+    assert "values[f'down{i}'] = x" in src and "values[f'down{1 - i2}']" in src and "values_channels[f'down{1 - i2}'] + c2" in src
+    assert "values[f'pool" not in src  # only the names such a read can compute are kept
+    result = archspec.verify(path)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches
+    if HAVE_ONNX:
+        from archspec.backends.onnx_runtime import verify_onnx
+
+        a = archspec.load(path)
+        assert verify_onnx(a.graph, a.spec).ok
+    # unlabelled members in a loop of a class with a forward stay a located refusal
+    r = run_cli("compile", str(spec(UNET_LOOPS, "bare.arch")), "--to", "torch")
+    assert r.returncode == 1 and "the torch backend cannot write this yet" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the modules")
+@pytest.mark.parametrize("which", [0, 1])
+def test_the_documented_examples_run(spec, which):
+    """docs/language.md's Dense prediction examples, as written there, check and verify."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    section = doc[doc.index("## Dense prediction") : doc.index("## Expressions")]
+    blocks = re.findall(r"```\n(.*?)```", section, re.S)
+    path = spec("input 3x64x64\n\n" + blocks[which])
+    result = archspec.verify(path)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches
