@@ -191,6 +191,7 @@ class Elaborator:
             self.nodes.append(Node(0, "input", {"shape": shape}, (), "input", "", shape, net.input.span if net.input else net.span))
             env = Env({}, Env(dict(params)), in_shape=shape)
             self.values.append(_Values("the network", net.body))
+            self._name("input", Val(0, shape), net.span)  # `@input`, `like="input"`
             out = self._seq(net.body, Val(0, shape), env, _Ctx(""))
             outputs = self._outputs(net, out)
             if not self.rep:
@@ -629,12 +630,24 @@ class Elaborator:
         name = ctx.claim(label, label_span or call.span)
         if not value.known:
             return UNKNOWN
+        if attrs.get("like") is not None:  # `upsample(like="input")`: the size of that value, known here
+            self._size_like(op.name, attrs, raw, call, env)
         try:
             shape = op.infer(attrs, [value.shape])
         except OpError as err:
             span = raw[err.arg][1].value.span if err.arg in raw and raw[err.arg][1] else call.span
             raise _Fail(err.message, span, notes=self._origin(value), help=err.help) from None
         return self._add(op.name, attrs, [value], ctx, name, shape, call.span, call.key)
+
+    def _size_like(self, op: str, attrs: dict, raw: dict, call: defs.Call, env: Env) -> None:
+        span = raw["like"][1].value.span if raw["like"][1] else call.span
+        given = [k for k in ("size", "scale") if attrs.get(k) is not None]
+        if given:
+            raise _Fail(f"{op}: give like or {given[0]}, not both", span)
+        other = self._ref(defs.Ref(attrs["like"], span), env)
+        if other.shape is None or len(other.shape) != 3:
+            raise _Fail(f"{op}: like='{attrs['like']}' names a value of shape {fmt(other.shape or ())}, not an image", span)
+        attrs["size"] = tuple(other.shape[1:])
 
     def _origin(self, value: Val) -> list[Note]:
         if value.node is None or value.node == 0:
@@ -691,6 +704,7 @@ class Elaborator:
         self.call_stack.append((d.name, call.span))
         self.active[d.name] = self.active.get(d.name, 0) + 1
         self.values.append(_Values(f"block '{d.name}'", d.body))
+        self._name("input", value, call.span)  # a block's `@input` is its own input
         try:
             return self._seq(d.body, value, Env(bound, globals_, in_shape=value.shape), inner)
         finally:

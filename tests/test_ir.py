@@ -81,7 +81,7 @@ def test_calls_are_resolved_to_ops_and_blocks():
     kinds = {(c.callee, c.kind) for c in calls}
     assert ("conv", "op") in kinds and ("se", "block") in kinds and ("batchnorm", "op") in kinds
     assert bottleneck.assigned == {"width", "out", "stride1", "stride3"}
-    assert [p.name for p in bottleneck.params] == ["planes", "stride", "groups", "width_per_group", "stride_on", "se_reduction"]
+    assert [p.name for p in bottleneck.params] == ["planes", "stride", "groups", "width_per_group", "stride_on", "se_reduction", "dilation"]
     assert bottleneck.params[1].default == irx.Const(1)
 
 

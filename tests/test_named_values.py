@@ -258,3 +258,34 @@ def test_the_documented_examples_run(spec, which):
     path = spec("input 3x64x64\n\n" + blocks[which])
     result = archspec.verify(path)
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches
+
+
+def test_sizes_like_another_value_and_the_input_by_name(spec):
+    """FCN upsamples to the input's size (`like="input"`), the original U-Net crops a skip to the
+    decoder's (`crop(like=...)`); `@input` is the network's (or a block's) input."""
+    path = spec(
+        "input 3x20x20\n\nnetwork n:\n    conv(8, 3, stride=2, padding=1)\n    up: upsample(like=\"input\", mode=\"bilinear\")\n"
+        "    small = conv(4, 3)\n    @input\n    crop(like=\"small\")\n"
+    )
+    a = archspec.load(path)
+    assert [x.output for x in a.layers] == [(8, 10, 10), (8, 20, 20), (4, 18, 18), (3, 18, 18)]
+    assert a.graph.nodes[a.graph.output].inputs == (0,)  # the crop reads the input itself
+    if HAVE_TORCH:
+        src = archspec.compile_torch(path)
+        assert "input = x" in src and "input[:, :, 1:19, 1:19]" in src
+        result = archspec.verify(path)
+        assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ('upsample(like="input", scale=2)', "upsample: give like or scale, not both"),
+        ('upsample(like="nothing")', "unknown value '@nothing'"),
+        ("upsample(like=3)", "'like' must name a value, as a string"),
+        ("crop", "crop: give the size, or like=NAME"),
+    ],
+)
+def test_bad_like_is_a_located_error(spec, item, message):
+    r = run_cli("check", str(spec(f"input 3x8x8\n\nnetwork n:\n    relu\n    {item}\n")))
+    assert r.returncode == 1 and message in r.stderr and "net.arch:5:" in r.stderr and "Traceback" not in r.stderr

@@ -146,7 +146,8 @@ def later_figures() -> dict:
     return json.loads((FIXTURES / "later_figures.json").read_text())["models"]
 
 
-LATER_SPECS = {"googlenet_aux": "googlenet_aux", "inception_v3_aux": "inception_v3_aux"}  # reference name -> spec (issues 17, 18 add more)
+# reference name -> spec (issues 17 and 18 add the rest)
+LATER_SPECS = {"googlenet_aux": "googlenet_aux", "inception_v3_aux": "inception_v3_aux", "fcn_resnet50": "fcn_resnet50"}
 
 
 @pytest.mark.parametrize("name", sorted(LATER_SPECS))

@@ -263,6 +263,9 @@ class Writer:
         fwd: list[ast.stmt] | None = None if sequential else []
         frame.tops = (init, fwd) if fwd is not None else None
         flow = Flow(frame.in_channels, rank, 0, name("self") if sequential else None)
+        if "input" in frame.wanted and fwd is not None:  # `@input`: forward's argument, kept before x is reassigned
+            start = self._keep("input", replace(flow, var="_"), frame, init, fwd, None)
+            fwd[-1] = assign(start.var, name("x"))
         flow = self._stmts(body, flow, frame, init, fwd)
         # globals read: extra keyword parameters
         globals_ = sorted(frame.globals)

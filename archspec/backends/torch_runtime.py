@@ -115,5 +115,19 @@ def verify(graph: Graph, spec: str, device: str = "cpu", batch: int = 2) -> Veri
     if loss.requires_grad:  # a network without parameters has nothing to differentiate
         loss.backward()
     grads = sum(1 for p in model.parameters() if p.grad is not None)
-    result.checks.append(Check("parameters with a gradient after backward", sum(1 for _ in model.parameters()), grads))
+    used = _feeding_outputs(graph)  # a layer no output depends on gets no gradient
+    expected = sum(1 for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in used)
+    result.checks.append(Check("parameters with a gradient after backward", expected, grads))
     return result
+
+
+def _feeding_outputs(graph: Graph) -> set[str]:
+    """The paths of the layers some output depends on."""
+    seen: set[int] = set()
+    todo = [i for _, i in graph.returns]
+    while todo:
+        i = todo.pop()
+        if i not in seen:
+            seen.add(i)
+            todo.extend(graph.nodes[i].inputs)
+    return {graph.nodes[i].path for i in seen}

@@ -13,6 +13,7 @@ from archspec.ops.shapes import fmt, need_image
     "upsample",
     Attr("scale", "scale?", None, "factor: a number or (h, w); the output is floor(size * scale), as in PyTorch"),
     Attr("size", "size?", None, "or the output size: int or (h, w)"),
+    Attr("like", "value?", None, 'or the size of the value of that name ("input": the network\'s or the block\'s input)'),
     Attr("mode", "one of nearest|bilinear", "nearest", '"nearest" or "bilinear"'),
     Attr("align_corners", "bool", False, "bilinear only: align the corner pixels (PyTorch's align_corners=True)"),
     doc="Resizes the image (nn.Upsample): nearest or bilinear, by a factor or to a size.",
@@ -64,12 +65,15 @@ def pad(a: dict, inputs):
 
 @define(
     "crop",
-    Attr("size", "size?", doc="the output size: int or (h, w)"),
+    Attr("size", "size?", None, "the output size: int or (h, w)"),
+    Attr("like", "value?", None, "or the size of the value of that name (the original U-Net crops a skip to the decoder's size)"),
     doc="Center crop (the original U-Net's copy-and-crop): keeps the middle (h, w), the extra row or column off the bottom and right.",
     aliases=("center_crop",),
 )
 def crop(a: dict, inputs):
     c, h, w = need_image("crop", inputs[0])
+    if a["size"] is None:
+        raise OpError("crop: give the size, or like=NAME for the size of that value")
     oh, ow = a["size"]
     if oh > h or ow > w:
         raise OpError(f"crop: the crop {oh}x{ow} is larger than its input {fmt(inputs[0])}", "size")

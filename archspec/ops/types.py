@@ -91,6 +91,10 @@ def coerce(kind: str, name: str, v: Any) -> Any:
         if v not in options:
             raise OpError(f"'{name}' must be one of {', '.join(_show(o) for o in options)}, got {_show(v)}", name)
         return v
+    if kind == "value?":  # the name of a value of the network or block (`like="input"`)
+        if v is None or isinstance(v, str):
+            return v
+        raise OpError(f"'{name}' must name a value, as a string (\"input\", \"enc1\"), got {_show(v)}", name)
     if kind == "scale?":  # a resize factor: none, a positive number, or a pair of them
         if v is None:
             return None

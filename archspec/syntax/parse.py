@@ -161,7 +161,7 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def ref(self, meta, children):
-        tok = children[0]
+        tok = children[-1]  # after the "@"
         return ast.Ref(self._fstring(tok) if tok.type == "STRING" else str(tok), self._span(meta))
 
     def params(self, children):
