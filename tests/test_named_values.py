@@ -289,3 +289,74 @@ def test_sizes_like_another_value_and_the_input_by_name(spec):
 def test_bad_like_is_a_located_error(spec, item, message):
     r = run_cli("check", str(spec(f"input 3x8x8\n\nnetwork n:\n    relu\n    {item}\n")))
     assert r.returncode == 1 and message in r.stderr and "net.arch:5:" in r.stderr and "Traceback" not in r.stderr
+
+
+# The paper's figure 1, read off the figure: each stage's output (channels, side).
+UNET_PAPER_STAGES = {
+    "down1": (64, 568), "pool1": (64, 284), "down2": (128, 280), "pool2": (128, 140), "down3": (256, 136),
+    "pool3": (256, 68), "down4": (512, 64), "pool4": (512, 32), "bottom": (1024, 28), "up4": (512, 56),
+    "dec4": (512, 52), "up3": (256, 104), "dec3": (256, 100), "up2": (128, 200), "dec2": (128, 196),
+    "up1": (64, 392), "dec1": (64, 388), "head": (2, 388),
+}  # fmt: skip
+
+
+def test_unet_has_the_papers_shapes():
+    from tests.conftest import SPECS
+
+    a = archspec.load(SPECS / "unet.arch")
+    last = {}
+    for layer in a.layers:
+        last[layer.path.split(".")[0]] = layer.output
+    assert {k: (v[0], v[1]) for k, v in last.items() if k in UNET_PAPER_STAGES} == UNET_PAPER_STAGES
+    assert a.output_shape == (2, 388, 388)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is a hand-written PyTorch U-Net")
+def test_unet_equals_a_hand_written_one():
+    """The paper's U-Net written directly in PyTorch: the same params, FlopCounterMode's count is
+    twice archspec's macs, and with the same weights the same output (at 188x188, the smallest
+    input whose every crop fits, to keep the test quick)."""
+    import torch
+    from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tests.conftest import SPECS
+
+    def double(i, o):
+        return nn.Sequential(nn.Conv2d(i, o, 3), nn.ReLU(), nn.Conv2d(o, o, 3), nn.ReLU())
+
+    class PaperUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = nn.ModuleList([double(1, 64), double(64, 128), double(128, 256), double(256, 512)])
+            self.bottom = double(512, 1024)
+            self.expand = nn.ModuleList([nn.ModuleList([nn.ConvTranspose2d(c * 2, c, 2, stride=2), double(c * 2, c)]) for c in (512, 256, 128, 64)])
+            self.head = nn.Conv2d(64, 2, 1)
+
+        def forward(self, x):
+            skips = []
+            for d in self.down:
+                x = d(x)
+                skips.append(x)
+                x = nn.functional.max_pool2d(x, 2)
+            x = self.bottom(x)
+            for (up, dec), skip in zip(self.expand, reversed(skips)):
+                x = up(x)
+                h, w = x.shape[-2:]
+                top, left = (skip.shape[-2] - h) // 2, (skip.shape[-1] - w) // 2
+                x = dec(torch.cat([skip[:, :, top : top + h, left : left + w], x], 1))
+            return self.head(x)
+
+    ref = PaperUNet().eval()
+    a = archspec.load(SPECS / "unet.arch", input=(1, 188, 188))
+    assert sum(p.numel() for p in ref.parameters()) == a.total.params
+    x = torch.randn(1, 1, 188, 188)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        want = ref(x)
+    assert counter.get_total_flops() == 2 * a.total.macs
+    ours = archspec.build(SPECS / "unet.arch", input=(1, 188, 188)).eval()
+    ref.load_state_dict(dict(zip(ref.state_dict(), ours.state_dict().values())))  # the same tensors, in order
+    with torch.no_grad():
+        assert torch.allclose(ours(x), ref(x), atol=1e-5)
+    assert want.shape == (1, 2, 4, 4)

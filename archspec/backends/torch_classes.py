@@ -97,6 +97,9 @@ class Flow:
     var: str = "x"  # forward: the variable holding the running value
     out: str = "x"  # forward: the variable the next step writes
     fresh: bool = False  # the running value was just made by an op whose output may be overwritten in place
+    # a level lowered into its parent's forward (it makes values read outside it): how forward reaches
+    # the container `target` (`self.encoder`), whose members it calls one by one
+    prefix: ast.expr | None = None
 
 
 @dataclass
@@ -563,19 +566,53 @@ class Writer:
 
     def _level(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level (`features:`, a numbered branch): an nn.Sequential, or a class of its own if it joins."""
+        if fwd is not None and self._makes_read_values(body, frame):
+            return self._level_inline(label, body, flow, frame, init, fwd)
         if _has_join(body):
             return self._level_class(label, body, flow, frame, init, fwd, span)
         local = frame.internal(_local_name(label))
         inner = Flow(flow.channels, flow.rank, 0, name(local))
         built: list[ast.stmt] = []
         inner = self._stmts(body, inner, frame, built, None)
-        out = Flow(inner.channels, inner.rank, flow.count, flow.target, flow.var, flow.out, False)
+        out = Flow(inner.channels, inner.rank, flow.count, flow.target, flow.var, flow.out, False, flow.prefix)
         items = _appends(built, local)
         if items is not None:  # a plain chain: nn.Sequential(a, b, c)
             return self._add_member(label, call("nn.Sequential", *items), out, frame, init, fwd, flow)
         init.append(assign(local, call("nn.Sequential")))
         init.extend(built)
         return self._add_member(label, name(local), out, frame, init, fwd, flow)
+
+    def _makes_read_values(self, body: tuple, frame: Frame) -> bool:
+        """Whether a level names a value that is read outside it (`encoder:` making the skips)."""
+        for s in defs.walk(body):
+            if isinstance(s, defs.Labeled) and isinstance(s.label, str) and s.label in frame.wanted:
+                return True
+            if isinstance(s, defs.Bind) and s.name in frame.wanted:
+                return True
+            if isinstance(s, defs.Labeled) and not isinstance(s.label, str) and frame.computed:
+                return True
+        return False
+
+    def _level_inline(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list) -> Flow:
+        """A level whose values are read outside it: its members go into a container (`self.encoder`,
+        as the state_dict names them) and the parent's forward calls them one by one, keeping values."""
+        local = frame.internal(_local_name(label))
+        init.append(assign(local, call("nn.Sequential")))
+        key = const(label) if isinstance(label, str) else label
+        if flow.prefix is not None:
+            reach = attr(flow.prefix, label) if isinstance(label, str) and plain_attribute(label) else call("getattr", flow.prefix, key)
+        else:
+            reach = attr("self", label) if isinstance(label, str) and plain_attribute(label) else call("getattr", name("self"), key)
+        inner = Flow(flow.channels, flow.rank, 0, name(local), flow.var, flow.out, flow.fresh, prefix=reach)
+        inner = self._stmts(body, inner, frame, init, fwd)
+        if flow.target is not None:
+            init.append(expr_stmt(call(attr(flow.target, "add_module"), key, name(local))))
+        elif isinstance(label, str) and plain_attribute(label):
+            init.append(assign(attr("self", label), name(local)))
+        else:
+            init.append(expr_stmt(call(attr("self", "add_module"), key, name(local))))
+        count = flow.count + 1 if flow.count is not None else None
+        return Flow(inner.channels, inner.rank, count, flow.target, inner.var, flow.out, inner.fresh, flow.prefix)
 
     def _level_class(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level whose body joins: a class written for it, taking the names its body reads."""
@@ -621,13 +658,13 @@ class Writer:
         if fwd is not None and inner_fwd:
             fwd_target = copy.deepcopy(target)
             again = call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
-            fwd.append(ast.For(fwd_target, again, inner_fwd, []))
+            fwd.append(ast.For(_unused_as_underscore(fwd_target, inner_fwd), again, inner_fwd, []))
         frame.loop_vars -= set(targets)
         for k in targets:
             frame.vars.pop(k, None)
         frame.vars.update({k: v for k, v in before.items() if k not in frame.vars})
         count = None if _claims(body) else flow.count
-        return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False)
+        return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False, flow.prefix)
 
     def _materialize(self, flow: Flow, frame: Frame, init: list, body) -> Flow:
         """Before a loop that changes the channels, they become a variable the loop updates."""
@@ -678,7 +715,7 @@ class Writer:
         if not all(o.var == var for o in outs):
             raise Unsupported("branches of an if that leave the value in different variables", None)
         fresh = all(o.fresh for o in outs)
-        return Flow(channels, outs[0].rank, counts.pop() if len(counts) == 1 else None, flow.target, var, outs[0].out, fresh)
+        return Flow(channels, outs[0].rank, counts.pop() if len(counts) == 1 else None, flow.target, var, outs[0].out, fresh, flow.prefix)
 
     # ---- ops and blocks ----
     def _op(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
@@ -897,6 +934,10 @@ class Writer:
                 init.append(assign(attr("self", label), module))
             else:
                 init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
+            if before.prefix is not None and fwd is not None:  # a level lowered into forward: call the member
+                member = attr(before.prefix, label) if isinstance(label, str) and plain_attribute(label) else call("getattr", before.prefix, member_name)
+                fwd.append(assign(before.out, call(member, name(before.var))))
+                return replace(out, count=count, var=before.out)
             return replace(out, count=count)
         # a class with a forward: members are attributes
         if isinstance(label, str) and plain_attribute(label):
@@ -928,7 +969,7 @@ class Writer:
             var = _free(_branch_name(b), frame.fwd_used | taken_vars)
             taken_vars.add(var)
             frame.fwd_used.add(var)
-            start = Flow(flow.channels, flow.rank, count, None, x, var, False)
+            start = Flow(flow.channels, flow.rank, count, flow.target if flow.prefix is not None else None, x, var, False, prefix=flow.prefix)
             b_init: list[ast.stmt] = []
             b_fwd: list[ast.stmt] = []
             if isinstance(b, defs.Line) and len(b.items) > 1 and isinstance(b.items[0], defs.Ref):  # `@skip; conv(...)`: from that value
@@ -974,7 +1015,8 @@ class Writer:
             raise Unsupported(f"a {kind} with optional branches other than one beside one fixed branch", s.span)
         channels = self._join_channels(kind, results, flow)
         ranks = {r.rank for _, _, r in results}
-        return Flow(channels, ranks.pop() if len(ranks) == 1 else flow.rank, count, None, flow.out, flow.out, True)
+        target = flow.target if flow.prefix is not None else None  # members after it go where those before went
+        return Flow(channels, ranks.pop() if len(ranks) == 1 else flow.rank, count, target, flow.out, flow.out, True, flow.prefix)
 
     def _join_channels(self, kind: str, results, flow: Flow) -> ast.expr:
         if kind != "concat":
@@ -1262,11 +1304,26 @@ def _local_name(label) -> str:
     return "level"
 
 
+def _unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:
+    """A forward loop's target with the names its body does not read prefixed `_`, as ruff asks
+    (`for i, _n in enumerate(layers)`: __init__ read `n`, forward only needs `i`)."""
+    read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    for n in ast.walk(target):
+        if isinstance(n, ast.Name) and n.id not in read and not n.id.startswith("_"):
+            n.id = "_" + n.id
+    return target
+
+
 def _branch_name(b) -> str:
     if isinstance(b, defs.Labeled) and isinstance(b.label, str) and b.label != "_" and b.label.isidentifier():
         return identifier(b.label)
     if isinstance(b, defs.Line) and len(b.items) == 1 and isinstance(b.items[0], defs.Call) and b.items[0].callee == "identity":
         return "identity"
+    if isinstance(b, defs.Line) and b.items and isinstance(b.items[0], defs.Ref):  # `@down4; crop(...)`: named after it
+        ref = b.items[0].name
+        base = ref if isinstance(ref, str) else _literal_start(ref).rstrip("_")
+        if base.isidentifier():
+            return identifier(base) if len(b.items) == 1 else identifier(f"{base}_out")
     return "out"
 
 
