@@ -3,11 +3,14 @@
 A generator of valid specs (shapes kept consistent by construction) exercises the torch
 backend's structure handling (nested joins, unnamed multi-item branches, numbered members
 in classes, optional members, block variants, blocks whose instances take different `if`
-branches or repeat counts) beyond the shipped specs. Compiling them needs no torch and runs
+branches or repeat counts; long skips that read a value named anywhere earlier, and networks
+that return two values, issue 17) beyond the shipped specs. Compiling them needs no torch and runs
 without it; verifying the modules needs torch and skips without it.
 """
 
 from __future__ import annotations
+
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -127,8 +130,25 @@ def networks(draw) -> str:
         "        right: conv(c, 1)",
         "network random:",
     ]
+    body += draw(long_skips(body, c))
     lines += ["    " + line for line in body]
     return "\n".join(lines) + "\n"
+
+
+@st.composite
+def long_skips(draw, body: list[str], c: int) -> list[str]:
+    """Issue 17: joins that read a value named anywhere earlier in the network (`@n3`, a label of
+    any depth: every value has c channels and 6x6), and sometimes two outputs."""
+    names = re.findall(r"^\s*((?:n|s)\d+):", "\n".join(body), re.M)
+    out: list[str] = []
+    if names and draw(st.booleans()):
+        join = draw(st.sampled_from(["add", "concat", "mul"]))
+        out += [f"{join}:", "    identity", f"    @{draw(st.sampled_from(names))}"]
+        if join == "concat":
+            out.append(f"conv({c}, 1)")
+    if names and draw(st.booleans()):
+        out += ["tail: relu", f"return tail, {draw(st.sampled_from(names))}"]
+    return out
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -520,7 +520,8 @@ class Writer:
             channels = name(var)
         frame.named[spec_name] = (local, channels, flow.rank)
         last = fwd[-1] if fwd else None
-        if frame.depth == 0 and isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) and last.targets[0].id == flow.var:
+        kept = {v[0] for k, v in frame.named.items() if k != spec_name}  # a value with two names keeps both
+        if frame.depth == 0 and isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) and last.targets[0].id == flow.var and flow.var not in kept:
             last.targets[0] = ast.Name(local, ast.Store())  # the step that made it writes it there
             return replace(flow, var=local, fresh=False)
         if local != flow.var:
@@ -928,7 +929,9 @@ class Writer:
         count = before.count + 1 if before.count is not None else None
         target = before.target
         if target is not None:
-            if label is None:
+            if label is None and before.prefix is not None:  # forward calls some ops inline: name members by position
+                init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
+            elif label is None:
                 init.append(expr_stmt(call(attr(target, "append"), module)))
             elif isinstance(label, str) and plain_attribute(label) and _is_self(target):
                 init.append(assign(attr("self", label), module))
