@@ -47,7 +47,9 @@ class _Layout:
         self.returned = {i for _, i in graph.returns}
         self.parent = {path: self._parent_of(path) for path in graph.scopes if path}
         self.members: dict[str, list[int]] = {path: [] for path in graph.scopes}
+        self.direct: dict[str, list[int]] = {path: [] for path in graph.scopes}  # the nodes a scope holds itself
         for n in graph.nodes[1:]:
+            self.direct[n.scope].append(n.id)
             scope = n.scope
             while True:
                 self.members[scope].append(n.id)
@@ -89,31 +91,37 @@ class _Layout:
         body = tuple((n.op, repr(sorted(n.attrs.items())), n.shape, tuple(local.get(i, -1) for i in n.inputs)) for n in nodes)
         return scope.block, repr(sorted(scope.args.items())), body
 
-    def _chained(self, run: list[str]) -> bool:
-        """Each instance reads only the one before it, and only the last is read after the run."""
-        for k, path in enumerate(run):
-            ids = self.members[path]
-            inside = set(ids)
-            outside = {i for n in ids for i in self.g.nodes[n].inputs if i not in inside}
-            if k and outside != {self.members[run[k - 1]][-1]}:
-                return False
-            for node_id in ids[:-1]:
-                if not set(self.consumers[node_id]) <= inside or node_id in self.returned:
-                    return False
-            if k < len(run) - 1 and (not set(self.consumers[ids[-1]]) <= set(self.members[run[k + 1]]) or ids[-1] in self.returned):
-                return False
-        return True
+    def _sealed(self, path: str) -> bool:
+        """Only the instance's last node is read from outside it (or returned)."""
+        inside = set(self.members[path])
+        return all(set(self.consumers[i]) <= inside and i not in self.returned for i in self.members[path][:-1])
+
+    def _follows(self, prev: str, nxt: str) -> bool:
+        """`nxt` reads only `prev`'s output, and nothing else reads it."""
+        ids, last = self.members[nxt], self.members[prev][-1]
+        inside = set(ids)
+        outside = {i for n in ids for i in self.g.nodes[n].inputs if i not in inside}
+        return outside == {last} and set(self.consumers[last]) <= inside and last not in self.returned
 
     def _fold(self) -> None:
+        """Fold runs of identical instances in which each reads only the one before it, and only
+        the last is read after the run."""
         for parent in sorted(self.children, key=self.depth_of):  # outer runs first: inner ones of hidden instances do not matter
             if self.members[parent] and self.members[parent][0] in self.hidden:
                 continue
             kids = self.children[parent]
+            sigs = [self._signature(path) for path in kids]
             k = 0
             while k < len(kids):
-                sig = self._signature(kids[k])
                 end = k + 1
-                while sig is not None and end < len(kids) and self._signature(kids[end]) == sig and self._chained(kids[k : end + 1]):
+                while (
+                    sigs[k] is not None
+                    and end < len(kids)
+                    and sigs[end] == sigs[k]
+                    and (end > k + 1 or self._sealed(kids[k]))
+                    and self._sealed(kids[end])
+                    and self._follows(kids[end - 1], kids[end])
+                ):
                     end += 1
                 if end - k > 1:
                     first, run = kids[k], kids[k + 1 : end]
@@ -199,7 +207,7 @@ def diagram(graph: Graph, spec: str, options: Options = Options()):
 
     def emit(container, path: str) -> None:
         entries: list[tuple[int, str]] = [(lay.members[c][0], "scope:" + c) for c in lay.children[path]]
-        entries += [(n.id, f"node:{n.id}") for n in graph.nodes if n.scope == path and n.id]
+        entries += [(i, f"node:{i}") for i in lay.direct[path]]
         for _, entry in sorted(entries):
             kind, key = entry.split(":", 1)
             if kind == "node":
