@@ -36,6 +36,7 @@ from archspec.syntax.load import Program
 DEFAULT_MAX_LAYERS = 100_000
 MAX_TENSOR = 2**31  # elements of one tensor (a layer's output for one image, its weights): 8 GiB in float32
 TENSOR_HELP = "no tensor that large can be built (docs/limits.md)"
+MAX_BLOCK_DEPTH = 100
 
 
 def tensor_limit(what: str, count: int, unit: str = "elements an image") -> str | None:
@@ -43,7 +44,6 @@ def tensor_limit(what: str, count: int, unit: str = "elements an image") -> str 
     if count <= MAX_TENSOR:
         return None
     return f"{what} holds {count:,} {unit}, more than the limit of {MAX_TENSOR:,}"
-MAX_BLOCK_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -207,9 +207,7 @@ class Elaborator:
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
         except TooManyErrors:
             raise ArchspecError(self.rep.diagnostics, self.program.sources) from None
-        if self.rep or not out.known:
-            raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
-        if not all(v.known for _, v in outputs):
+        if self.rep or not out.known or not all(v.known for _, v in outputs):
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
         graph = Graph(net.name, main.file, shape, self.nodes, outputs[0][1].node, self.scopes, dict(params))
         if net.outputs:

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+from archspec import units
 from archspec.api import Analysis
 from archspec.units import human, shape_str
 
@@ -16,9 +17,7 @@ COLUMNS = ("path", "op", "output", "params", "buffers", "macs")
 
 def outputs_str(a: Analysis) -> str:
     """`1000`, or with several named outputs `1000 (logits), 1000 (aux1)`."""
-    if not a.graph.outputs:
-        return shape_str(a.output_shape)
-    return ", ".join(f"{shape_str(shape)} ({name})" for name, shape in a.outputs)
+    return units.outputs_str(a.graph)
 
 
 def summary_line(a: Analysis) -> str:

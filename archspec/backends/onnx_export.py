@@ -184,11 +184,12 @@ def _name_outputs(b: _Builder, graph: Graph, names: dict[int, str]) -> dict[str,
     out: dict[str, int] = {}
     for name, node_id in graph.returns:
         src = names[node_id]
-        if src != name and name in made:
-            raise Unsupported(f"an output named '{name}', as another value of the graph is", graph.nodes[node_id].span)
         if src == name:
-            pass
-        elif src == "input" or any(names[i] == src for i in out.values()):
+            out[name] = node_id
+            continue
+        if name in made:
+            raise Unsupported(f"an output named '{name}', as another value of the graph is", graph.nodes[node_id].span)
+        if src == "input" or any(names[i] == src for i in out.values()):
             b.nodes.append(onnx.helper.make_node("Identity", [src], [name], name=name))
         else:
             for node in b.nodes:
@@ -202,16 +203,17 @@ def _name_outputs(b: _Builder, graph: Graph, names: dict[int, str]) -> dict[str,
 
 def _foldable(graph: Graph) -> dict[int, int]:
     """Batch norm id -> the id of the conv it folds into: a conv (or depthwise conv) whose only
-    reader is the batch norm, and which is not itself the graph's output."""
+    reader is the batch norm, and which is not itself an output of the graph."""
     readers: dict[int, list[int]] = {}
     for n in graph.nodes:
         for i in n.inputs:
             readers.setdefault(i, []).append(n.id)
+    returned = {i for _, i in graph.returns}
     out = {}
     for n in graph.nodes:
         if n.op == "batchnorm" and len(n.shape) == 3:
             conv = graph.nodes[n.inputs[0]]
-            if conv.op in ("conv", "dwconv") and readers.get(conv.id) == [n.id] and conv.id not in {i for _, i in graph.returns}:
+            if conv.op in ("conv", "dwconv") and readers.get(conv.id) == [n.id] and conv.id not in returned:
                 out[n.id] = conv.id
     return out
 
@@ -224,7 +226,7 @@ def _fold(b: _Builder, conv: Node, bn: Node, conv_out: str) -> str:
     c = bn.attrs["channels"]
     gamma = w[f"{bn.path}.weight"] if bn.attrs["affine"] else np.ones(c, np.float32)
     beta = w[f"{bn.path}.bias"] if bn.attrs["affine"] else np.zeros(c, np.float32)
-    scale = (gamma.astype(np.float64) / np.sqrt(w[f"{bn.path}.running_var"].astype(np.float64) + bn.attrs["eps"]))
+    scale = gamma.astype(np.float64) / np.sqrt(w[f"{bn.path}.running_var"].astype(np.float64) + bn.attrs["eps"])
     weight_key, bias_key = f"{conv.path}.weight", f"{conv.path}.bias"
     b.initializers[weight_key] = (b.initializers[weight_key].astype(np.float64) * scale[:, None, None, None]).astype(np.float32)
     bias = b.initializers.get(bias_key, np.zeros(c, np.float32)).astype(np.float64)
