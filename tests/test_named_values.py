@@ -360,3 +360,14 @@ def test_unet_equals_a_hand_written_one():
     with torch.no_grad():
         assert torch.allclose(ours(x), ref(x), atol=1e-5)
     assert want.shape == (1, 2, 4, 4)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the module")
+def test_a_name_made_again_with_computed_channels(spec):
+    """`skip` named with 4 channels, then again with `w`: the torch backend keeps the second's
+    channels (it crashed with an AttributeError when the first had none to keep)."""
+    path = spec("param w = 8\ninput 4x8x8\n\nnetwork n:\n    skip = conv(4, 3, padding=1)\n    skip = conv(w, 3, padding=1)\n"
+                "    relu\n    concat:\n        identity\n        @skip\n")  # fmt: skip
+    result = archspec.verify(path)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    assert archspec.load(path).output_shape == (16, 8, 8)

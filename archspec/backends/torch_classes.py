@@ -496,7 +496,7 @@ class Writer:
             out = self._level(label, s.body, flow, frame, init, fwd, s.span)
         if isinstance(label, str):
             return self._keep(label, out, frame, init, fwd, s.span)
-        if any(_literal_start(s.label).startswith(p) or p.startswith(_literal_start(s.label)) for p in frame.computed):
+        if _may_be_read(s.label, frame):
             return self._keep_computed(s.label, out, frame, init, fwd, s.span)
         return out
 
@@ -514,7 +514,8 @@ class Writer:
             frame.fwd_used.add(local)
         channels = flow.channels
         if spec_name in frame.read and not isinstance(channels, ast.Constant):  # the running count may be reassigned: keep this one
-            var = frame.named[spec_name][1].id if spec_name in frame.named else _free(f"{identifier(spec_name)}_channels", frame.used)  # type: ignore[attr-defined]
+            before = frame.named[spec_name][1] if spec_name in frame.named else None
+            var = before.id if isinstance(before, ast.Name) else _free(f"{identifier(spec_name)}_channels", frame.used)
             frame.used.add(var)
             init.append(assign(var, channels))
             channels = name(var)
@@ -590,7 +591,7 @@ class Writer:
                 return True
             if isinstance(s, defs.Bind) and s.name in frame.wanted:
                 return True
-            if isinstance(s, defs.Labeled) and not isinstance(s.label, str) and frame.computed:
+            if isinstance(s, defs.Labeled) and not isinstance(s.label, str) and _may_be_read(s.label, frame):
                 return True
         return False
 
@@ -600,10 +601,7 @@ class Writer:
         local = frame.internal(_local_name(label))
         init.append(assign(local, call("nn.Sequential")))
         key = const(label) if isinstance(label, str) else label
-        if flow.prefix is not None:
-            reach = attr(flow.prefix, label) if isinstance(label, str) and plain_attribute(label) else call("getattr", flow.prefix, key)
-        else:
-            reach = attr("self", label) if isinstance(label, str) and plain_attribute(label) else call("getattr", name("self"), key)
+        reach = _member(flow.prefix if flow.prefix is not None else name("self"), label, key)
         inner = Flow(flow.channels, flow.rank, 0, name(local), flow.var, flow.out, flow.fresh, prefix=reach)
         inner = self._stmts(body, inner, frame, init, fwd)
         if flow.target is not None:
@@ -938,8 +936,7 @@ class Writer:
             else:
                 init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
             if before.prefix is not None and fwd is not None:  # a level lowered into forward: call the member
-                member = attr(before.prefix, label) if isinstance(label, str) and plain_attribute(label) else call("getattr", before.prefix, member_name)
-                fwd.append(assign(before.out, call(member, name(before.var))))
+                fwd.append(assign(before.out, call(_member(before.prefix, label, member_name), name(before.var))))
                 return replace(out, count=count, var=before.out)
             return replace(out, count=count)
         # a class with a forward: members are attributes
@@ -1161,6 +1158,21 @@ def _target(t, frame: Frame) -> ast.expr:
         frame.vars[t] = name(py)
         return ast.Name(py, ast.Store())
     return ast.Tuple([_target(x, frame) for x in t], ast.Store())
+
+
+def _may_be_read(label: irx.Expr, frame: Frame) -> bool:
+    """Whether a computed label's value may be what a computed `@"..."` of the body reads: their
+    literal starts agree ("down{i}" and `@"down{3 - i}"`; one that starts computed agrees with all)."""
+    start = _literal_start(label)
+    return any(start.startswith(p) or p.startswith(start) for p in frame.computed)
+
+
+def _member(owner: ast.expr, label, key: ast.expr) -> ast.expr:
+    """How forward reaches a member of `owner`: `self.conv1`, `self.encoder.layer1`, or with a
+    label that is no attribute name, `getattr(self, '0')`."""
+    if isinstance(label, str) and plain_attribute(label):
+        return attr(owner, label)
+    return call("getattr", owner, key)
 
 
 def _literal_start(e: irx.Expr) -> str:
