@@ -35,6 +35,16 @@ class Analysis:
         return self.graph.name
 
     @property
+    def variant(self) -> str | None:
+        """The `variant` it was loaded with (None: the parameters' own defaults)."""
+        return self.graph.variant
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """Every variant the spec defines."""
+        return self.graph.variants
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return self.graph.input_shape
 
@@ -77,6 +87,7 @@ class Analysis:
         d: dict[str, Any] = {
             "spec": self.spec,
             "network": self.network,
+            **({"variant": self.variant} if self.variant else {}),
             "input": list(self.input_shape),
             "output": list(self.output_shape),
             "outputs": [{"name": n, "shape": list(shape)} for n, shape in self.outputs],
@@ -134,13 +145,15 @@ def load(
     *,
     input: tuple[int, ...] | str | None = None,
     max_layers: int | None = None,
+    variant: str | None = None,
     **overrides: Any,
 ) -> Analysis:
-    """Parse, elaborate and cost a spec. Keyword arguments override its parameters.
+    """Parse, elaborate and cost a spec. `variant` picks one of its `variant` lines; keyword
+    arguments override its parameters (over the variant's values).
 
     Raises `ArchspecError` (with every diagnostic found) for a wrong spec.
     """
-    return analyse_program(path, None, input=input, max_layers=max_layers, **overrides)
+    return analyse_program(path, None, input=input, max_layers=max_layers, variant=variant, **overrides)
 
 
 def analyse_program(
@@ -149,6 +162,7 @@ def analyse_program(
     *,
     input: tuple[int, ...] | str | None = None,
     max_layers: int | None = None,
+    variant: str | None = None,
     **overrides: Any,
 ) -> Analysis:
     """`load`, for a program already parsed from `path` (the CLI's `check` reads it first)."""
@@ -172,7 +186,7 @@ def analyse_program(
     try:
         program = program or load_program(path)
         limits = Limits(max_layers) if max_layers else Limits()
-        analysis = Analysis(str(path), elaborate(program, exprs, input, limits))
+        analysis = Analysis(str(path), elaborate(program, exprs, input, limits, variant))
         _ = analysis.total  # per-layer costs, computed here too
         _check_weights(analysis, program.sources)
         return analysis

@@ -79,12 +79,13 @@ def _spec_options(f):
         f
     )
     f = click.option("--input", "input_shape", type=ShapeParam(), default=None, help="Override the input shape, e.g. 3x224x224.")(f)
+    f = click.option("--variant", default=None, metavar="NAME", help="Use the parameters of one of the spec's `variant` lines (--set still overrides them).")(f)
     return f
 
 
-def analyse(spec: str, input_shape, sets, max_layers, program=None) -> Analysis:
+def analyse(spec: str, input_shape, sets, max_layers, variant, program=None) -> Analysis:
     try:
-        return analyse_program(spec, program, input=input_shape, max_layers=max_layers, **_overrides(sets))
+        return analyse_program(spec, program, input=input_shape, max_layers=max_layers, variant=variant, **_overrides(sets))
     except ArchspecError as err:
         _fail(err)
         raise  # unreachable
@@ -102,7 +103,7 @@ def main() -> None:
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @_spec_options
-def check(spec, input_shape, sets, max_layers):
+def check(spec, input_shape, sets, max_layers, variant):
     """Check every shape of SPEC; print its input, output and totals."""
     from archspec.report import summary_line
     from archspec.syntax.load import load_program
@@ -118,7 +119,7 @@ def check(spec, input_shape, sets, max_layers):
             f"{spec}: a library of {len(main.blocks)} block(s): {names} (no network; its blocks are checked where a network calls them)"
         )
         return
-    a = analyse(spec, input_shape, sets, max_layers, program)
+    a = analyse(spec, input_shape, sets, max_layers, variant, program)
     click.echo(summary_line(a))
 
 
@@ -134,7 +135,7 @@ def check(spec, input_shape, sets, max_layers):
     help="Also report activation bytes (JSON).",
 )
 @_spec_options
-def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
+def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers, variant):
     """Count parameters, buffers and multiply-adds of one SPEC, or compare several."""
     from archspec import report
 
@@ -142,7 +143,7 @@ def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers):
     errors: list[ArchspecError] = []
     for spec in specs:
         try:
-            analyses.append(load(spec, input=input_shape, max_layers=max_layers, **_overrides(sets)))
+            analyses.append(load(spec, input=input_shape, max_layers=max_layers, variant=variant, **_overrides(sets)))
         except ArchspecError as err:
             errors.append(err)
     if errors:
@@ -195,19 +196,19 @@ _APPLIES = {
 @click.option("--unfold", is_flag=True, help="Diagram: draw every block of a run of identical ones (default: once, marked xN).")
 @_spec_options
 @click.pass_context
-def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchnorm, detail, depth, rankdir, unfold, input_shape, sets, max_layers):
+def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchnorm, detail, depth, rankdir, unfold, input_shape, sets, max_layers, variant):
     """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch), an ONNX
     model, or a diagram (DOT, or SVG/PNG/PDF drawn by Graphviz)."""
     for name, targets in _APPLIES.items():
         if target not in targets and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
             raise click.UsageError(f"--{name.replace('_', '-')} applies to --to {'|'.join(targets)}, not --to {target}")
     if target == "onnx":
-        return _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers)
+        return _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers, variant)
     if target in DIAGRAMS:
-        return _compile_diagram(spec, target, output, detail, depth, rankdir.upper(), unfold, input_shape, sets, max_layers)
+        return _compile_diagram(spec, target, output, detail, depth, rankdir.upper(), unfold, input_shape, sets, max_layers, variant)
     from archspec.backends.torch_runtime import source
 
-    a = analyse(spec, input_shape, sets, max_layers)
+    a = analyse(spec, input_shape, sets, max_layers, variant)
     try:
         text = source(a.graph, a.spec)
     except ArchspecError as err:
@@ -218,10 +219,10 @@ def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchn
     _write_output(Path(output), text, spec)
 
 
-def _compile_diagram(spec, fmt, output, detail, depth, rankdir, unfold, input_shape, sets, max_layers) -> None:
+def _compile_diagram(spec, fmt, output, detail, depth, rankdir, unfold, input_shape, sets, max_layers, variant) -> None:
     from archspec.backends.diagram import Options, diagram, render
 
-    a = analyse(spec, input_shape, sets, max_layers)
+    a = analyse(spec, input_shape, sets, max_layers, variant)
     path = Path(output) if output else None if fmt in ("dot", "svg") else Path(f"{Path(spec).stem}.{fmt}")
     if path is not None:
         _check_output(path, spec)  # before running dot: a bad path costs no rendering
@@ -236,7 +237,7 @@ def _compile_diagram(spec, fmt, output, detail, depth, rankdir, unfold, input_sh
     click.echo(f"{path}: {a.network}, {fmt}, {len(data):,} bytes")
 
 
-def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers) -> None:
+def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers, variant) -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -245,7 +246,7 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, inp
     from archspec.api import to_onnx
     from archspec.backends.onnx_export import newest_opset, serialize
 
-    a = analyse(spec, input_shape, sets, max_layers)
+    a = analyse(spec, input_shape, sets, max_layers, variant)
     if opset is not None and opset > newest_opset():
         click.echo(f"error: --opset {opset}: the installed onnx/onnxruntime run opsets up to {newest_opset()}", err=True)
         sys.exit(2)
@@ -300,10 +301,10 @@ def _write_output(path: Path, text: str | bytes | list[bytes], spec: str, also: 
 @click.option("--batch", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--onnx", "onnx_", is_flag=True, help="Run the ONNX model in onnxruntime and compare it with the torch module.")
 @_spec_options
-def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers):
+def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers, variant):
     """Build SPEC's PyTorch module, run it, and check it against the static analysis (or, with
     --onnx, check the ONNX model against the module)."""
-    a = analyse(spec, input_shape, sets, max_layers)
+    a = analyse(spec, input_shape, sets, max_layers, variant)
     try:
         import torch
     except ImportError:
@@ -357,6 +358,56 @@ def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers):
         click.echo(f"{spec}: the ONNX model computes what the torch module computes (onnxruntime, CPU)")
         return
     click.echo(f"{spec}: {result.layers_checked} layers, params, buffers and flops agree on {device}")
+
+
+def _spec_files(paths: tuple[str, ...]) -> list[Path]:
+    """The spec files under each path (a folder: its specs, recursively, but no `lib` folder)."""
+    from archspec.syntax.load import SPEC_SUFFIXES
+
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file() and "lib" not in f.relative_to(p).parts[:-1])
+        elif p.exists():
+            found.append(p)
+        else:
+            raise click.BadParameter(f"{p}: no such file or folder", param_hint="PATHS")
+    return found
+
+
+@main.command("list")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--max-layers", type=click.IntRange(min=1), default=DEFAULT_MAX_LAYERS, show_default=True, help="Refuse networks with more layers.")
+def list_(paths, fmt, max_layers):
+    """List every spec under PATHS (default: specs/) with each of its variants and their totals.
+
+    Files of blocks only (libraries) are left out; a spec that fails is reported and the exit
+    status is 1."""
+    import json
+
+    from archspec import report
+    from archspec.syntax.load import load_program
+
+    rows, errors = [], []
+    for path in _spec_files(paths or ("specs",)):
+        try:
+            program = load_program(path)
+            if program.main.network is None:
+                continue
+            variants = [v.name for v in program.main.variants] or [None]
+            for variant in variants:
+                rows.append(report.list_row(analyse_program(path, program, max_layers=max_layers, variant=variant)))
+        except ArchspecError as err:
+            errors.append(err)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+    else:
+        from rich.console import Console
+
+        report.print_list(rows, Console() if sys.stdout.isatty() else Console(width=200))
+    if errors:
+        _fail(*errors)
 
 
 @main.command()

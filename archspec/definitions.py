@@ -47,7 +47,8 @@ class _Lowering:
                 net.outputs,
                 net.outputs_span,
             )
-        return defs.ModuleDef(m.file, params, tuple(self.block(b, m.file) for b in m.blocks), network)
+        variants = tuple(defs.Variant(v.name, tuple((k, self.expr(e), s) for k, e, s in v.values), v.span) for v in m.variants)
+        return defs.ModuleDef(m.file, params, tuple(self.block(b, m.file) for b in m.blocks), network, variants)
 
     def block(self, b: ast.BlockDef, file: str) -> defs.BlockDef:
         body = self.body(b.body)
@@ -65,6 +66,8 @@ class _Lowering:
             return defs.Line(tuple(self.item(i) for i in s.items), s.span)
         if isinstance(s, ast.Labeled):
             label = s.label if isinstance(s.label, str) else self.expr(s.label)
+            if isinstance(label, expr.Const) and isinstance(label.value, str):
+                label = label.value  # a quoted label without holes ("block", a reserved word) is literal
             guard = self.expr(s.guard) if s.guard is not None else None
             return defs.Labeled(label, guard, self.body(s.body), s.inline, s.span)
         if isinstance(s, ast.Repeat):

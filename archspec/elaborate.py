@@ -156,10 +156,11 @@ class _Block:
 
 
 class Elaborator:
-    def __init__(self, program: Program, overrides: dict[str, irx.Expr] | None, input_shape: Shape | None, limits: Limits):
+    def __init__(self, program: Program, overrides: dict[str, irx.Expr] | None, input_shape: Shape | None, limits: Limits, variant: str | None = None):
         self.program = program
         self.modules = lower_program(program)
         self.overrides = overrides or {}
+        self.variant = variant
         self.input_override = input_shape
         self.limits = limits
         self.rep = Reporter()
@@ -175,7 +176,8 @@ class Elaborator:
     def run(self) -> Graph:
         main = self.modules[self.program.main.file]
         try:
-            params = self._params(main, self.overrides)
+            chosen = self._variant(main)
+            params = self._params(main, self.overrides, chosen)
             self._collect_blocks(params)
             if main.network is None:
                 self._fatal(
@@ -210,6 +212,9 @@ class Elaborator:
         if self.rep or not out.known or not all(v.known for _, v in outputs):
             raise ArchspecError(self.rep.diagnostics or [Diagnostic("the network produced no value", net.span)], self.program.sources)
         graph = Graph(net.name, main.file, shape, self.nodes, outputs[0][1].node, self.scopes, dict(params))
+        graph.overridden = frozenset(self.overrides) | {k for k, _, _ in (chosen.values if chosen else ())}
+        graph.variant = self.variant
+        graph.variants = tuple(v.name for v in main.variants)
         if net.outputs:
             graph.outputs = tuple((n, v.node) for n, v in outputs)
         graph.definitions = Definitions(
@@ -331,9 +336,42 @@ class Elaborator:
         raise _Abort(Diagnostic(message, span, tuple(notes), help))
 
     # ---- parameters, input, blocks ----
-    def _params(self, module: defs.ModuleDef, overrides: dict[str, irx.Expr]) -> dict[str, Any]:
+    def _variant(self, module: defs.ModuleDef) -> defs.Variant | None:
+        """Check every `variant` line of the spec (each names parameters it has, once) and find the chosen one."""
+        declared = {p.name for p in module.params}
+        seen: dict[str, defs.Variant] = {}
+        for v in module.variants:
+            if v.name in seen:
+                self.rep.error(f"variant '{v.name}' is defined twice", v.span, notes=[Note("first defined here", seen[v.name].span)])
+            seen.setdefault(v.name, v)
+            names: set[str] = set()
+            for name, _, span in v.values:
+                if name not in declared:
+                    close = difflib.get_close_matches(name, list(declared), n=1)
+                    self.rep.error(
+                        f"variant {v.name}: the spec has no parameter '{name}'",
+                        span,
+                        help=f"did you mean '{close[0]}'?" if close else "a variant sets parameters declared with `param`",
+                    )
+                elif name in names:
+                    self.rep.error(f"variant {v.name}: '{name}' is set twice", span)
+                names.add(name)
+        if self.variant is None:
+            return None
+        if self.variant not in seen:
+            known = ", ".join(seen) or "none"
+            close = difflib.get_close_matches(self.variant, list(seen), n=1)
+            self._fatal(
+                f"--variant {self.variant}: the spec has no variant '{self.variant}' (its variants: {known})",
+                module.variants[0].span if module.variants else Span(module.file, 1, 1),
+                help=f"did you mean '{close[0]}'?" if close else "a spec's variants are its `variant NAME: ...` lines",
+            )
+        return seen[self.variant]
+
+    def _params(self, module: defs.ModuleDef, overrides: dict[str, irx.Expr], variant: defs.Variant | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {}
         declared = {p.name: p for p in module.params}
+        chosen = {name: (e, span) for name, e, span in (variant.values if variant else ())}
         for name in overrides:
             if name not in declared:
                 known = ", ".join(declared) or "none"
@@ -350,6 +388,21 @@ class Elaborator:
             except EvalError as e:
                 self.rep.error(e.message, e.span, help=e.help)
                 continue
+            if p.name in chosen and p.name not in overrides:  # `--set` wins over the variant
+                e, span = chosen[p.name]
+                try:
+                    value = evaluate(e, Env({}))
+                except EvalError as err:
+                    self.rep.error(f"variant {variant.name}: {err.message}", err.span, help="a variant's values are literals: 10, 0.5, true, \"same\", (1, 2)")  # type: ignore[union-attr]
+                    continue
+                if not _same_kind(default, value):
+                    self.rep.error(
+                        f"variant {variant.name}: {p.name}={show(value)}, but the parameter is {describe(default)} (default {show(default)}), not {describe(value)}",  # type: ignore[union-attr]
+                        span,
+                        notes=[Note("the parameter is declared here", p.span)],
+                    )
+                    continue
+                default = value
             if p.name in overrides:
                 try:
                     value = evaluate(overrides[p.name], Env({}))
@@ -543,7 +596,7 @@ class Elaborator:
         scope = self.values[-1]
         if name in scope.named:
             return scope.named[name][0]
-        later = next((s.span for s in defs.walk(scope.body) if _names(s) == name), None)
+        later = next((s.span for s in defs.walk(scope.body) if defs.name_made(s) == name), None)
         if later is not None and (later.line, later.col) > (ref.span.line, ref.span.col) and later.file == ref.span.file:
             raise _Fail(f"'@{name}' is read before it is made", ref.span, notes=[Note(f"'{name}' is made here, later", later)])
         outer = next((v for v in reversed(self.values[:-1]) if name in v.named), None)
@@ -772,15 +825,6 @@ class Elaborator:
         return self._stmt(stmt, value, env, ctx)
 
 
-def _names(s) -> str | None:
-    """The name a statement gives its value, if it is literal: a label's, a Bind's."""
-    if isinstance(s, defs.Labeled) and isinstance(s.label, str) and s.label != "_":
-        return s.label
-    if isinstance(s, defs.Bind):
-        return s.name
-    return None
-
-
 @functools.cache
 def _signature(op) -> tuple[list[str], dict[str, Any]]:
     """An op's argument names and its defaults, coerced: the same for every call, so computed once."""
@@ -820,8 +864,13 @@ def _same_kind(default: Any, value: Any) -> bool:
 
 
 def elaborate(
-    program: Program, overrides: dict[str, irx.Expr] | None = None, input_shape: Shape | None = None, limits: Limits | None = None
+    program: Program,
+    overrides: dict[str, irx.Expr] | None = None,
+    input_shape: Shape | None = None,
+    limits: Limits | None = None,
+    variant: str | None = None,
 ) -> Graph:
-    """Build the IR graph of `program`'s network, or raise ArchspecError with every error found."""
+    """Build the IR graph of `program`'s network (with the parameters of `variant`, then `overrides`),
+    or raise ArchspecError with every error found."""
     with budget():  # one bound on what all the spec's expressions build, loops included
-        return Elaborator(program, overrides, input_shape, limits or Limits()).run()
+        return Elaborator(program, overrides, input_shape, limits or Limits(), variant).run()

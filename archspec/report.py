@@ -22,8 +22,9 @@ def outputs_str(a: Analysis) -> str:
 
 def summary_line(a: Analysis) -> str:
     t = a.total
+    variant = f" (variant {a.variant})" if a.variant else ""
     return (
-        f"{a.spec}: {a.network}: {shape_str(a.input_shape)} -> {outputs_str(a)}, "
+        f"{a.spec}: {a.network}{variant}: {shape_str(a.input_shape)} -> {outputs_str(a)}, "
         f"{t.params:,} params, {t.buffers:,} buffers, {t.macs:,} macs ({human(t.macs)}), {len(a.layers)} layers"
     )
 
@@ -114,6 +115,33 @@ def comparison_body(analyses: list[Analysis], batch: int) -> list[list[str]]:
     return [[name] + [fn(a) for a in analyses] for name, fn in metrics]
 
 
+LIST_COLUMNS = ("spec", "network", "variant", "input", "output", "params", "macs")
+
+
+def list_row(a: Analysis) -> dict[str, Any]:
+    """One line of `archspec list`: a spec (with one of its variants) and its totals."""
+    return {
+        "spec": a.spec,
+        "network": a.network,
+        "variant": a.variant or "",
+        "input": shape_str(a.input_shape),
+        "output": outputs_str(a),
+        "params": a.total.params,
+        "macs": a.total.macs,
+    }
+
+
+def print_list(rows_: list[dict[str, Any]], console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows_)} networks")
+    for col in LIST_COLUMNS:
+        table.add_column(col, justify="right" if col in ("params", "macs") else "left", overflow="fold")
+    for r in rows_:
+        table.add_row(*(f"{r[c]:,}" if c in ("params", "macs") else str(r[c]) for c in LIST_COLUMNS))
+    console.print(table)
+
+
 def print_table(analyses: list[Analysis], depth: int | None, batch: int, console) -> None:
     from rich.table import Table
 
@@ -127,7 +155,7 @@ def print_table(analyses: list[Analysis], depth: int | None, batch: int, console
         console.print(table)
         return
     a = analyses[0]
-    table = Table(title=f"{a.network} ({a.spec})", show_footer=True)
+    table = Table(title=f"{a.network}{f' {a.variant}' if a.variant else ''} ({a.spec})", show_footer=True)
     t = total_row(a, batch)
     for col in COLUMNS:
         right = col in ("params", "buffers", "macs")

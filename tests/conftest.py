@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPECS = ROOT / "specs"
 
+# reference names (torchvision's) that are one variant of a spec: name -> (spec file, variant)
+VARIANTS = {f"shufflenet_v2_{v}": ("shufflenet_v2.arch", v) for v in ("x0_5", "x1_0", "x1_5", "x2_0")}
+
+
+def reference_spec(name: str) -> tuple[Path, dict]:
+    """The spec file and `load` arguments that reproduce the reference model `name`."""
+    if name in VARIANTS:
+        spec, variant = VARIANTS[name]
+        return SPECS / spec, {"variant": variant}
+    return SPECS / f"{name}.arch", {}
+
 # Whether torch is installed, found without importing it: this file and every test module that
 # imports no torch must load where it is missing, so that the tests needing none still run there.
 HAVE_TORCH = importlib.util.find_spec("torch") is not None

@@ -16,7 +16,7 @@ SOURCES = {
         SPECS / "vgg16.yaml",
         SPECS / "lib" / "densenet.arch",
         SPECS / "mobilenet_v2.arch",  # blocks whose instances take different branches: one class each
-        SPECS / "shufflenet_v2_x1_0.arch",
+        SPECS / "shufflenet_v2.arch",
     ]
 }
 TOKENS = [

@@ -237,7 +237,7 @@ def test_weights_past_the_protobuf_limit_go_to_external_data(tmp_path, monkeypat
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
-@pytest.mark.parametrize("spec", ["resnet18.arch", "mobilenet_v2.arch", "densenet121.arch", "vgg11_bn.arch", "shufflenet_v2_x1_0.arch"])
+@pytest.mark.parametrize("spec", ["resnet18.arch", "mobilenet_v2.arch", "densenet121.arch", "vgg11_bn.arch", "shufflenet_v2.arch"])
 def test_folded_batch_norms_compute_the_same(spec):
     """--fold-batchnorm: each batch norm that alone reads a Conv's output goes into that Conv
     (counted here on the unfolded ONNX graph itself), and the model still equals the module."""

@@ -82,8 +82,8 @@ def test_densenet_is_its_spliced_block_with_its_arguments():
 
 
 def test_shufflenet_unit_builds_branch1_only_when_it_downsamples():
-    src = archspec.compile_torch(SPECS / "shufflenet_v2_x1_0.arch")
-    assert _classes(src) == ["Chunk", "ShuffleBranch", "ShuffleUnit", "ShuffleNetV2X1_0"]
+    src = archspec.compile_torch(SPECS / "shufflenet_v2.arch")
+    assert _classes(src) == ["Chunk", "ShuffleBranch", "ShuffleUnit", "ShuffleNetV2"]
     unit = _class(src, "ShuffleUnit")
     assert "half = out // 2" in unit and "if stride == 1:" in unit and "self.branch1 = nn.Sequential(" in unit
     assert "if self.stride == 1:" in unit and "x.chunk(2, dim=1)[0]" in unit
@@ -317,3 +317,38 @@ def test_a_spec_string_cannot_end_the_files_docstring(write_spec):
     exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - the point: importing it runs nothing of the spec's
     assert "PWNED" not in namespace
     assert f"tag={payload!r}" in namespace["__doc__"]
+
+
+def test_a_network_parameter_derived_from_another_is_computed_by_the_module(write_spec):
+    """`param c = 16 if wide else 8`: compiled with its default, the module takes `c=None` and
+    computes it from `wide`, so `net(wide=True)` is `--set wide=true`; given a value with `--set c=4`,
+    that value is the default."""
+    torch = pytest.importorskip("torch")
+    path = write_spec(
+        "param wide = false\nparam c = 16 if wide else 8\ninput 3x8x8\nnetwork n:\n    conv(c, 1)\n    relu\n    conv(c * 2, 1)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "c=None" in src and "if c is None:\n            c = 16 if wide else 8" in src
+    namespace: dict = {}
+    exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    shapes = {k: list(v.shape) for k, v in namespace["net"](wide=True).state_dict().items()}
+    assert shapes == {k: list(v.shape) for k, v in archspec.build(path, wide=True).state_dict().items()}
+    assert shapes["0.weight"] == [16, 3, 1, 1] and shapes["2.weight"] == [32, 16, 1, 1]
+    pinned = archspec.compile_torch(path, c=4)
+    assert "c: int = 4" in pinned and "if c is None" not in pinned
+    del torch
+
+
+def test_mobilenet_v3_options_are_the_modules_arguments():
+    """torchvision's mobilenet_v3_large(reduced_tail=True, dilated=True): the spec's derived `r` and
+    `d` follow them in the generated module as they do under `--set`."""
+    pytest.importorskip("torch")
+    spec = SPECS / "mobilenet_v3_large.arch"
+    namespace: dict = {}
+    exec(compile(archspec.compile_torch(spec), "m.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    ours = namespace["mobilenet_v3_large"](reduced_tail=True, dilated=True)
+    want = archspec.build(spec, reduced_tail=True, dilated=True)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in want.state_dict().items()}
+    assert ours.state_dict()["classifier.0.weight"].shape == (640, 480)  # 1280 // 2 from 6 * 80
+    dilations = [m.dilation for m in ours.modules() if type(m).__name__ == "Conv2d" and m.groups > 1]
+    assert dilations[-3:] == [(2, 2)] * 3

@@ -23,7 +23,7 @@ CASES = [
     ("specs/resnext50_32x4d.arch", {"classes": 5}),
     ("specs/vgg16.arch", {"arch": ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)), "classes": 10}),
     ("specs/densenet121.arch", {"classes": 10}),
-    ("specs/shufflenet_v2_x1_0.arch", {"repeats": (2, 2, 2), "channels": (24, 48, 96, 192, 1024)}),
+    ("specs/shufflenet_v2.arch", {"repeats": (2, 2, 2), "channels": (24, 48, 96, 192, 1024)}),
     ("specs/squeezenet1_1.arch", {"classes": 10}),
     ("specs/d2l/nin.arch", {"classes": 5}),
     ("specs/d2l/vgg11.arch", {"classes": 5}),

@@ -16,7 +16,7 @@ from tests.conftest import SPECS, heavy_imports, run_cli
 
 
 @pytest.mark.parametrize(
-    "spec", ["specs/resnet50.arch", "specs/inception_v3.arch", "specs/shufflenet_v2_x1_0.arch", "specs/d2l/googlenet.arch"]
+    "spec", ["specs/resnet50.arch", "specs/inception_v3.arch", "specs/shufflenet_v2.arch", "specs/d2l/googlenet.arch"]
 )
 def test_generated_source_is_ruff_clean_and_deterministic(tmp_path, spec):
     first = run_cli("compile", spec, "--to", "torch").stdout

@@ -3,6 +3,7 @@
 Run it in an environment with torchvision (not a dependency of archspec):
 
     python tools/measure_torchvision.py > tests/fixtures/torchvision_measured.json
+    python tools/measure_torchvision.py efficientnet_b0 ... efficientnet_b7 > tests/fixtures/efficientnet_measured.json
 
 For each model: trainable params, buffers (batch-norm running statistics, without
 num_batches_tracked), macs = FlopCounterMode's total / 2, the output shape, and the
@@ -57,10 +58,15 @@ AUX = {
 }
 
 
+# EfficientNet's compound-scaled resolutions (Tan & Le 2019, table 1 and section 4); Inception v3's 299
+SIZES = {"inception_v3": 299} | {f"efficientnet_b{i}": r for i, r in enumerate((224, 240, 260, 300, 380, 456, 528, 600))}
+EFFICIENTNETS = {f"efficientnet_b{i}": {} for i in range(8)}  # measured on their own: efficientnet_measured.json
+
+
 def measure(name: str, kwargs: dict) -> dict:
     fn, kwargs = AUX[name] if name in AUX else (name, kwargs)
     model = getattr(models, fn)(weights=None, **kwargs).eval()
-    size = 299 if fn == "inception_v3" else 224
+    size = SIZES.get(fn, 224)
     x = torch.randn(2 if name in AUX else 1, 3, size, size)  # batch 2: batch norm trains on the heads' 1x1 maps
     if name in AUX:
         model.train()
@@ -85,7 +91,7 @@ def main() -> None:
     names = sys.argv[1:] or list(MODELS) + list(AUX)
     out = {
         "source": f"tools/measure_torchvision.py: torchvision {torchvision.__version__}, torch {torch.__version__}, random weights, batch 1",
-        "models": {n: measure(n, MODELS.get(n, {})) for n in names},
+        "models": {n: measure(n, MODELS.get(n, EFFICIENTNETS.get(n, {}))) for n in names},
     }
     json.dump(out, sys.stdout, indent=1)
     print()

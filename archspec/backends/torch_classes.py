@@ -310,6 +310,7 @@ class Writer:
             else:
                 arg_defaults.append(literal)
         init[:0] = prologue
+        init[:] = _drop_dead_counts(init)
         for p in sorted(frame.fixed):  # a flatten multiplied in the spatial size these gave when compiled
             py = frame.vars[p]
             message = f"{p} changes the spatial size a flatten multiplies in, which is fixed in this file: compile the spec with --set {p}=..."
@@ -372,10 +373,18 @@ class Writer:
         """A parameter's default as a literal (for the network, the value it was compiled with);
         None where it reads the parameters before it."""
         if network:
+            if self._derived(p):
+                return None
             return const(self.g.params[p.name])
         if irx.free_names(p.default) - set(globals_values) or irx.reads_input(p.default):
             return None
         return const(evaluate(p.default, Env({}, Env(dict(globals_values)))))
+
+    def _derived(self, p: defs.Param) -> bool:
+        """A network parameter whose default reads the ones before it (`r = 2 if reduced_tail else 1`)
+        and that was compiled with that default: the module computes it too, so `reduced_tail=True` works."""
+        net = self.defs.network
+        return p.name not in self.g.overridden and p.default is not None and bool(irx.free_names(p.default) & {q.name for q in net.params})
 
     def _subclass(self, cls: str, net: defs.NetworkDef, splice: defs.Call) -> Emitted:
         """A network that is one spliced block: a subclass that passes the block its arguments."""
@@ -387,11 +396,20 @@ class Writer:
         args, kwargs = self._call_args(splice, base, frame, self.defs.blocks[splice.callee])
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
-        args_def = [ast.arg(frame.vars[p.name].id, _annotation([self.g.params[p.name]])) for p in net.params]  # type: ignore[attr-defined]
+        args_def, defaults, prologue = [], [], []
+        for p in net.params:
+            py = frame.vars[p.name]
+            if self._derived(p):  # computed from the parameters before it, as the spec does
+                args_def.append(ast.arg(py.id, None))  # type: ignore[attr-defined]
+                defaults.append(ast.Constant(None))
+                prologue.append(ast.If(ast.Compare(py, [ast.Is()], [ast.Constant(None)]), [assign(py.id, self._expr(p.default, frame))], []))  # type: ignore[attr-defined]
+            else:
+                args_def.append(ast.arg(py.id, _annotation([self.g.params[p.name]])))  # type: ignore[attr-defined]
+                defaults.append(const(self.g.params[p.name]))
         init = ast.FunctionDef(
             "__init__",
-            ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, [const(self.g.params[p.name]) for p in net.params]),
-            [expr_stmt(call(attr(call("super"), "__init__"), *args, **kwargs))],
+            ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, defaults),
+            [*prologue, expr_stmt(call(attr(call("super"), "__init__"), *args, **kwargs))],
             [],
             ast.Constant(None),
         )
@@ -568,7 +586,7 @@ class Writer:
 
     def _level(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level (`features:`, a numbered branch): an nn.Sequential, or a class of its own if it joins."""
-        if fwd is not None and self._makes_read_values(body, frame):
+        if fwd is not None and (self._makes_read_values(body, frame) or _reads_outer_values(body)):
             return self._level_inline(label, body, flow, frame, init, fwd)
         if _has_join(body):
             return self._level_class(label, body, flow, frame, init, fwd, span)
@@ -1167,6 +1185,13 @@ def _may_be_read(label: irx.Expr, frame: Frame) -> bool:
     return any(start.startswith(p) or p.startswith(start) for p in frame.computed)
 
 
+def _reads_outer_values(body: tuple) -> bool:
+    """Whether a level reads a value made before it (`classifier:` reading the backbone's `@low`):
+    a class of its own could not see it, so the parent's forward runs the level's members."""
+    made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
+    return any(not isinstance(r.name, str) or (r.name not in made and r.name != "input") for r in defs.refs(body))
+
+
 def _member(owner: ast.expr, label, key: ast.expr) -> ast.expr:
     """How forward reaches a member of `owner`: `self.conv1`, `self.encoder.layer1`, or with a
     label that is no attribute name, `getattr(self, '0')`."""
@@ -1317,6 +1342,24 @@ def _local_name(label) -> str:
         if stem and stem.isidentifier():
             return identifier(stem)
     return "level"
+
+
+def _drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Leave out the channel counts kept for a value that nothing sized by them reads
+    (`low_classifier_channels = classes` before an `add`): plain arithmetic, never a call."""
+    while True:
+        read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        kept = [st for st in body if not _dead_count(st, read)]
+        if len(kept) == len(body):
+            return body
+        body = kept
+
+
+def _dead_count(st: ast.stmt, read: set[str]) -> bool:
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+        return False
+    target = st.targets[0].id
+    return target.endswith("_channels") and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
 
 
 def _unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:

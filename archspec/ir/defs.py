@@ -209,6 +209,15 @@ class NetworkDef:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """`variant b3: width = 1.2, depth = 1.4`: parameter values chosen together by one name."""
+
+    name: str
+    values: tuple[tuple[str, Expr, Span], ...]
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
 class ModuleDef:
     """One spec file, lowered: its parameters, its blocks and (in the main file) the network."""
 
@@ -216,6 +225,7 @@ class ModuleDef:
     params: tuple[Param, ...]
     blocks: tuple[BlockDef, ...]
     network: NetworkDef | None
+    variants: tuple[Variant, ...] = ()
 
 
 @dataclass
@@ -301,6 +311,15 @@ def free_names(body: tuple) -> set[str]:
 def assigned_names(body: tuple) -> frozenset[str]:
     """The variables a body assigns (`hidden = ...`), not loop targets."""
     return frozenset(s.name for s in walk(body) if isinstance(s, Let))
+
+
+def name_made(s) -> str | None:
+    """The name a statement or item gives its value, if it is literal: a label's, a Bind's."""
+    if isinstance(s, Labeled) and isinstance(s.label, str) and s.label != "_":
+        return s.label
+    if isinstance(s, Bind):
+        return s.name
+    return None
 
 
 def refs(body: tuple) -> list[Ref]:

@@ -59,6 +59,9 @@ class Graph:
     # `return logits, aux2, aux1`: each output's name and node, in order; empty for a network that
     # returns its last value. `output` is always the first output's node.
     outputs: tuple[tuple[str, int], ...] = ()
+    overridden: frozenset[str] = frozenset()  # the parameters given a value (`--set`, the variant), not their defaults
+    variant: str | None = None  # `--variant b3`: the spec's `variant` line whose values it was elaborated with
+    variants: tuple[str, ...] = ()  # every variant the spec defines, in order
 
     @property
     def output_shape(self) -> Shape:

@@ -235,6 +235,15 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """`variant b3: width = 1.2, depth = 1.4`: a named set of parameter values (literals, as `--set`'s)."""
+
+    name: str
+    values: tuple[tuple[str, Expr, Span], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class BlockDef:
     name: str
     params: tuple[Param, ...]
@@ -269,6 +278,7 @@ class Module:
     network: Network | None
     span: Span
     init: Call | None = None  # `init kaiming(zero_residual=true)`: how the generated module initialises weights
+    variants: tuple[Variant, ...] = ()  # `variant NAME: param = value, ...`, in order
 
 
 # ---- limits ----

@@ -82,9 +82,11 @@ class _ToAst(Transformer):
     # ---- top level ----
     @v_args(meta=True)
     def start(self, meta, children):
-        imports, params, inputs, blocks, networks, inits = [], [], [], [], [], []
+        imports, params, inputs, blocks, networks, inits, variants = [], [], [], [], [], [], []
         for c in children:
-            if isinstance(c, ast.Call):
+            if isinstance(c, ast.Variant):
+                variants.append(c)
+            elif isinstance(c, ast.Call):
                 inits.append(c)
             elif isinstance(c, ast.Import):
                 imports.append(c)
@@ -111,6 +113,7 @@ class _ToAst(Transformer):
             networks[0] if networks else None,
             self._span(meta),
             inits[0] if inits else None,
+            tuple(variants),
         )
 
     @v_args(meta=True)
@@ -120,6 +123,14 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def param_stmt(self, meta, children):
         return ast.Param(str(children[0]), children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def variant_stmt(self, meta, children):
+        return ast.Variant(str(children[0]), tuple(children[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def variant_set(self, meta, children):
+        return (str(children[0]), children[1], self._span(meta))
 
     @v_args(meta=True)
     def input_stmt(self, meta, children):

@@ -113,6 +113,9 @@ class SpecFile(_Strict):
 
     imports: list[str] = Field(default_factory=list)
     params: dict[str, Union[Scalar, list[Any]]] = Field(default_factory=dict, description="values, or expressions as strings")
+    variants: dict[str, dict[str, Union[Scalar, list[Any]]]] = Field(
+        default_factory=dict, description="named sets of parameter values (literals), chosen with --variant NAME"
+    )
     input: Union[str, list[int], None] = Field(default=None, description='"3x224x224" or [3, 224, 224]')
     blocks: dict[str, BlockSpec] = Field(default_factory=dict)
     network: NetworkSpec | None = None
@@ -425,6 +428,15 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
     span = conv.span(root)
     imports = tuple(ast.Import(str(n.value), conv.span(n)) for n in m["imports"][1].value) if "imports" in m else ()
     params = tuple(ast.Param(conv.name(k, "parameter"), conv.param_value(v), conv.span(k)) for k, v in m["params"][1].value) if "params" in m else ()
+    variants = tuple(
+        ast.Variant(
+            conv.name(k, "variant"),
+            tuple((conv.name(pk, "parameter"), conv.param_value(pv), conv.span(pk)) for pk, pv in v.value),
+            conv.span(k),
+        )
+        for k, v in (m["variants"][1].value if "variants" in m else ())
+        if isinstance(v, yaml.MappingNode)
+    )
     input_expr = None
     if "input" in m and not (isinstance(m["input"][1], yaml.ScalarNode) and m["input"][1].tag.endswith(":null")):
         node = m["input"][1]
@@ -458,4 +470,4 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
         init = conv.item(m["init"][1])
         if not isinstance(init, ast.Call):
             conv.fail('init takes a scheme: "default" or "kaiming(zero_residual=true)"', m["init"][1])
-    return ast.Module(file, imports, params, input_expr, tuple(blocks), network, span, init)
+    return ast.Module(file, imports, params, input_expr, tuple(blocks), network, span, init, variants)
