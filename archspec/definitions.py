@@ -146,6 +146,8 @@ class _Lowering:
                 tuple((a.name, self.expr(a.value)) for a in e.args if a.name is not None),
                 s,
             )
+        if isinstance(e, ast.Comprehension):
+            return expr.Comprehension(self.expr(e.element), e.target, self.expr(e.iterable), self.expr(e.condition) if e.condition is not None else None, s)
         if isinstance(e, ast.FString):
             return expr.Format(tuple(p if isinstance(p, str) else self.expr(p) for p in e.parts), s)
         raise AssertionError(f"unknown expression {e!r}")

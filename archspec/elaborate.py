@@ -285,14 +285,18 @@ class Elaborator:
     def _check_unrun_names(self, body: tuple, known: set[str], note: Note) -> None:
         """Every name an unrun statement reads is bound somewhere, and every `in.x` is a field of `in`."""
         for s in defs.walk(body):
-            stack = list(defs.expressions(s))
+            stack = [(e, known) for e in defs.expressions(s)]
             while stack:
-                e = stack.pop()
-                if isinstance(e, irx.Var) and e.name not in known:
-                    self._report(Diagnostic(f"unknown name '{e.name}'", e.span, (note,), _suggest(e.name, known)))
+                e, names = stack.pop()
+                if isinstance(e, irx.Var) and e.name not in names:
+                    self._report(Diagnostic(f"unknown name '{e.name}'", e.span, (note,), _suggest(e.name, names)))
                 elif isinstance(e, irx.Field) and isinstance(e.value, irx.Input) and e.name not in InShape.FIELDS:
                     self._report(Diagnostic(f"'in' has no field '{e.name}'", e.span, (note,), "fields: " + ", ".join(InShape.FIELDS)))
-                stack.extend(irx.children(e))
+                if isinstance(e, irx.Comprehension):  # its target's names are known in its element and condition
+                    inner = names | irx.target_names(e.target)
+                    stack += [(e.iterable, names), (e.element, inner)] + ([(e.condition, inner)] if e.condition is not None else [])
+                else:
+                    stack.extend((c, names) for c in irx.children(e))
 
     def _check_literal_args(self, op, bound: dict) -> None:
         """An unrun op call's arguments that need no values (`dwconv(true)`) must be of the right kind."""

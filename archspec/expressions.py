@@ -25,6 +25,7 @@ MAX_SEQ = 1_000_000  # elements of one string or tuple, nested tuples counted in
 MAX_VALUE_DEPTH = 100  # tuples inside tuples: comparing or printing deeper ones recurses in C
 MAX_WORK = 10_000_000  # elements of all the tuples and strings one elaboration builds
 MAX_ROUND_DIGITS = 400  # round(x, n): 10 ** n is computed
+MAX_COMPREHENSION_STEPS = 100_000  # elements all the `[... for ...]` of one elaboration go through
 
 
 class EvalError(Exception):
@@ -73,6 +74,7 @@ class Budget:
     tuple, so a bound on each value alone would still let 10^6 iterations of 10^6 elements run."""
 
     work: int = 0
+    steps: int = 0  # comprehension elements visited
     sizes: dict[int, tuple[tuple, int, int]] = field(default_factory=dict)  # id -> (the tuple, elements, depth)
 
     def measure(self, t: tuple) -> tuple[int, int]:
@@ -215,6 +217,11 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "tuple": _seq(tuple),
     "ceil": math.ceil,
     "floor": math.floor,
+    "sqrt": math.sqrt,
+    "exp": math.exp,
+    "log": math.log,
+    "log2": math.log2,
+    "log10": math.log10,
     "make_divisible": _make_divisible,
 }
 
@@ -347,12 +354,46 @@ def _eval(e: ir.Expr, env: Env) -> Any:
             return _check(fn(*args, **kwargs), e.span, new=True)
         except (TypeError, ValueError) as err:
             raise EvalError(f"{e.fn}(): {_py_message(err)}", e.span, help=_LIMIT_HELP if "ndigits must be" in str(err) else None) from None
+    if isinstance(e, ir.Comprehension):
+        return _comprehension(e, env)
     if isinstance(e, ir.Format):
         parts = []
         for p in e.parts:
             parts.append(p if isinstance(p, str) else _check(str(evaluate(p, env)), e.span, new=True))
         return _check("".join(parts), e.span, new=True)
     raise AssertionError(f"unknown expression {e!r}")
+
+
+def _comprehension(e: ir.Comprehension, env: Env) -> tuple:
+    """`[element for target in iterable if condition]`, each element in a scope of its own."""
+    items = evaluate(e.iterable, env)
+    if isinstance(items, InShape):
+        items = items.shape
+    if not isinstance(items, (tuple, range, str)):
+        raise EvalError(f"cannot iterate over {describe(items)}", e.iterable.span)
+    b = _BUDGET.get()
+    if b is not None and b.steps + len(items) > MAX_COMPREHENSION_STEPS:
+        raise EvalError(f"comprehensions go through more than {MAX_COMPREHENSION_STEPS:,} elements in all", e.span, help=_LIMIT_HELP)
+    if b is not None:
+        b.steps += len(items)
+    out = []
+    for item in items:
+        scope = Env({}, env)
+        _bind(e.target, item, scope, e.span)
+        if e.condition is None or evaluate(e.condition, scope):
+            out.append(evaluate(e.element, scope))
+    return _check(tuple(out), e.span, new=True)
+
+
+def _bind(target: Any, value: Any, env: Env, span: Span | None) -> None:
+    if isinstance(target, str):
+        env.values[target] = value
+        return
+    if not isinstance(value, tuple) or len(value) != len(target):
+        n = f"{len(value)} items" if isinstance(value, tuple) else describe(value)
+        raise EvalError(f"cannot unpack {show(value) if isinstance(value, tuple) else describe(value)} ({n}) into {len(target)} names", span)
+    for t, v in zip(target, value):
+        _bind(t, v, env, span)
 
 
 def _check_repeat(length: int, times: int, span: Span) -> None:

@@ -16,7 +16,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPECS = ROOT / "specs"
 
 # reference names (torchvision's) that are one variant of a spec: name -> (spec file, variant)
-VARIANTS = {f"shufflenet_v2_{v}": ("shufflenet_v2.arch", v) for v in ("x0_5", "x1_0", "x1_5", "x2_0")}
+VARIANTS = {f"shufflenet_v2_{v}": ("shufflenet_v2.arch", v) for v in ("x0_5", "x1_0", "x1_5", "x2_0")} | {
+    f"efficientnet_b{i}": ("efficientnet.arch", f"b{i}") for i in range(8)
+}
 
 
 def reference_spec(name: str) -> tuple[Path, dict]:

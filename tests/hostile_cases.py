@@ -240,6 +240,11 @@ def cases() -> list[Case]:
 
     # --- evaluation that would hang
     add("sum-range", net("conv(sum(range(2 ** 62)), 3)"), ("check", "s.arch"))
+    add("comprehension-huge", net("conv(len([x for x in range(2 ** 62)]), 3)"), ("check", "s.arch"))
+    add("comprehension-nested", net("conv(len([[y for y in range(1000)] for x in range(1000)]), 3)"), ("check", "s.arch"))
+    add("comprehension-loop", net("for i in range(10000):", "    conv(len([x for x in range(100)]) - 96, 3, padding=1)", "relu"), ("check", "s.arch"))
+    add("exp-huge", net("conv(int(exp(exp(100))), 3)"), ("check", "s.arch"))
+    add("comprehension-inject", net("conv(len([__import__ for x in (1,)]), 3)"), ("compile", "s.arch", "--to", "torch", "-o", "m.py"), tags=("code",))
     add("max-range", net("conv(max(range(10 ** 15)), 3)"), ("check", "s.arch"))
     add("min-range", net("conv(min(range(10 ** 15, 0, -1)), 3)"), ("check", "s.arch"), "ok")
     add(

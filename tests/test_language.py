@@ -307,3 +307,58 @@ def test_blocks_of_the_spec_read_its_parameters_after_overrides(write_spec):
         """
     assert load_text(write_spec, src).output_shape == (4, 8, 8)
     assert load_text(write_spec, src, width=9).output_shape == (9, 8, 8)
+
+
+def test_comprehensions_build_tuples(write_spec):
+    """`[expr for target in iterable if condition]`, as Python's, giving a tuple: EfficientNet's
+    per-stage depths, RegNet's widths."""
+    a = load_text(
+        write_spec,
+        """
+        param setting = ((1, 16, 1), (6, 24, 2), (6, 40, 2))
+        param depth = 1.4
+        input 3x8x8
+        network n:
+            depths = [ceil(n * depth) for (t, c, n) in setting]
+            wide = [c for (t, c, n) in setting if t > 1]
+            pairs = [(i, c * 2) for i, (t, c, n) in enumerate(setting)]
+            nested = [[j for j in range(i)] for i in range(3)]
+            conv(sum(depths), 1)
+            conv(wide[-1] + len(nested[2]), 1)
+            conv(pairs[1][1] + len([k for k in "abc"]), 1)
+        """,
+    )
+    assert [x.output[0] for x in a.layers] == [2 + 3 + 3, 42, 51]
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("[c for (a, c) in ((1, 2, 3),)]", "cannot unpack (1, 2, 3) (3 items) into 2 names"),
+        ("[c for c in 5]", "cannot iterate over an int"),
+        ("[x for x in range(2 ** 40)]", "comprehensions go through more than 100,000 elements in all"),
+        ("x + len([x for x in (1,)])", "unknown name 'x'"),
+        ("log(0)", "log(): math domain error"),
+        ("sqrt(-1)", "sqrt(): math domain error"),
+        ("exp(1000)", "number too large"),
+    ],
+)
+def test_a_wrong_comprehension_or_math_function_is_a_located_error(write_spec, expr, message):
+    path = write_spec(f"input 3x8x8\nnetwork n:\n    conv({expr}, 1)\n")
+    with pytest.raises(ArchspecError) as err:
+        archspec.load(path)
+    d = err.value.diagnostics[0]
+    assert message in d.message and d.span.line == 3 and d.span.col > 5
+
+
+def test_math_functions(write_spec):
+    """RegNet's stage widths take logarithms: `round(log(w / w0) / log(wm))`."""
+    a = load_text(
+        write_spec,
+        """
+        input 3x8x8
+        network n:
+            conv(int(log2(64)) + int(round(log(1000, 10))) + int(sqrt(16)) + int(round(exp(log(5)))) + int(log10(100)), 1)
+        """,
+    )
+    assert a.layers[0].output[0] == 6 + 3 + 4 + 5 + 2

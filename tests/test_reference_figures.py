@@ -160,7 +160,21 @@ LATER_SPECS = {
     "mobilenet_v3_small": "mobilenet_v3_small",
     "lraspp_mobilenet_v3_large": "lraspp_mobilenet_v3_large",
     **{f"shufflenet_v2_{v}": f"shufflenet_v2_{v}" for v in ("x0_5", "x1_5", "x2_0")},  # variants of shufflenet_v2.arch
+    "efficientnet_b0": "efficientnet_b0",  # variants of efficientnet.arch
+    "efficientnet_b3": "efficientnet_b3",
 }
+
+
+@pytest.mark.parametrize("name", [f"efficientnet_b{i}" for i in range(8)])
+def test_efficientnet_variant_matches_torchvision_measured(name, analyses):
+    """One spec, eight compound-scaled variants: each torchvision's figures and state_dict at the
+    paper's resolution (tests/fixtures/efficientnet_measured.json)."""
+    want = json.loads((FIXTURES / "efficientnet_measured.json").read_text())["models"][name]
+    a = analyses(f"{name}.arch")
+    assert list(a.input_shape) == want["input"]
+    assert figures(a) == {k: want[k] for k in ("params", "buffers", "macs", "output")}
+    got = state_dict_shapes(a.graph)
+    assert list(got.items()) == [(k, tuple(v)) for k, v in want["state_dict"].items()]
 
 
 @pytest.mark.parametrize("name", sorted(LATER_SPECS))

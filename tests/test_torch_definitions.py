@@ -223,6 +223,9 @@ def expressions(draw, depth=0):
 @example("not a == b")
 @example("a if b > c else -d")
 @example("2 ** -1")
+@example("[x * a for x in (b, c) if x > d]")
+@example("sum([k - j for (k, j) in ((a, b), (c, d))])")
+@example("[(i, x) for i, x in enumerate((a, b))]")
 def test_expressions_become_python_with_the_same_value(text):
     try:
         expr = lower_expr(parse_value(text))
@@ -238,7 +241,7 @@ def test_expressions_become_python_with_the_same_value(text):
     source = ast.unparse(as_values)
     assert eval(source) == expected, source  # noqa: S307 - our own generated arithmetic over literals
     as_names = ast.unparse(Translator(lambda n, span: name(n), lambda f, span: name("in_channels"))(expr))
-    assert eval(as_names, {}, dict(NAMES)) == expected, as_names  # noqa: S307
+    assert eval(as_names, dict(NAMES)) == expected, as_names  # noqa: S307 - names as globals: a comprehension sees them
 
 
 def test_a_file_parameter_a_block_reads_is_a_keyword_argument(write_spec):

@@ -60,6 +60,7 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
     "global_maxpool": [("4x9x9", "global_maxpool")],
     "identity": [("4x5x5", "identity")],
     "dropout": [("4x5x5", "dropout"), ("4x5x5", "dropout(0.2)")],
+    "stochastic_depth": [("4x5x5", "add:\n        _: conv(4, 1); stochastic_depth(0.25)\n        identity"), ("4x5x5", 'stochastic_depth(0.1, mode="batch")')],
     "flatten": [("4x5x5", "flatten")],
     "chunk": [("4x5x5", "chunk(2, 1)")],
     "channel_shuffle": [("6x5x5", "channel_shuffle(3)")],
@@ -234,3 +235,26 @@ def test_the_symbolic_shape_rule_agrees_with_the_shape_rule(op, tmp_path):
         out = value(rec.channels(ast.Constant(c_in), arg)) if rec.channels is not None else c_in
         if op != "flatten":  # flatten multiplies the spatial size in: the backend reads it from the graph
             assert out == node.shape[0], f"'{op}': channels out"
+
+
+def test_stochastic_depth_drops_whole_rows_in_training_and_nothing_in_eval():
+    """The helper the generated file carries (torchvision.ops.StochasticDepth's semantics): in
+    training each sample ("row") or the whole batch is kept, scaled by 1/(1-p), or zeroed."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from archspec.backends.torch_lowering import HELPERS
+
+    namespace = {"torch": torch, "nn": nn}
+    exec(HELPERS["StochasticDepth"], namespace)  # noqa: S102 - archspec's own helper source
+    torch.manual_seed(0)
+    x = torch.ones(4000, 3, 2, 2)
+    sd = namespace["StochasticDepth"](0.3, "row")
+    y = sd.train()(x)
+    per_row = y.flatten(1)
+    assert bool(((per_row == 0).all(1) | torch.isclose(per_row, torch.tensor(1 / 0.7)).all(1)).all())
+    dropped = float((per_row == 0).all(1).float().mean())
+    assert abs(dropped - 0.3) < 0.04
+    assert torch.equal(sd.eval()(x), x)
+    whole = namespace["StochasticDepth"](0.5, "batch").train()(x)
+    assert len(torch.unique(whole)) == 1

@@ -119,6 +119,7 @@ LABELS: dict[str, tuple[str, Callable[[Node], str]]] = {
     "crop": ("resample", lambda n: f"crop to {_size(n.attrs['size'])}"),
     "identity": ("reshape", _plain("identity")),
     "dropout": ("reshape", lambda n: f"dropout {n.attrs['p']:g}"),
+    "stochastic_depth": ("reshape", lambda n: f"stochastic depth {n.attrs['p']:.3g}"),
     "flatten": ("reshape", _plain("flatten")),
     "channel_shuffle": ("reshape", lambda n: f"shuffle g{n.attrs['groups']}"),
     # joins and the split: small nodes of their own shape, so branches stand out

@@ -241,6 +241,7 @@ LOWERINGS: dict[str, Lowering] = {
     "input": lambda b, n, x: "input",
     "identity": lambda b, n, x: x[0],
     "dropout": lambda b, n, x: x[0],  # inference graph: dropout is left out
+    "stochastic_depth": lambda b, n, x: x[0],  # identity at inference, as dropout
     "conv": _conv,
     "dwconv": _conv,
     "conv_transpose": _conv_transpose,

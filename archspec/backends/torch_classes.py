@@ -671,9 +671,9 @@ class Writer:
                 flow = replace(flow, channels=entry)
             else:
                 inner_init.append(assign(flow.channels.id, out.channels))
-        init.append(ast.For(target, iterable, inner_init or [ast.Pass()], []))
+        fwd_target = copy.deepcopy(target)
+        init.append(ast.For(_unused_as_underscore(target, inner_init), iterable, inner_init or [ast.Pass()], []))
         if fwd is not None and inner_fwd:
-            fwd_target = copy.deepcopy(target)
             again = call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
             fwd.append(ast.For(_unused_as_underscore(fwd_target, inner_fwd), again, inner_fwd, []))
         frame.loop_vars -= set(targets)

@@ -64,7 +64,9 @@ def _generate(graph: Graph, spec: str) -> str:
         imports.append("import math\n")
     if writer.outputs_class is not None:
         imports.append("from typing import NamedTuple\n")
-    imports += ["import torch", "from torch import nn"]
+    if "torch." in text or any("torch." in HELPERS[h] for h in writer.helpers):  # a chain of layers alone needs only nn
+        imports.append("import torch")
+    imports.append("from torch import nn")
     if "F." in text or any("F." in HELPERS[h] for h in writer.helpers):
         imports.append("from torch.nn import functional as F")
     helpers = [HELPERS[h] for h in sorted(writer.helpers)]

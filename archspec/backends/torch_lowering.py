@@ -311,6 +311,7 @@ LOWERINGS: dict[str, TorchOp] = {
     "input": TorchOp(lowered=False),
     "identity": TorchOp(module=lambda n, arg: "nn.Identity()", call=lambda n, x: x),
     "dropout": TorchOp(module=lambda n, arg: "nn.Dropout()" if n.attrs["p"] == 0.5 else f"nn.Dropout({n.attrs['p']!r})"),
+    "stochastic_depth": TorchOp(module=lambda n, arg: f"StochasticDepth({n.attrs['p']!r}, {n.attrs['mode']!r})"),
     "flatten": TorchOp(module=lambda n, arg: "nn.Flatten()", call=lambda n, x: f"torch.flatten({x}, 1)"),
     "chunk": TorchOp(
         module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
@@ -350,6 +351,27 @@ HELPERS: dict[str, str] = {
         h, w = self.size
         top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
         return x[..., top : top + h, left : left + w]
+''',
+    "StochasticDepth": '''class StochasticDepth(nn.Module):
+    """Drops its input (a residual branch) with probability p in training, per sample ("row") or
+    for the whole batch ("batch"), and scales what it keeps by 1/(1-p) (torchvision.ops.StochasticDepth)."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival_rate = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival_rate)
+        if survival_rate > 0.0:
+            noise.div_(survival_rate)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
 ''',
     "Chunk": '''class Chunk(nn.Module):
     """Keeps one part of a channel split: x.chunk(chunks, dim=1)[index]."""

@@ -111,6 +111,11 @@ _BUILTINS = {
     "tuple": "tuple",
     "ceil": "math.ceil",
     "floor": "math.floor",
+    "sqrt": "math.sqrt",
+    "exp": "math.exp",
+    "log": "math.log",
+    "log2": "math.log2",
+    "log10": "math.log10",
     "make_divisible": "make_divisible",
 }
 # Names the generated code refers to (builtins, modules, helpers): a spec name equal to one is renamed
@@ -131,6 +136,7 @@ class Translator:
     def __init__(self, var: Callable[[str, Any], ast.expr], in_field: Callable[[str, Any], ast.expr]):
         self.var, self.in_field = var, in_field
         self.used: set[str] = set()  # helper functions the expressions call (math, make_divisible)
+        self.bound: list[dict[str, str]] = []  # the names comprehensions bind, innermost last
 
     def __call__(self, e: irx.Expr, iterated: bool = False) -> ast.expr:
         return fold(self._py(e, iterated))
@@ -139,7 +145,12 @@ class Translator:
         if isinstance(e, irx.Const):
             return const(e.value)
         if isinstance(e, irx.Var):
+            for scope in reversed(self.bound):
+                if e.name in scope:
+                    return name(scope[e.name])
             return self.var(e.name, e.span)
+        if isinstance(e, irx.Comprehension):
+            return self._comprehension(e)
         if isinstance(e, irx.Field) and isinstance(e.value, irx.Input):
             return self.in_field(e.name, e.span)
         if isinstance(e, irx.Input):
@@ -176,6 +187,31 @@ class Translator:
             ]
             return ast.JoinedStr(parts)
         raise Unsupported(f"the expression {type(e).__name__}", getattr(e, "span", None))
+
+
+    def _comprehension(self, e: irx.Comprehension) -> ast.expr:
+        """`[f(n) for n in xs if c]` -> `tuple([f(n) for n in xs if c])`: the language's values are tuples."""
+        iterable = self._py(e.iterable, iterated=True)
+        scope = {n: _bound_name(n) for n in irx.target_names(e.target)}
+        self.bound.append(scope)
+        try:
+            target = _target(e.target, scope)
+            element = self._py(e.element)
+            conditions = [self._py(e.condition)] if e.condition is not None else []
+        finally:
+            self.bound.pop()
+        return call("tuple", ast.ListComp(element, [ast.comprehension(target, iterable, conditions, 0)]))
+
+
+def _bound_name(spec_name: str) -> str:
+    text = identifier(spec_name)
+    return text + "_" if text in PYTHON_NAMES else text
+
+
+def _target(target, scope: dict[str, str]) -> ast.expr:
+    if isinstance(target, str):
+        return ast.Name(scope[target], ast.Store())
+    return ast.Tuple([_target(t, scope) for t in target], ast.Store())
 
 
 def fold(e: ast.expr) -> ast.expr:

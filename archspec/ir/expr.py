@@ -133,7 +133,19 @@ class Format:
     span: Span | None = _span()
 
 
-Expr = Union[Const, Var, Input, Field, TupleOf, BinOp, Neg, Compare, Logic, Not, Choice, Index, Apply, Format]
+@dataclass(frozen=True)
+class Comprehension:
+    """`[element for target in iterable if condition]`; `target` binds names (a str, or nested
+    tuples of str) for `element` and `condition` only."""
+
+    element: Expr
+    target: Any
+    iterable: Expr
+    condition: Expr | None = None
+    span: Span | None = _span()
+
+
+Expr = Union[Const, Var, Input, Field, TupleOf, BinOp, Neg, Compare, Logic, Not, Choice, Index, Apply, Format, Comprehension]
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -152,13 +164,21 @@ def children(e: Expr) -> tuple[Expr, ...]:
 
 
 def is_expr(x: Any) -> bool:
-    return isinstance(x, (Const, Var, Input, Field, TupleOf, BinOp, Neg, Compare, Logic, Not, Choice, Index, Apply, Format))
+    return isinstance(x, (Const, Var, Input, Field, TupleOf, BinOp, Neg, Compare, Logic, Not, Choice, Index, Apply, Format, Comprehension))
+
+
+def target_names(target: Any) -> set[str]:
+    """The names a `for` target binds: `n`, or `(t, c, n, s)` nested."""
+    return {target} if isinstance(target, str) else set().union(*(target_names(t) for t in target)) if target else set()
 
 
 def free_names(e: Expr) -> set[str]:
     """The variable names an expression reads (`in` is not one: it is the block's input)."""
     if isinstance(e, Var):
         return {e.name}
+    if isinstance(e, Comprehension):
+        inner = free_names(e.element) | (free_names(e.condition) if e.condition is not None else set())
+        return free_names(e.iterable) | (inner - target_names(e.target))
     found: set[str] = set()
     for c in children(e):
         found |= free_names(c)

@@ -1,4 +1,4 @@
-"""Ops that move or join data: flatten, identity, dropout, channel split and shuffle, and the joins."""
+"""Ops that move or join data: flatten, identity, dropout and stochastic depth, channel split and shuffle, and the joins."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ def identity(a: dict, inputs):
 
 @define("dropout", Attr("p", "prob", 0.5, "probability of zeroing an element"), doc="Dropout (identity at inference).")
 def dropout(a: dict, inputs):
+    return inputs[0]
+
+
+@define(
+    "stochastic_depth",
+    Attr("p", "prob", doc="probability of dropping the input"),
+    Attr("mode", "one of row|batch", "row", '"row" (each sample on its own) or "batch" (the whole batch at once)'),
+    doc="Stochastic depth (Huang et al. 2016), on a residual branch: in training, zeroes its input with probability p "
+    "(per sample or per batch) and scales the rest by 1/(1-p); identity at inference (torchvision's StochasticDepth).",
+)
+def stochastic_depth(a: dict, inputs):
     return inputs[0]
 
 

@@ -97,6 +97,17 @@ class Attr:
 
 
 @dataclass(frozen=True)
+class Comprehension:
+    """`[element for target in iterable if condition]`: a tuple, built element by element."""
+
+    element: Expr
+    target: Any  # str or nested tuples of str, as a `for` statement's
+    iterable: Expr
+    condition: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class FuncCall:
     """A built-in function in an expression: `range(4)`, `len(arch)`."""
 
@@ -113,7 +124,7 @@ class FString:
     span: Span
 
 
-Expr = Union[Lit, Name, InRef, TupleExpr, BinOp, Unary, Compare, BoolOp, Not, CondExpr, Index, Attr, FuncCall, FString]
+Expr = Union[Lit, Name, InRef, TupleExpr, BinOp, Unary, Compare, BoolOp, Not, CondExpr, Index, Attr, FuncCall, FString, Comprehension]
 
 
 @dataclass(frozen=True)

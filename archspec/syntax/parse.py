@@ -374,6 +374,10 @@ class _ToAst(Transformer):
         return ast.InRef(self._span(meta))
 
     @v_args(meta=True)
+    def list_comp(self, meta, c):
+        return ast.Comprehension(c[0], c[1], c[2], c[3] if len(c) > 3 else None, self._span(meta))
+
+    @v_args(meta=True)
     def tuple_lit(self, meta, c):
         return ast.TupleExpr(tuple(c), self._span(meta))
 
