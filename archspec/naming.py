@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*")
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # torchvision's and timm's keys: `block1-0`, `blocks-0`
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 KEYWORDS = frozenset(
     "param input init import block network repeat for in if elif else assert return and or not concat add mul true false none True False None".split()
@@ -38,7 +38,7 @@ def label_problem(label: str) -> tuple[str, str] | None:
     if not LABEL.fullmatch(label):
         if label.startswith("_"):
             return f"'{label}' is not a valid name: a name may not start with '_'", "`_` alone opens an unnamed scope"
-        return f"'{label}' is not a valid name (ASCII letters, digits and '_')", "names become state_dict keys, one part each"
+        return f"'{label}' is not a valid name (ASCII letters, digits, '_' and '-')", "names become state_dict keys, one part each"
     if label in MODULE_ATTRS:
         return (
             f"'{label}' cannot name a layer: PyTorch's nn.Module has an attribute of that name",

@@ -18,7 +18,10 @@ SPECS = ROOT / "specs"
 # reference names (torchvision's) that are one variant of a spec: name -> (spec file, variant)
 VARIANTS = {f"shufflenet_v2_{v}": ("shufflenet_v2.arch", v) for v in ("x0_5", "x1_0", "x1_5", "x2_0")} | {
     f"efficientnet_b{i}": ("efficientnet.arch", f"b{i}") for i in range(8)
-}
+} | {f"mnasnet{a}": ("mnasnet.arch", f"mnasnet{a}") for a in ("0_5", "0_75", "1_0", "1_3")} | {
+    name: ("regnet.arch", name)
+    for name in [f"regnet_{k}_{s}" for k in "xy" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")] + ["regnet_y_128gf"]
+} | {name: ("wide_resnet.arch", name) for name in ("wide_resnet50_2", "wide_resnet101_2")}
 
 
 def reference_spec(name: str) -> tuple[Path, dict]:

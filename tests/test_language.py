@@ -103,6 +103,18 @@ def test_computed_labels_in_loops(write_spec):
     assert paths(a) == ["stage1.unit1", "stage1.unit2", "stage2.unit1"]
 
 
+@pytest.mark.parametrize("label, ok", [('"block1-0"', True), ('"a-b-c"', True), ('"-x"', False), ('"a.b"', False), ('"a b"', False), ('"_x"', False)])
+def test_labels_may_hold_dashes_as_torchvisions_keys_do(write_spec, label, ok):
+    """RegNet's `trunk_output.block1.block1-0`: a dash inside a name; a dot never (it nests keys)."""
+    path = write_spec(f"input 3x8x8\nnetwork n:\n    {label}: conv(4, 1)\n    relu\n")
+    if ok:
+        assert paths(archspec.load(path))[0] == label.strip('"')
+        return
+    with pytest.raises(ArchspecError) as err:
+        archspec.load(path)
+    assert "is not a valid name" in err.value.diagnostics[0].message and err.value.diagnostics[0].span.line == 3
+
+
 def test_residual_add_takes_projection_only_when_shapes_differ(write_spec):
     a = load_text(
         write_spec,

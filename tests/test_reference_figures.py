@@ -162,15 +162,26 @@ LATER_SPECS = {
     **{f"shufflenet_v2_{v}": f"shufflenet_v2_{v}" for v in ("x0_5", "x1_5", "x2_0")},  # variants of shufflenet_v2.arch
     "efficientnet_b0": "efficientnet_b0",  # variants of efficientnet.arch
     "efficientnet_b3": "efficientnet_b3",
+    "mnasnet0_5": "mnasnet0_5",  # variants of mnasnet.arch
+    "mnasnet1_0": "mnasnet1_0",
+    "regnet_x_400mf": "regnet_x_400mf",  # variants of regnet.arch
+    "regnet_y_400mf": "regnet_y_400mf",
+    "wide_resnet101_2": "wide_resnet101_2",  # a variant of wide_resnet.arch
 }
 
 
-@pytest.mark.parametrize("name", [f"efficientnet_b{i}" for i in range(8)])
-def test_efficientnet_variant_matches_torchvision_measured(name, analyses):
-    """One spec, eight compound-scaled variants: each torchvision's figures and state_dict at the
-    paper's resolution (tests/fixtures/efficientnet_measured.json)."""
-    want = json.loads((FIXTURES / "efficientnet_measured.json").read_text())["models"][name]
+# variant families measured with tools/measure_torchvision.py beyond the shared reference's models
+MEASURED_FAMILIES = {"efficientnet_measured.json": "efficientnet", "mnasnet_measured.json": "mnasnet", "regnet_measured.json": "regnet"}
+MEASURED = [(f, n) for f in MEASURED_FAMILIES for n in json.loads((FIXTURES / f).read_text())["models"]]
+
+
+@pytest.mark.parametrize("fixture, name", MEASURED, ids=[n for _, n in MEASURED])
+def test_variant_matches_torchvision_measured(fixture, name, analyses):
+    """One spec per family, a variant per published model: each variant's figures and state_dict
+    (keys, shapes and order) equal torchvision's (tests/fixtures/*_measured.json)."""
+    want = json.loads((FIXTURES / fixture).read_text())["models"][name]
     a = analyses(f"{name}.arch")
+    assert a.graph.definitions.network.name == MEASURED_FAMILIES[fixture] and a.variant == name.replace("efficientnet_", "")
     assert list(a.input_shape) == want["input"]
     assert figures(a) == {k: want[k] for k in ("params", "buffers", "macs", "output")}
     got = state_dict_shapes(a.graph)
@@ -235,3 +246,24 @@ def test_aux_heads_state_dict_is_torchvisions(name, torchvision_measured):
         heads = [k for k in want if k.startswith("aux")]
         assert [k for k in ours if not k.startswith("aux")] == [k for k in want if not k.startswith("aux")]
         assert list(want).index(heads[0]) > list(want).index("inception5b.branch4.1.bn.running_var")
+
+
+@pytest.mark.parametrize("name", ["alexnet_original", "zfnet"])
+def test_seed_networks_match_their_papers_layer_tables(name, analyses, paper_figures):
+    """ZF-Net and the two-GPU AlexNet: each layer's map size as the paper draws it, and params as the
+    sum over the paper's layers (out * in / groups * k * k weights plus out biases), computed here
+    from the table; AlexNet's total is Caffe's bvlc_alexnet count too."""
+    want = paper_figures[name]
+    a = analyses(f"{name}.arch")
+    assert list(a.input_shape) == want["input"]
+    by_path = {layer.path: layer for layer in a.layers}
+    total = 0
+    for row in want["layers"]:
+        layer = by_path[row["name"]]
+        if "map" in row:
+            assert layer.output[1:] == (row["map"], row["map"]), row["name"]
+        if "out" in row:
+            weights = row["out"] * row["in"] // row.get("groups", 1) * row.get("kernel", 1) ** 2
+            assert layer.cost.params == weights + row["out"], row["name"]
+            total += weights + row["out"]
+    assert a.total.params == total == want.get("params", total)

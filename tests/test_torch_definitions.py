@@ -355,3 +355,17 @@ def test_mobilenet_v3_options_are_the_modules_arguments():
     assert ours.state_dict()["classifier.0.weight"].shape == (640, 480)  # 1280 // 2 from 6 * 80
     dilations = [m.dilation for m in ours.modules() if type(m).__name__ == "Conv2d" and m.groups > 1]
     assert dilations[-3:] == [(2, 2)] * 3
+
+
+def test_an_optional_branch_written_first_is_added_where_it_exists(write_spec):
+    """RegNet's `add: proj if ...: ...; f: ...`: forward is `identity = x; if self.proj is not None:
+    identity = self.proj(x)`, then `identity + f`, in the spec's order (it once added the input
+    and left the projection unused)."""
+    path = write_spec(
+        "input 4x8x8\nblock b(out, stride=1):\n    add:\n        proj if in.channels != out or stride != 1:\n"
+        "            conv(out, 1, stride=stride)\n        f: conv(out, 3, stride=stride, padding=1)\n    relu\n"
+        "network n:\n    b(8, stride=2)\n    b(8)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "identity = x\n        if self.proj is not None:\n            identity = self.proj(x)" in src and "x = identity + f" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok

@@ -60,6 +60,7 @@ AUX = {
 
 # EfficientNet's compound-scaled resolutions (Tan & Le 2019, table 1 and section 4); Inception v3's 299
 SIZES = {"inception_v3": 299} | {f"efficientnet_b{i}": r for i, r in enumerate((224, 240, 260, 300, 380, 456, 528, 600))}
+SIZES |= {"efficientnet_v2_s": 384, "efficientnet_v2_m": 480, "efficientnet_v2_l": 480}  # torchvision's evaluation crops
 EFFICIENTNETS = {f"efficientnet_b{i}": {} for i in range(8)}  # measured on their own: efficientnet_measured.json
 
 

@@ -1006,8 +1006,8 @@ class Writer:
                     raise Unsupported("an optional branch that builds no named member", b.span)
                 cond = ast.Compare(attr("self", member[0]), [ast.IsNot()], [ast.Constant(None)])
                 results.append((end.var, cond, end))
-                fwd_block = b_fwd
-                fwd.append(ast.If(cond, fwd_block, []))
+                optional_at = len(fwd)  # where forward tests for it
+                fwd.append(ast.If(cond, b_fwd, []))
             else:
                 init.extend(b_init)
                 fwd.extend(b_fwd)
@@ -1026,8 +1026,10 @@ class Writer:
             (v, _), (f,) = optional[0], fixed
             other = _free("identity", frame.fwd_used | taken_vars)
             frame.fwd_used.add(other)
-            fwd[-1:] = [assign(other, name(x)), _retarget(fwd[-1], v, other)]
-            expr = ast.parse(record.join([f, other]), mode="eval").body
+            # the input, or the optional branch where it exists (`identity = self.proj(x)`), wherever it is written
+            fwd[optional_at : optional_at + 1] = [assign(other, name(x)), _retarget(fwd[optional_at], v, other)]
+            operands = [f, other] if results[0][1] is None else [other, f]  # the spec's order
+            expr = ast.parse(record.join(operands), mode="eval").body
             fwd.append(assign(flow.out, expr))
         else:
             raise Unsupported(f"a {kind} with optional branches other than one beside one fixed branch", s.span)
