@@ -167,11 +167,18 @@ LATER_SPECS = {
     "regnet_x_400mf": "regnet_x_400mf",  # variants of regnet.arch
     "regnet_y_400mf": "regnet_y_400mf",
     "wide_resnet101_2": "wide_resnet101_2",  # a variant of wide_resnet.arch
+    "timm_inception_v4": "inception_v4",
+    "timm_inception_resnet_v2": "inception_resnet_v2",
 }
 
 
 # variant families measured with tools/measure_torchvision.py beyond the shared reference's models
-MEASURED_FAMILIES = {"efficientnet_measured.json": "efficientnet", "mnasnet_measured.json": "mnasnet", "regnet_measured.json": "regnet"}
+MEASURED_FAMILIES = {
+    "efficientnet_measured.json": "efficientnet",
+    "efficientnet_v2_measured.json": "efficientnet_v2",
+    "mnasnet_measured.json": "mnasnet",
+    "regnet_measured.json": "regnet",
+}
 MEASURED = [(f, n) for f in MEASURED_FAMILIES for n in json.loads((FIXTURES / f).read_text())["models"]]
 
 
@@ -181,7 +188,7 @@ def test_variant_matches_torchvision_measured(fixture, name, analyses):
     (keys, shapes and order) equal torchvision's (tests/fixtures/*_measured.json)."""
     want = json.loads((FIXTURES / fixture).read_text())["models"][name]
     a = analyses(f"{name}.arch")
-    assert a.graph.definitions.network.name == MEASURED_FAMILIES[fixture] and a.variant == name.replace("efficientnet_", "")
+    assert a.graph.definitions.network.name == MEASURED_FAMILIES[fixture] and a.variant == VARIANTS[name][1]
     assert list(a.input_shape) == want["input"]
     assert figures(a) == {k: want[k] for k in ("params", "buffers", "macs", "output")}
     got = state_dict_shapes(a.graph)

@@ -60,6 +60,7 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
     "global_maxpool": [("4x9x9", "global_maxpool")],
     "identity": [("4x5x5", "identity")],
     "dropout": [("4x5x5", "dropout"), ("4x5x5", "dropout(0.2)")],
+    "scale": [("4x5x5", "scale(0.17)"), ("4x5x5", "add:\n        _: conv(4, 1); scale(0.5)\n        identity")],
     "stochastic_depth": [("4x5x5", "add:\n        _: conv(4, 1); stochastic_depth(0.25)\n        identity"), ("4x5x5", 'stochastic_depth(0.1, mode="batch")')],
     "flatten": [("4x5x5", "flatten")],
     "chunk": [("4x5x5", "chunk(2, 1)")],

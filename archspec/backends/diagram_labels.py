@@ -105,6 +105,7 @@ LABELS: dict[str, tuple[str, Callable[[Node], str]]] = {
     "silu": ("activation", _plain("silu")),
     "gelu": ("activation", _plain("gelu")),
     "leaky_relu": ("activation", lambda n: f"leaky relu {n.attrs['slope']:g}"),
+    "scale": ("activation", lambda n: f"x {n.attrs['factor']:g}"),
     "softmax": ("activation", lambda n: f"softmax dim {n.attrs['dim']}"),
     "maxpool": ("pool", _pool("maxpool")),
     "avgpool": ("pool", _pool("avgpool")),

@@ -257,6 +257,7 @@ LOWERINGS: dict[str, Lowering] = {
     "silu": _silu,
     "gelu": _gelu,
     "leaky_relu": lambda b, n, x: b.add("LeakyRelu", [x[0]], n, alpha=n.attrs["slope"]),
+    "scale": lambda b, n, x: b.add("Mul", [x[0], b.constant(n, "factor", n.attrs["factor"], "float")], n),
     "softmax": lambda b, n, x: b.add("Softmax", [x[0]], n, axis=n.attrs["dim"] + 1 if n.attrs["dim"] >= 0 else n.attrs["dim"]),
     "maxpool": _pool("MaxPool"),
     "avgpool": _pool("AveragePool"),

@@ -247,6 +247,7 @@ LOWERINGS: dict[str, TorchOp] = {
     "silu": TorchOp(module=lambda n, arg: "nn.SiLU()", call=lambda n, x: f"F.silu({x})"),
     "gelu": TorchOp(module=lambda n, arg: "nn.GELU()", call=lambda n, x: f"F.gelu({x})"),
     "leaky_relu": TorchOp(module=lambda n, arg: f"nn.LeakyReLU({n.attrs['slope']!r})"),
+    "scale": TorchOp(module=lambda n, arg: f"Scale({arg('factor')})", call=lambda n, x: f"{x} * {n.attrs['factor']!r}"),
     # `dim` counts the axes of one image; torch's counts the batch too. A size, so that a dim the spec
     # computes is written as an expression (`dim=d + 1 if d >= 0 else d`) like any other size.
     "softmax": TorchOp(module=lambda n, arg: f"nn.Softmax(dim={arg('dim')})", sizes=("dim",), to_torch={"dim": lambda d: _batch_axis(d)}),
@@ -372,6 +373,19 @@ HELPERS: dict[str, str] = {
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode}"
+''',
+    "Scale": '''class Scale(nn.Module):
+    """Multiplies by a constant (Inception-ResNet's residual scaling: out * scale + x)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
 ''',
     "Chunk": '''class Chunk(nn.Module):
     """Keeps one part of a channel split: x.chunk(chunks, dim=1)[index]."""

@@ -23,6 +23,7 @@ for _name, _doc in [
     define(_name, doc=_doc)(_same)
 
 define("leaky_relu", Attr("slope", "float", 0.01, "negative slope"), doc="max(x, 0) + slope * min(x, 0)")(_same)
+define("scale", Attr("factor", "float", doc="the constant"), doc="x * factor, a constant (Inception-ResNet's residual scaling)")(_same)
 
 
 @define("softmax", Attr("dim", "dim", 0, "axis (0 is channels/features; the batch axis is not counted)"), doc="softmax over one axis")
