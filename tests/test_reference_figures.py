@@ -167,6 +167,7 @@ LATER_SPECS = {
     "regnet_x_400mf": "regnet_x_400mf",  # variants of regnet.arch
     "regnet_y_400mf": "regnet_y_400mf",
     "wide_resnet101_2": "wide_resnet101_2",  # a variant of wide_resnet.arch
+    "convnext_tiny": "convnext_tiny",  # a variant of convnext.arch
     "timm_inception_v4": "inception_v4",
     "timm_inception_resnet_v2": "inception_resnet_v2",
 }
@@ -176,6 +177,7 @@ LATER_SPECS = {
 MEASURED_FAMILIES = {
     "efficientnet_measured.json": "efficientnet",
     "efficientnet_v2_measured.json": "efficientnet_v2",
+    "convnext_measured.json": "convnext",
     "mnasnet_measured.json": "mnasnet",
     "regnet_measured.json": "regnet",
 }

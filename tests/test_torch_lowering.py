@@ -32,7 +32,12 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
         ("6x9x9", 'conv(6, 3, padding="same", dilation=2, groups=3, bias=false)'),
     ],
     "dwconv": [("3x9x9", "dwconv(3, stride=2, padding=1, multiplier=2, bias=false)")],
-    "linear": [("4x3x3", "flatten; linear(5)"), ("4x3x3", "flatten; linear(5, bias=false)")],
+    "linear": [("4x3x3", "flatten; linear(5)"), ("4x3x3", "flatten; linear(5, bias=false)"),
+               ("4x5x6", "permute((1, 2, 0)); linear(7, per_position=true, bias=false); permute((2, 0, 1))")],
+    "permute": [("4x5x6", "permute((1, 2, 0)); linear(3, per_position=true); permute((2, 0, 1))"), ("4x5x6", "permute((0, 2, 1))")],
+    "layernorm": [("4x5x6", "layernorm(channels_first=true)"), ("4x5x6", "permute((1, 2, 0)); layernorm(eps=0.000001); permute((2, 0, 1))"),
+                  ("12", "layernorm")],
+    "layer_scale": [("4x5x5", "add:\n        _:\n            conv(4, 1)\n            ls: layer_scale(0.5)\n        identity")],
     "batchnorm": [("4x5x5", "batchnorm(eps=0.001, momentum=0.01)"), ("4x3x3", "flatten; batchnorm(affine=false)")],
     "lrn": [("6x5x5", "lrn(5)")],
     "maxpool": [("4x9x9", "maxpool(2)"), ("4x10x10", "maxpool(3, stride=2, padding=1, dilation=1, ceil_mode=true)"),
@@ -161,6 +166,12 @@ def test_every_lowering_gives_its_shape_rules_shape_and_state(op, tmp_path):
             assert tuple(out.shape) == want, (op, node.attrs)
             continue
         source, module = _lower(rec, node, ns)
+        if rec.apply is not None:  # a parameter of its block: applied by forward's expression
+            assert isinstance(module, torch.nn.Parameter), source
+            out = eval(rec.apply("p", "x"), ns | {"p": module, "x": ins[0].clone()})
+            assert tuple(out.shape) == want, (source, g.nodes[node.inputs[0]].shape)
+            assert [("", tuple(module.shape))] == [(k, tuple(s)) for k, s in rec.state(node)], source
+            continue
         module.eval()
         with torch.no_grad():
             out = module(ins[0].clone())
@@ -222,7 +233,7 @@ def test_the_symbolic_shape_rule_agrees_with_the_shape_rule(op, tmp_path):
     own = {a.name for a in OPS[op].attrs}
     assert set(rec.derived) == set(rec.sizes) - own, f"'{op}': sizes its shape rule adds without a formula"
     for g, node in _nodes(tmp_path, op):
-        c_in = g.nodes[node.inputs[0]].shape[0]
+        c_in = _feature_size(g, node.inputs[0])
 
         def value(e: ast.expr):
             return eval(compile(ast.Expression(ast.fix_missing_locations(e)), "<rule>", "eval"))  # noqa: S307 - built here
@@ -235,7 +246,23 @@ def test_the_symbolic_shape_rule_agrees_with_the_shape_rule(op, tmp_path):
             assert value(rule(ast.Constant(c_in), arg)) == node.attrs[size], f"'{op}': {size}"
         out = value(rec.channels(ast.Constant(c_in), arg)) if rec.channels is not None else c_in
         if op != "flatten":  # flatten multiplies the spatial size in: the backend reads it from the graph
-            assert out == node.shape[0], f"'{op}': channels out"
+            assert out == _feature_size(g, node.id), f"'{op}': channels out"
+
+
+def _channels_last(g, node_id: int) -> bool:
+    """Whether a value is an image with its channels last: after permute((1, 2, 0)), until a
+    permute puts them first again (a swap of height and width keeps them last)."""
+    n = g.nodes[node_id]
+    if n.op == "permute":
+        return n.attrs["order"] == (1, 2, 0) or (n.attrs["order"] == (0, 2, 1) and _channels_last(g, n.inputs[0]))
+    return bool(n.inputs) and _channels_last(g, n.inputs[0])
+
+
+def _feature_size(g, node_id: int) -> int:
+    """The size the torch backend tracks as a value's channels: its first axis, or its last when
+    the channels are last (what a per-position linear or a layer norm reads)."""
+    shape = g.nodes[node_id].shape
+    return shape[-1] if _channels_last(g, node_id) else shape[0]
 
 
 def test_stochastic_depth_drops_whole_rows_in_training_and_nothing_in_eval():

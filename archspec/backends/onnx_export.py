@@ -46,7 +46,7 @@ class _Builder:
         return out
 
     def weight(self, node: Node, name: str) -> str:
-        key = f"{node.path}.{name}"
+        key = f"{node.path}.{name}" if name else node.path  # "": the op is a parameter of its block
         if key not in self.initializers:
             self.initializers[key] = self.weights[key]
         return key
@@ -95,7 +95,7 @@ def initial_weights(graph: Graph, seed: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keys = state_dict_shapes(graph)
     for key, shape in keys.items():
-        module, leaf = key.rsplit(".", 1)
+        module, _, leaf = key.rpartition(".")
         norm = f"{module}.running_mean" in keys
         if leaf == "num_batches_tracked":
             continue

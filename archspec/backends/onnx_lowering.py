@@ -100,8 +100,36 @@ def _crop(b: Builder, n: Node, x: list[str]) -> str:
 
 
 def _linear(b: Builder, n: Node, x: list[str]) -> str:
+    if n.attrs["per_position"]:  # on the last axis of [N, ..., F]: Gemm takes matrices only
+        weight_t = b.add("Transpose", [b.weight(n, "weight")], n, suffix="weight_t", perm=[1, 0])
+        if not n.attrs["bias"]:
+            return b.add("MatMul", [x[0], weight_t], n)
+        product = b.add("MatMul", [x[0], weight_t], n, suffix="matmul")
+        return b.add("Add", [product, b.weight(n, "bias")], n)
     inputs = [x[0], b.weight(n, "weight")] + ([b.weight(n, "bias")] if n.attrs["bias"] else [])
     return b.add("Gemm", inputs, n, transB=1)
+
+
+def _layernorm(b: Builder, n: Node, x: list[str]) -> str:
+    """LayerNormalization over the last axis (opset 17 on; before it, as the mean and variance it
+    computes); channels first, between two transposes."""
+    value = x[0]
+    if n.attrs["channels_first"]:
+        value = b.add("Transpose", [value], n, suffix="channels_last", perm=[0, 2, 3, 1])
+    scale, shift, eps = b.weight(n, "weight"), b.weight(n, "bias"), n.attrs["eps"]
+    done = "normalised" if n.attrs["channels_first"] else ""
+    if b.opset >= 17:
+        out = b.add("LayerNormalization", [value, scale, shift], n, suffix=done, axis=-1, epsilon=eps)
+    else:
+        mean = b.add("ReduceMean", [value], n, suffix="mean", axes=[-1], keepdims=1)
+        centred = b.add("Sub", [value, mean], n, suffix="centred")
+        var = b.add("ReduceMean", [b.add("Mul", [centred, centred], n, suffix="squared")], n, suffix="var", axes=[-1], keepdims=1)
+        std = b.add("Sqrt", [b.add("Add", [var, b.constant(n, "eps", eps, "float")], n, suffix="var_eps")], n, suffix="std")
+        scaled = b.add("Mul", [b.add("Div", [centred, std], n, suffix="unit"), scale], n, suffix="scaled")
+        out = b.add("Add", [scaled, shift], n, suffix=done)
+    if n.attrs["channels_first"]:
+        out = b.add("Transpose", [out], n, perm=[0, 3, 1, 2])
+    return out
 
 
 def _batchnorm(b: Builder, n: Node, x: list[str]) -> str:
@@ -241,6 +269,9 @@ LOWERINGS: dict[str, Lowering] = {
     "input": lambda b, n, x: "input",
     "identity": lambda b, n, x: x[0],
     "dropout": lambda b, n, x: x[0],  # inference graph: dropout is left out
+    "permute": lambda b, n, x: b.add("Transpose", [x[0]], n, perm=[0, *(d + 1 for d in n.attrs["order"])]),
+    "layernorm": _layernorm,
+    "layer_scale": lambda b, n, x: b.add("Mul", [x[0], b.weight(n, "")], n, suffix="scaled"),
     "stochastic_depth": lambda b, n, x: x[0],  # identity at inference, as dropout
     "conv": _conv,
     "dwconv": _conv,

@@ -781,6 +781,8 @@ class Writer:
             if source.startswith(h):
                 self.helpers.add(h)
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
+        if c.callee == "permute" and any(len(n.attrs["order"]) != 3 or n.attrs["order"] not in _TRACKED_ORDERS for n in nodes):
+            raise Unsupported("a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width", c.span)
         if c.callee == "chunk" and any(self.g.nodes[n.inputs[0]].shape[0] % n.attrs["chunks"] for n in nodes):
             raise Unsupported("a chunk that does not split the channels evenly", c.span)
         if frame.spatial is not None and c.callee in _RESETS and frame.depth == 0 and not frame.params_in_args(c):
@@ -792,7 +794,7 @@ class Writer:
             if frame.spatial and not same(channels, flow.channels):
                 frame.fixed |= frame.spatial
         else:
-            rank = flow.rank if c.callee not in ("linear",) else 1
+            rank = 1 if c.callee == "linear" and not node.attrs.get("per_position") else flow.rank
         channels = fold(channels)
         overwritable = record.overwritable
         if record.module is not None and _is_inplace(module) and not flow.fresh:
@@ -809,6 +811,13 @@ class Writer:
             if flow.count is not None:
                 flow = replace(flow, count=flow.count + 1)
             return replace(flow, channels=channels, rank=rank, fresh=False)
+        if record.apply is not None:  # a parameter of this block (`self.layer_scale`), applied in forward
+            if fwd is None or flow.target is not None or not (isinstance(label, str) and plain_attribute(label)):
+                raise Unsupported(f"{c.written} without a label, or outside a block with a forward: it is a parameter of its block", c.span)
+            init.append(assign(attr("self", label), module))
+            fwd.append(assign(flow.out, ast.parse(record.apply(f"self.{label}", flow.var), mode="eval").body))
+            count = flow.count + 1 if flow.count is not None else None
+            return replace(flow, channels=channels, rank=rank, var=flow.out, count=count, fresh=False)
         out = replace(flow, channels=channels, rank=rank)
         out = self._add_member(label, module, out, frame, init, fwd, flow)
         return replace(out, fresh=overwritable)
@@ -1283,6 +1292,9 @@ def _agreed(nodes: list[Node], attr_name: str, c: defs.Call) -> Any:
 
 
 # marker values for computed arguments, by kind: numbers no spec writes as a literal there
+# the permutes of [C, H, W] whose channel count the backend can follow: channels last and back, and H <-> W
+_TRACKED_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1))
+
 _MARKED = {
     "int": lambda k: 918_273_645 + k,
     "int0": lambda k: 918_273_645 + k,

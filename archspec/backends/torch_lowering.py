@@ -51,6 +51,9 @@ class TorchOp:
     state: Callable[[Node], Iterator[tuple[str, Shape]]] | None = None
     # False only for the graph's input: the argument of forward, nothing to build
     lowered: bool = True
+    # (its member, the input) -> forward's expression, for an op whose module is a parameter of the
+    # block it is in (`layer_scale`: `self.layer_scale * x`), not a submodule; `state` names it ""
+    apply: Callable[[str, str], str] | None = None
     # the sizes its shape rule adds (`in_channels`), as Python over the channels flowing in and its arguments
     derived: Mapping[str, Symbolic] = field(default_factory=dict)
     # the channels it gives, where they are not the channels it takes (conv: its `out`)
@@ -201,6 +204,11 @@ def _batchnorm_state(n: Node) -> Iterator[tuple[str, Shape]]:
     yield "num_batches_tracked", ()
 
 
+def _batch_order(n: Node) -> tuple[int, ...]:
+    """permute's order with the batch axis: (1, 2, 0) -> (0, 2, 3, 1)."""
+    return (0, *(d + 1 for d in n.attrs["order"]))
+
+
 def _batch_axis(d: ast.expr) -> ast.expr:
     """An axis of one image as an axis of the batch: one more, unless counted from the end."""
     try:
@@ -273,6 +281,19 @@ LOWERINGS: dict[str, TorchOp] = {
     "batchnorm": TorchOp(
         module=_batchnorm, sizes=("channels",), overwritable=True, state=_batchnorm_state, derived={"channels": lambda c, a: c}
     ),
+    "layernorm": TorchOp(
+        module=lambda n, arg: f"{'LayerNorm2d' if n.attrs['channels_first'] else 'nn.LayerNorm'}({arg('features')}" + _kw([("eps", n.attrs["eps"], 1e-5)]) + ")",
+        sizes=("features",),
+        state=lambda n: iter([("weight", (n.attrs["features"],)), ("bias", (n.attrs["features"],))]),
+        derived={"features": lambda c, a: c},
+    ),
+    "layer_scale": TorchOp(
+        module=lambda n, arg: f"nn.Parameter(torch.full(({arg('channels')}, 1, 1), {arg('init')}))",
+        sizes=("channels",),
+        state=lambda n: iter([("", (n.attrs["channels"], 1, 1))]),
+        derived={"channels": lambda c, a: c},
+        apply=lambda member, x: f"{member} * {x}",
+    ),
     "lrn": TorchOp(
         module=lambda n, arg: (
             f"nn.LocalResponseNorm({n.attrs['size']}"
@@ -314,6 +335,10 @@ LOWERINGS: dict[str, TorchOp] = {
     "dropout": TorchOp(module=lambda n, arg: "nn.Dropout()" if n.attrs["p"] == 0.5 else f"nn.Dropout({n.attrs['p']!r})"),
     "stochastic_depth": TorchOp(module=lambda n, arg: f"StochasticDepth({n.attrs['p']!r}, {n.attrs['mode']!r})"),
     "flatten": TorchOp(module=lambda n, arg: "nn.Flatten()", call=lambda n, x: f"torch.flatten({x}, 1)"),
+    "permute": TorchOp(
+        module=lambda n, arg: f"Permute({lit(_batch_order(n))})",
+        call=lambda n, x: f"{x}.permute({', '.join(map(str, _batch_order(n)))})",
+    ),
     "chunk": TorchOp(
         module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
         call=lambda n, x: f"{x}.chunk({n.attrs['chunks']}, dim=1)[{n.attrs['index']}]",
@@ -386,6 +411,24 @@ HELPERS: dict[str, str] = {
 
     def extra_repr(self) -> str:
         return f"factor={self.factor}"
+''',
+    "Permute": '''class Permute(nn.Module):
+    """Reorders the axes (torchvision.ops.misc.Permute): (0, 2, 3, 1) puts channels last."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+''',
+    "LayerNorm2d": '''class LayerNorm2d(nn.LayerNorm):
+    """Layer normalisation over the channels of an [N, C, H, W] batch (torchvision's ConvNeXt LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
 ''',
     "Chunk": '''class Chunk(nn.Module):
     """Keeps one part of a channel split: x.chunk(chunks, dim=1)[index]."""

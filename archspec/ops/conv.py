@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from archspec.ops.registry import Attr, Cost, OpError, define
 from archspec.ops.shapes import need_flat, need_image, window_out
 
@@ -126,17 +128,22 @@ def conv_transpose(a: dict, inputs):
 
 def _linear_cost(a: dict, inputs, out) -> Cost:
     n = a["in_features"] * a["out"]
-    return Cost(params=n + (a["out"] if a["bias"] else 0), macs=n)
+    return Cost(params=n + (a["out"] if a["bias"] else 0), macs=n * math.prod(inputs[0][:-1]))
 
 
 @define(
     "linear",
     Attr("out", "int", doc="output features"),
     Attr("bias", "bool", True, "add a learned bias"),
-    doc="Fully connected layer on a flat input.",
+    Attr("per_position", "bool", False, "apply it to the last axis at every position ([H, W, F] -> [H, W, out]), as ConvNeXt does channels last"),
+    doc="Fully connected layer on a flat input (or, per_position, on the last axis of any input).",
     cost=_linear_cost,
     aliases=("fc", "dense"),
 )
 def linear(a: dict, inputs):
-    a["in_features"] = need_flat("linear", inputs[0])
+    x = inputs[0]
+    if a["per_position"]:
+        a["in_features"] = x[-1]
+        return (*x[:-1], a["out"])
+    a["in_features"] = need_flat("linear", x)
     return (a["out"],)

@@ -1,4 +1,4 @@
-"""Normalisation layers."""
+"""Normalisation layers, and the learned per-channel scale that goes with them."""
 
 from __future__ import annotations
 
@@ -24,6 +24,40 @@ def batchnorm(a: dict, inputs):
     x = inputs[0]
     if len(x) not in (1, 3):
         raise OpError(f"batchnorm expects [C, H, W] or [F] but gets {fmt(x)}")
+    a["channels"] = x[0]
+    return x
+
+
+def _ln_cost(a: dict, inputs, out) -> Cost:
+    return Cost(params=2 * a["features"])
+
+
+@define(
+    "layernorm",
+    Attr("eps", "float+", 1e-5, "added to the variance"),
+    Attr("channels_first", "bool", False, "normalise the channels of [C, H, W] (torchvision's LayerNorm2d) rather than the last axis"),
+    doc="Layer normalisation with a learned scale and shift: over the last axis (nn.LayerNorm, after a channels-last permute), or over the channels of an image.",
+    cost=_ln_cost,
+    aliases=("ln",),
+)
+def layernorm(a: dict, inputs):
+    x = inputs[0]
+    if a["channels_first"] and len(x) != 3:
+        raise OpError(f"layernorm(channels_first=true) expects a [C, H, W] input but gets {fmt(x)}", "channels_first")
+    a["features"] = x[0] if a["channels_first"] else x[-1]
+    return x
+
+
+@define(
+    "layer_scale",
+    Attr("init", "float", 1e-6, "the scale every channel starts at"),
+    doc="Multiplies each channel by a learned factor (Touvron et al. 2021's LayerScale, ConvNeXt's `layer_scale`): a [C, 1, 1] parameter of the block it is in.",
+    cost=lambda a, inputs, out: Cost(params=a["channels"]),
+)
+def layer_scale(a: dict, inputs):
+    x = inputs[0]
+    if len(x) != 3:
+        raise OpError(f"layer_scale expects a [C, H, W] input but gets {fmt(x)}")
     a["channels"] = x[0]
     return x
 

@@ -34,6 +34,18 @@ def stochastic_depth(a: dict, inputs):
     return inputs[0]
 
 
+@define(
+    "permute",
+    Attr("order", "axes", doc="the axes in their new order, the batch axis left out: (1, 2, 0) puts channels last"),
+    doc="Reorders the axes, as torch.permute without the batch axis: [C, H, W] -> [H, W, C] with (1, 2, 0) (ConvNeXt's channels-last block).",
+)
+def permute(a: dict, inputs):
+    x = inputs[0]
+    if sorted(a["order"]) != list(range(len(x))):
+        raise OpError(f"permute: {a['order']} is not an order of the {len(x)} axes of {fmt(x)}", "order", help=f"a permutation of {tuple(range(len(x)))}")
+    return tuple(x[i] for i in a["order"])
+
+
 @define("flatten", doc="[C, H, W] -> [C*H*W].")
 def flatten(a: dict, inputs):
     return (math.prod(inputs[0]),)

@@ -104,6 +104,10 @@ def coerce(kind: str, name: str, v: Any) -> Any:
         raise OpError(f"'{name}' must be a positive number or a pair (h, w) of them, got {_show(v)}", name)
     if kind == "size?":  # an output size: none, an int or a pair, >= 1
         return None if v is None else _pair(name, v, 1)
+    if kind == "axes":  # a tuple of axis numbers, batch axis left out: permute's order
+        if isinstance(v, tuple) and v and all(_is_int(x) and x >= 0 for x in v):
+            return v
+        raise OpError(f"'{name}' must be a tuple of axis numbers (0 is the first axis after the batch), got {_show(v)}", name)
     if kind == "pad4":  # int | (h, w) | (left, right, top, bottom), >= 0, as (left, right, top, bottom)
         if isinstance(v, tuple) and len(v) == 4 and all(_is_int(x) and x >= 0 for x in v):
             return v
