@@ -23,7 +23,9 @@ VARIANTS = {f"shufflenet_v2_{v}": ("shufflenet_v2.arch", v) for v in ("x0_5", "x
     for name in [f"regnet_{k}_{s}" for k in "xy" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")] + ["regnet_y_128gf"]
 } | {name: ("wide_resnet.arch", name) for name in ("wide_resnet50_2", "wide_resnet101_2")} | {
     f"efficientnet_v2_{v}": ("efficientnet_v2.arch", v) for v in "sml"
-} | {f"convnext_{v}": ("convnext.arch", f"convnext_{v}") for v in ("tiny", "small", "base", "large")}
+} | {f"convnext_{v}": ("convnext.arch", f"convnext_{v}") for v in ("tiny", "small", "base", "large")} | {
+    f"xception{d}": ("xception.arch", f"xception{d}") for d in (41, 65, 71)
+}
 
 
 def reference_spec(name: str) -> tuple[Path, dict]:

@@ -173,11 +173,13 @@ LATER_SPECS = {
 }
 
 
-# variant families measured with tools/measure_torchvision.py beyond the shared reference's models
+# variant families measured with tools/measure_torchvision.py (timm's: tools/measure_timm.py)
+# beyond the shared reference's models
 MEASURED_FAMILIES = {
     "efficientnet_measured.json": "efficientnet",
     "efficientnet_v2_measured.json": "efficientnet_v2",
     "convnext_measured.json": "convnext",
+    "timm_measured.json": "xception",
     "mnasnet_measured.json": "mnasnet",
     "regnet_measured.json": "regnet",
 }
