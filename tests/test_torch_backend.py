@@ -14,7 +14,7 @@ import pytest
 
 import archspec
 from archspec.backends.state_dict import state_dict_shapes
-from tests.conftest import FIXTURES, ROOT, SPECS, reference_spec, run_cli
+from tests.conftest import FIXTURES, ROOT, SPECS, VARIANTS, reference_spec, run_cli
 
 torch = pytest.importorskip("torch")
 
@@ -233,3 +233,28 @@ def test_every_generated_file_imports_and_runs_without_archspec(tmp_path):
     got = json.loads(r.stdout)
     for module, (_, _, shape, params) in expected.items():
         assert got[module] == [shape, params], module
+
+
+def _reference_state_dicts() -> list[tuple[str, str]]:
+    """(fixture, model) for every reference model with a measured state_dict that is a variant of
+    a spec: the families tools/measure_*.py measured, and later_figures' variants."""
+    out = []
+    for fixture in ("efficientnet_measured.json", "efficientnet_v2_measured.json", "mnasnet_measured.json", "regnet_measured.json",
+                    "convnext_measured.json", "timm_measured.json", "later_figures.json"):  # fmt: skip
+        models = json.loads((FIXTURES / fixture).read_text())["models"]
+        out += [(fixture, name) for name, m in models.items() if "state_dict" in m and name in VARIANTS]
+    return out
+
+
+@pytest.mark.parametrize("fixture, name", _reference_state_dicts(), ids=[n for _, n in _reference_state_dicts()])
+def test_every_variants_module_has_its_references_state_dict(fixture, name):
+    """The generated module of each variant, built on the meta device (no memory, no time for
+    regnet_y_128gf's 644M parameters): its state_dict is the reference's, keys, shapes and order,
+    and a checkpoint of the reference's keys loads into it with strict=True."""
+    torch = pytest.importorskip("torch")
+    want = {k: list(v) for k, v in json.loads((FIXTURES / fixture).read_text())["models"][name]["state_dict"].items()}
+    path, kw = reference_spec(name)
+    with torch.device("meta"):
+        model = archspec.build(path, **kw)
+    assert [(k, list(v.shape)) for k, v in model.state_dict().items()] == list(want.items())
+    model.load_state_dict({k: torch.empty(v, device="meta") for k, v in want.items()}, strict=True, assign=True)
