@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from archspec import units
 from archspec.cost import DTYPE_BYTES, Group, LayerCost, Totals, by_depth, layer_costs, total
 from archspec.definitions import lower_expr
 from archspec.diagnostics import ArchspecError, Diagnostic, Span
@@ -68,6 +69,21 @@ class Analysis:
 
     def groups(self, depth: int) -> list[Group]:
         return by_depth(self.layers, depth)
+
+    def __repr__(self) -> str:
+        """One line, for a notebook cell or a debugger (the graph itself is thousands of nodes)."""
+        t = self.total
+        variant = f" {self.variant}" if self.variant else ""
+        return (
+            f"<Analysis {self.network}{variant} ({self.spec}): {units.shape_str(self.input_shape)} -> {units.outputs_str(self.graph)}, "
+            f"{t.params:,} params, {t.macs:,} macs, {len(self.layers)} layers>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich view: the summary line and the cost table by top-level scope."""
+        from archspec.report import to_html
+
+        return to_html(self)
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows the network as its diagram (blocks, folded); None without Graphviz's dot."""
@@ -156,6 +172,20 @@ def load(
     return analyse_program(path, None, input=input, max_layers=max_layers, variant=variant, **overrides)
 
 
+def loads(
+    text: str,
+    *,
+    name: str = "<string>.arch",
+    input: tuple[int, ...] | str | None = None,
+    max_layers: int | None = None,
+    variant: str | None = None,
+    **overrides: Any,
+) -> Analysis:
+    """`load` for a spec held in a string: `name` is what errors quote (ending in .yaml for the
+    YAML form); its imports are read relative to the current folder."""
+    return analyse_program(name, load_program(name, text), input=input, max_layers=max_layers, variant=variant, **overrides)
+
+
 def analyse_program(
     path: str | Path,
     program: Program | None,
@@ -212,8 +242,16 @@ def _literal(v: Any) -> irx.Expr:
     return irx.Const(v, span)
 
 
+def _need_torch(what: str) -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ModuleNotFoundError(f"archspec.{what} needs PyTorch: pip install 'archspec[torch]'") from None
+
+
 def build(path: str | Path, *, input: tuple[int, ...] | str | None = None, **overrides: Any):
     """The spec's PyTorch module, built from the same source `archspec compile --to torch` writes."""
+    _need_torch("build")
     from archspec.backends.torch_runtime import build_module
 
     a = load(path, input=input, **overrides)
@@ -258,6 +296,7 @@ def to_onnx(
 
 def verify(path: str | Path | Analysis, *, device: str = "cpu", batch: int = 2, **overrides: Any):
     """Build the spec's module and check it against the analysis (see `archspec verify`)."""
+    _need_torch("verify")
     from archspec.backends.torch_runtime import verify as run
 
     a = path if isinstance(path, Analysis) else load(path, **overrides)

@@ -78,12 +78,22 @@ def _spec_options(f):
     f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec parameter (a literal: 10, 0.5, (1, 2)).")(
         f
     )
-    f = click.option("--input", "input_shape", type=ShapeParam(), default=None, help="Override the input shape, e.g. 3x224x224.")(f)
+    f = click.option(
+        "--input", "input_shape", type=ShapeParam(), multiple=True, help="Override the input shape, e.g. 3x224x224 (cost: several, a row each)."
+    )(f)
     f = click.option("--variant", default=None, metavar="NAME", help="Use the parameters of one of the spec's `variant` lines (--set still overrides them).")(f)
     return f
 
 
+def _one_input(inputs: tuple) -> tuple[int, ...] | None:
+    """The one --input of a command that takes one: given twice, it is an error, not the last one."""
+    if len(inputs) > 1:
+        raise click.UsageError(f"--input is given {len(inputs)} times: only `archspec cost` takes several (a row per size)")
+    return inputs[0] if inputs else None
+
+
 def analyse(spec: str, input_shape, sets, max_layers, variant, program=None) -> Analysis:
+    input_shape = _one_input(input_shape) if isinstance(input_shape, tuple) and (not input_shape or isinstance(input_shape[0], tuple)) else input_shape
     try:
         return analyse_program(spec, program, input=input_shape, max_layers=max_layers, variant=variant, **_overrides(sets))
     except ArchspecError as err:
@@ -132,18 +142,22 @@ def check(spec, input_shape, sets, max_layers, variant):
     "--dtype",
     type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
     default=None,
-    help="Also report activation bytes (JSON).",
+    help="Also report the bytes of the activations in this type (a table column, a JSON and CSV field).",
 )
+@click.option("--sizes", default=None, metavar="START:STOP[:STEP]", help="Square input sizes to compare, e.g. 128:512:32 (a row each, and the macs formula).")
 @_spec_options
-def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers, variant):
-    """Count parameters, buffers and multiply-adds of one SPEC, or compare several."""
+def cost(specs, depth, fmt, batch, dtype, sizes, input_shape, sets, max_layers, variant):
+    """Count parameters, buffers and multiply-adds of one SPEC, or compare several (specs, or with
+    several --input / --sizes, input sizes of one spec)."""
     from archspec import report
 
+    if sizes is not None or len(input_shape) > 1:
+        return _cost_sizes(specs, fmt, batch, dtype, sizes, input_shape, sets, max_layers, variant)
     analyses = []
     errors: list[ArchspecError] = []
     for spec in specs:
         try:
-            analyses.append(load(spec, input=input_shape, max_layers=max_layers, variant=variant, **_overrides(sets)))
+            analyses.append(load(spec, input=_one_input(input_shape), max_layers=max_layers, variant=variant, **_overrides(sets)))
         except ArchspecError as err:
             errors.append(err)
     if errors:
@@ -151,15 +165,61 @@ def cost(specs, depth, fmt, batch, dtype, input_shape, sets, max_layers, variant
     if fmt == "json":
         click.echo(report.to_json(analyses, depth, batch, dtype))
     elif fmt == "csv":
-        click.echo(report.to_csv(analyses, depth, batch), nl=False)
+        click.echo(report.to_csv(analyses, depth, batch, dtype), nl=False)
     elif fmt == "markdown":
-        click.echo(report.to_markdown(analyses, depth, batch), nl=False)
+        click.echo(report.to_markdown(analyses, depth, batch, dtype), nl=False)
     else:
-        from rich.console import Console
+        report.print_table(analyses, depth, batch, _stdout_console(), dtype)
 
-        # piped output is not cut to 80 columns
-        console = Console() if sys.stdout.isatty() else Console(width=200)
-        report.print_table(analyses, depth, batch, console)
+
+def _stdout_console():
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)  # piped output is not cut to 80 columns
+
+
+def _cost_sizes(specs, fmt, batch, dtype, sizes, input_shape, sets, max_layers, variant) -> None:
+    """`archspec cost SPEC --sizes 128:512:32` / `--input A --input B`: a row per input size."""
+    import csv
+    import io
+    import json
+
+    from archspec import report
+    from archspec.sizes import macs_formula, parse_sizes, sweep
+    from archspec.syntax.load import load_program
+
+    if len(specs) != 1:
+        raise click.UsageError("several input sizes (--sizes, or --input more than once) compare sizes of one spec, not several specs")
+    try:
+        squares = parse_sizes(sizes) if sizes is not None else []
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--sizes") from None
+    spec = specs[0]
+    overrides = _overrides(sets)
+    try:
+        program = load_program(spec)
+        base = analyse_program(spec, program, max_layers=max_layers, variant=variant, **overrides)
+        shapes = list(input_shape) + [(base.input_shape[0], s, s) for s in squares]
+        analyses = sweep(spec, shapes, program, max_layers=max_layers, variant=variant, **overrides)
+    except ArchspecError as err:
+        _fail(err)
+    formula = macs_formula(spec, base, program, max_layers=max_layers, variant=variant, **overrides)
+    rows = report.sweep_rows(analyses, batch, dtype)
+    if fmt == "json":
+        terms = None if formula is None else {k: str(getattr(formula, k)) for k in ("hw", "h", "w", "const")} | {"stride": formula.stride}
+        click.echo(json.dumps({"spec": spec, "network": base.network, "batch": batch, "sizes": rows, "macs_formula": terms}, indent=1))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    elif fmt == "markdown":
+        cols = list(rows[0])
+        body = [[str(r[c]) if c in ("input", "output") else f"{r[c]:,}" for c in cols] for r in rows]
+        click.echo(report.md_table(cols, body, set(range(2, len(cols)))) + "\n" + report.formula_line(formula, base.input_shape))
+    else:
+        report.print_sweep(analyses, batch, _stdout_console(), dtype, formula, base.input_shape)
 
 
 class BatchParam(click.ParamType):
@@ -328,13 +388,13 @@ def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers, variant):
 
     from archspec.backends.torch_runtime import verify
 
+    progress = Console(stderr=True)
+    what = f"{'exporting and running' if onnx_ else 'building and running'} {a.network} ({len(a.layers):,} layers, batch {batch})"
+    if not progress.is_terminal:
+        click.echo(f"verify: {what} ...", err=True)  # a log shows what the silent seconds are
     try:
-        if onnx_:
-            from archspec.backends.onnx_runtime import verify_onnx
-
-            result = verify_onnx(a.graph, a.spec, batch=batch)
-        else:
-            result = verify(a.graph, a.spec, device=device, batch=batch)
+        with progress.status(f"verify: {what}", spinner="dots"):
+            result = _verify(a, onnx_, device, batch, verify)
     except ArchspecError as err:
         _fail(err)
     table = Table(title=f"verify {spec} {'with onnxruntime' if onnx_ else 'on ' + device} (batch {batch})")
@@ -408,6 +468,14 @@ def list_(paths, fmt, max_layers):
         report.print_list(rows, Console() if sys.stdout.isatty() else Console(width=200))
     if errors:
         _fail(*errors)
+
+
+def _verify(a: Analysis, onnx_: bool, device: str, batch: int, verify):
+    if onnx_:
+        from archspec.backends.onnx_runtime import verify_onnx
+
+        return verify_onnx(a.graph, a.spec, batch=batch)
+    return verify(a.graph, a.spec, device=device, batch=batch)
 
 
 @main.command()

@@ -82,13 +82,20 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load_program(path: str | Path) -> Program:
-    """Parse `path` and, depth first, every file it imports."""
+def load_program(path: str | Path, text: str | None = None) -> Program:
+    """Parse `path` (or, given, `text` as that file's content) and, depth first, every file it imports."""
     program_sources: dict[str, str] = {}
     modules: dict[str, ast.Module] = {}
+    main_text = text
 
     def visit(p: Path, shown: str, stack: list[tuple[Path, Span | None]], span: Span | None) -> ast.Module:
-        text = read_text(p, shown, span, program_sources)
+        nonlocal main_text
+        if main_text is not None:  # a spec given as a string: its imports are files all the same
+            text, main_text = main_text, None
+            if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+                raise ArchspecError(Diagnostic(f"the spec is larger than the limit of {MAX_FILE_BYTES // 1024 // 1024} MiB", Span(shown, 1, 1), help=LIMIT_HELP))
+        else:
+            text = read_text(p, shown, span, program_sources)
         program_sources[shown] = text
         try:
             module = parse_file(text, shown)
