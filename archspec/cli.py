@@ -470,6 +470,95 @@ def list_(paths, fmt, max_layers):
         _fail(*errors)
 
 
+def _sweep_values(item: str) -> tuple[str, tuple]:
+    """`width=0.5,0.75,1.0` -> ("width", (0.5, 0.75, 1.0)); tuples in parentheses, bare words as strings."""
+    from archspec.definitions import lower_expr
+    from archspec.expressions import Env, EvalError, evaluate
+
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier() or not text.strip():
+        raise click.BadParameter(f"expected NAME=V1,V2,..., got {item!r}", param_hint="--set")
+    try:
+        values = evaluate(lower_expr(parse_value(f"({text},)", f"--set {key}")), Env({}))
+    except (ArchspecError, EvalError):
+        words = [w.strip() for w in text.split(",")]
+        if not all(_BARE_WORD.match(w) for w in words):
+            raise click.BadParameter(f"{key}: {text!r} is not a list of literals (10, 0.5, (1, 2), a word)", param_hint="--set") from None
+        values = tuple(words)
+    return key, values
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, required=True, metavar="NAME=V1,V2,...", help="A parameter and the values to try; several --set: every combination.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Also write a PNG of params against macs, the Pareto front marked (matplotlib: pip install 'archspec[plot]').")
+@click.option("--input", "input_shape", type=ShapeParam(), default=None, help="Override the input shape, e.g. 3x224x224.")
+@click.option("--variant", default=None, metavar="NAME", help="Start from one of the spec's `variant` lines.")
+@click.option("--max-layers", type=click.IntRange(min=1), default=DEFAULT_MAX_LAYERS, show_default=True, help="Refuse networks with more layers.")
+def sweep(spec, sets, fmt, plot_path, input_shape, variant, max_layers):
+    """Cost every combination of some parameters' values (a design sweep): params, macs and
+    activations of each, and which are on the params-macs Pareto front."""
+    import csv
+    import io
+    import json
+
+    from archspec import sweep as sweeps
+    from archspec.syntax.load import load_program
+
+    choices = dict(_sweep_values(item) for item in sets)
+    if plot_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            click.echo("error: --plot needs matplotlib: pip install 'archspec[plot]'", err=True)
+            sys.exit(1)
+        _check_output(Path(plot_path), spec)
+    try:
+        sweeps.combinations(choices)
+        program = load_program(spec)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--set") from None
+    except ArchspecError as err:
+        _fail(err)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    kw = dict(input=input_shape, max_layers=max_layers, variant=variant)
+    with Progress(console=Console(stderr=True), transient=True) as bar:  # drawn on a terminal only
+        task = bar.add_task(f"sweep {spec}", total=None)
+        points = sweeps.run(spec, choices, program, progress=lambda done, total: bar.update(task, completed=done, total=total), **kw)
+    rows = [{**p.values, "output": p.output, "params": p.params, "macs": p.macs, "activations": p.activations, "pareto": p.pareto, "error": p.error} for p in points]
+    if fmt == "json":
+        click.echo(json.dumps({"spec": spec, "points": rows}, indent=1, default=str))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"sweep {spec} ({len(points)} combinations)")
+        for name in [*choices, "output", "params", "macs", "activations", "Pareto"]:
+            table.add_column(name, justify="right" if name in ("params", "macs", "activations") else "left")
+        for p in points:
+            cells = [str(v) for v in p.values.values()]
+            if p.error is not None:
+                table.add_row(*cells, f"error: {p.error}", "", "", "", "")
+            else:
+                table.add_row(*cells, p.output, f"{p.params:,}", f"{p.macs:,}", f"{p.activations:,}", "*" if p.pareto else "")
+        _stdout_console().print(table)
+    if plot_path is not None and any(p.error is None for p in points):
+        data = sweeps.plot(points, f"{Path(spec).stem}: " + " x ".join(choices))
+        _write_output(Path(plot_path), data, spec)
+        click.echo(f"{plot_path}: {sum(p.error is None for p in points)} points, {sum(p.pareto for p in points)} on the Pareto front", err=True)
+    if any(p.error is not None for p in points):
+        sys.exit(1)
+
+
 def _verify(a: Analysis, onnx_: bool, device: str, batch: int, verify):
     if onnx_:
         from archspec.backends.onnx_runtime import verify_onnx
