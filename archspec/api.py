@@ -242,6 +242,20 @@ def _literal(v: Any) -> irx.Expr:
     return irx.Const(v, span)
 
 
+def memory(path: str | Path | Analysis, *, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw", **overrides: Any):
+    """What a training step holds (`archspec memory`): a `training_memory.Memory` with params,
+    gradients, optimizer state, buffers and the activations autograd saves, in bytes; raises
+    ArchspecError at an op whose saved tensors are not modelled yet."""
+    from archspec.training_memory import NotModelled
+    from archspec.training_memory import memory as predict
+
+    a = path if isinstance(path, Analysis) else load(path, **overrides)
+    try:
+        return predict(a.graph, batch, dtype, optimizer)
+    except NotModelled as err:
+        raise ArchspecError(Diagnostic(err.message, err.node.span, help="docs/memory.md lists the ops it models")) from None
+
+
 def _need_torch(what: str) -> None:
     try:
         import torch  # noqa: F401

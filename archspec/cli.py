@@ -559,6 +559,73 @@ def sweep(spec, sets, fmt, plot_path, input_shape, variant, max_layers):
         sys.exit(1)
 
 
+class BytesParam(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        import re as re_
+
+        m = re_.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*", str(value))
+        if not m:
+            self.fail(f"expected a size such as 80GiB, 16GB or 1000000, got {value!r}", param, ctx)
+        unit = m.group(2) or "B"
+        scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+        return int(float(m.group(1)) * scale)
+
+
+@main.command("memory")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
+@click.option("--optimizer", type=click.Choice(["none", "sgd", "sgd-momentum", "adam", "adamw"]), default="adamw", show_default=True)
+@click.option("--fit", "budget", type=BytesParam(), default=None, help="Also give the largest batch whose predicted figures fit in this, e.g. 80GiB.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_spec_options
+def memory_(spec, batch, dtype, optimizer, budget, fmt, input_shape, sets, max_layers, variant):
+    """What one training step of SPEC holds: weights, gradients, optimizer state, buffers, and the
+    activations autograd saves for backward (exactly, as PyTorch saves them), in bytes."""
+    import json
+
+    from archspec.api import memory
+    from archspec.training_memory import fit
+
+    a = analyse(spec, input_shape, sets, max_layers, variant)
+    try:
+        m = memory(a, batch=batch, dtype=dtype, optimizer=optimizer)
+    except ArchspecError as err:
+        _fail(err)
+    largest = fit(a.graph, budget, dtype, optimizer) if budget is not None else None
+    figures = {
+        "params_bytes": m.params_bytes,
+        "grads_bytes": m.grads_bytes,
+        "optimizer_bytes": m.optimizer_bytes,
+        "buffers_bytes": m.buffers_bytes,
+        "saved_bytes": m.saved_bytes,
+        "train_bytes": m.train_bytes,
+    }
+    if fmt == "json":
+        doc = {"spec": spec, "network": a.network, "batch": batch, "dtype": dtype, "optimizer": optimizer, **figures}
+        doc["layers"] = [{"path": p, "saved_bytes": b} for p, b in m.layers.items()]
+        if budget is not None:
+            doc["fit"] = {"budget_bytes": budget, "batch": largest}
+        click.echo(json.dumps(doc, indent=1))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"memory of {a.network} ({spec}), batch {batch}, {dtype}, {optimizer}")
+    table.add_column("what")
+    table.add_column("bytes", justify="right")
+    table.add_column("", justify="right")
+    names = {"params_bytes": "parameters", "grads_bytes": "gradients", "optimizer_bytes": f"optimizer state ({optimizer})",
+             "buffers_bytes": "buffers", "saved_bytes": "activations saved for backward", "train_bytes": "total"}  # fmt: skip
+    for k, v in figures.items():
+        table.add_row(names[k], f"{v:,}", f"{v / 2**30:,.2f} GiB" if v >= 2**30 else f"{v / 2**20:,.1f} MiB")
+    console = _stdout_console()
+    console.print(table)
+    if budget is not None:
+        console.print(f"fits in {budget:,} bytes: batch {largest:,} (by these figures: weights, gradients, optimizer state, buffers, saved activations)", highlight=False, soft_wrap=True)
+
+
 def _verify(a: Analysis, onnx_: bool, device: str, batch: int, verify):
     if onnx_:
         from archspec.backends.onnx_runtime import verify_onnx

@@ -1,0 +1,239 @@
+"""Memory before training: what autograd keeps for backward, exactly, and the bytes of the weights,
+their gradients and the optimizer's state.
+
+`saved_bytes` walks the graph in execution order with each op's rule of what PyTorch's autograd
+saves in a training forward (its derivative formula's saved inputs and outputs, CPU and CUDA
+alike): a convolution or linear its input, a batch norm its input and two per-channel statistics,
+ReLU and sigmoid their output, a max pool its input and int64 indices, dropout its bool mask; an
+add or a concat nothing. A value is one storage: views (flatten, permute, chunk, crop) and in-place
+activations share their input's, and a storage saved by two ops counts once, as
+`torch.autograd.graph.saved_tensors_hooks` sees it (tests/test_memory.py compares them). An op
+without a rule here is refused by name, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from archspec.cost import DTYPE_BYTES
+from archspec.ir import Graph, Node
+
+# ops whose output is a view of their input (or the input itself): one storage
+_VIEWS = {"flatten", "permute", "crop", "identity"}
+# ops autograd does not need the output of (the torch backend's `overwritable`): an in-place
+# activation after one overwrites it, so the two share a storage
+_OVERWRITABLE = {"conv", "dwconv", "conv_transpose", "linear", "batchnorm", "add", "concat", "mul", "layernorm"}
+FLOAT32 = 4
+INT64 = 8
+BOOL = 1
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One tensor autograd keeps: a value of the graph (by its storage) or an op's own (`what`)."""
+
+    key: tuple
+    nbytes: int
+    what: str
+
+
+class NotModelled(Exception):
+    """An op whose saved tensors this module has no rule for."""
+
+    def __init__(self, message: str, node: Node):
+        super().__init__(message)
+        self.message, self.node = message, node
+
+
+def _storage(g: Graph) -> list[int]:
+    """Each node's storage: its own id, or (for a view, an in-place activation) its input's."""
+    consumers: dict[int, int] = {}
+    for n in g.nodes:
+        for i in n.inputs:
+            consumers[i] = consumers.get(i, 0) + 1
+    outputs = {i for _, i in g.returns}
+    root = list(range(len(g.nodes)))
+    for n in g.nodes[1:]:
+        src = n.inputs[0] if n.inputs else None
+        if n.op in _VIEWS and src is not None:
+            root[n.id] = root[src]
+        elif n.op in ("relu", "relu6") and src is not None and g.nodes[src].op in _OVERWRITABLE and consumers.get(src) == 1 and src not in outputs:
+            root[n.id] = root[src]  # nn.ReLU(inplace=True) on a value nothing else reads
+    return root
+
+
+def saved(g: Graph, batch: int = 1, dtype: str = "float32") -> list[tuple[Node, list[Saved]]]:
+    """Per layer, the tensors its training forward saves (before counting shared storages once)."""
+    size = DTYPE_BYTES[dtype]
+    root = _storage(g)
+    grad = [False] * len(g.nodes)  # whether a value depends on a parameter (requires grad)
+    out: list[tuple[Node, list[Saved]]] = []
+
+    def value(i: int, what: str) -> Saved:
+        return Saved(("value", root[i]), batch * math.prod(g.nodes[i].shape) * size, what)
+
+    def own(n: Node, name: str, elements: int, itemsize: int | None = None) -> Saved:
+        return Saved(("own", n.id, name), elements * (size if itemsize is None else itemsize), name)
+
+    for n in g.nodes[1:]:
+        rule = RULES.get(n.op)
+        if rule is None:
+            raise NotModelled(f"memory: what autograd saves for '{n.op}' ({n.path}) is not modelled yet", n)
+        ins = list(n.inputs)
+        has_params = n.op in _PARAMETERISED and not (n.op == "batchnorm" and not n.attrs["affine"])
+        needs = has_params or any(grad[i] for i in ins)
+        grad[n.id] = needs
+        out.append((n, rule(n, ins, grad, value, own, batch) if needs else []))
+    return out
+
+
+_PARAMETERISED = {"conv", "dwconv", "conv_transpose", "linear", "batchnorm", "layernorm", "layer_scale"}
+
+Rule = Callable[..., list[Saved]]
+
+
+def _input(n, ins, grad, value, own, batch):
+    return [value(ins[0], "input")]
+
+
+def _result(n, ins, grad, value, own, batch):
+    return [value(n.id, "output")]
+
+
+def _nothing(n, ins, grad, value, own, batch):
+    return []
+
+
+def _batchnorm(n, ins, grad, value, own, batch):
+    c = n.attrs["channels"]
+    return [value(ins[0], "input"), own(n, "save_mean", c), own(n, "save_invstd", c)]
+
+
+def _layernorm(n, ins, grad, value, own, batch):
+    shape = n.shape
+    rows = batch * (math.prod(shape[1:]) if n.attrs["channels_first"] else math.prod(shape[:-1]))
+    return [value(ins[0], "input"), own(n, "mean", rows), own(n, "rstd", rows)]
+
+
+def _maxpool(n, ins, grad, value, own, batch):
+    return [value(ins[0], "input"), own(n, "indices", batch * math.prod(n.shape), INT64)]
+
+
+def _dropout(n, ins, grad, value, own, batch):
+    # on the CPU, `input * noise` keeps the noise, in the value's dtype (CUDA's fused kernel keeps a bool mask)
+    return [own(n, "noise", batch * math.prod(n.shape))] if n.attrs["p"] > 0 else []
+
+
+def _relu6(n, ins, grad, value, own, batch):
+    # hardtanh's backward reads its input: out of place it keeps it, in place (relu6_) a copy of it
+    # made before it is overwritten; either way a storage no other op keeps
+    return [own(n, "input", batch * math.prod(n.shape))]
+
+
+def _mul(n, ins, grad, value, own, batch):
+    # each factor is kept for the other's gradient
+    return [value(i, "factor") for k, i in enumerate(ins) if any(grad[j] for m, j in enumerate(ins) if m != k)]
+
+
+def _layer_scale(n, ins, grad, value, own, batch):
+    return [value(ins[0], "input")]
+
+
+def _adaptive(n, ins, grad, value, own, batch):
+    return [] if n.shape[1:] == (1, 1) else [value(ins[0], "input")]  # to 1x1 PyTorch takes the mean
+
+
+def _upsample(n, ins, grad, value, own, batch):
+    return []
+
+
+def _stochastic_depth(n, ins, grad, value, own, batch):
+    if n.attrs["p"] == 0:
+        return []
+    return [own(n, "noise", batch if n.attrs["mode"] == "row" else 1)]  # [N, 1, 1, 1] (row) or [1, 1, 1, 1]: `input * noise` keeps it
+
+
+RULES: dict[str, Rule] = {
+    "conv": _input, "dwconv": _input, "conv_transpose": _input, "linear": _input,
+    "batchnorm": _batchnorm, "layernorm": _layernorm, "layer_scale": _layer_scale,
+    "relu": _result, "relu6": _relu6, "sigmoid": _result, "tanh": _result, "softmax": _result,
+    "hardswish": _input, "hardsigmoid": _input, "silu": _input, "gelu": _input, "leaky_relu": _input,
+    "maxpool": _maxpool, "avgpool": _input, "adaptive_avgpool": _adaptive, "global_avgpool": _nothing,
+    "dropout": _dropout, "stochastic_depth": _stochastic_depth,
+    "add": _nothing, "concat": _nothing, "mul": _mul, "scale": _nothing,
+    "flatten": _nothing, "permute": _nothing, "crop": _nothing, "identity": _nothing,
+    "upsample": _upsample, "pixel_shuffle": _nothing,
+}  # fmt: skip
+
+
+def saved_bytes(g: Graph, batch: int = 1, dtype: str = "float32") -> tuple[int, dict[str, int]]:
+    """The bytes of the unique storages autograd keeps for backward (parameters and buffers not
+    counted), in total and by the layer that first saves each."""
+    seen: set[tuple] = set()
+    per_layer: dict[str, int] = {}
+    total = 0
+    for n, items in saved(g, batch, dtype):
+        mine = 0
+        for s in items:
+            if s.key in seen:
+                continue
+            seen.add(s.key)
+            mine += s.nbytes
+        per_layer[n.path] = mine
+        total += mine
+    return total, per_layer
+
+
+OPTIMIZERS = {"none": 0, "sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What one training step holds, by the predicted figures (docs/memory.md)."""
+
+    batch: int
+    dtype: str
+    optimizer: str
+    params_bytes: int
+    grads_bytes: int
+    optimizer_bytes: int
+    buffers_bytes: int
+    saved_bytes: int
+    layers: dict[str, int]
+
+    @property
+    def train_bytes(self) -> int:
+        """Weights, gradients, optimizer state, buffers and the activations kept for backward."""
+        return self.params_bytes + self.grads_bytes + self.optimizer_bytes + self.buffers_bytes + self.saved_bytes
+
+
+def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw") -> Memory:
+    from archspec.backends.state_dict import state_dict_shapes
+    from archspec.cost import layer_costs, total
+
+    size = DTYPE_BYTES[dtype]
+    t = total(layer_costs(g))
+    keys = state_dict_shapes(g)
+    tracked = sum(1 for k in keys if k.endswith("num_batches_tracked"))  # an int64 scalar each
+    tensors = sum(1 for k in keys if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    states = OPTIMIZERS[optimizer]
+    # Adam and AdamW keep two moments per parameter and a float32 `step` per parameter tensor
+    optimizer_bytes = states * t.params * size + (FLOAT32 * tensors if optimizer in ("adam", "adamw") else 0)
+    saved_total, layers = saved_bytes(g, batch, dtype)
+    return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, t.buffers * size + INT64 * tracked, saved_total, layers)
+
+
+def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw") -> int:
+    """The largest batch whose predicted training figures fit in `budget` bytes (0: not even one)."""
+    one, two = memory(g, 1, dtype, optimizer).train_bytes, memory(g, 2, dtype, optimizer).train_bytes
+    per, fixed = two - one, 2 * one - two  # every figure is linear in the batch
+    if fixed + per > budget:
+        return 0
+    n = (budget - fixed) // per if per else 10**9
+    while memory(g, n + 1, dtype, optimizer).train_bytes <= budget:  # the exact figures at the boundary
+        n += 1
+    while n > 0 and memory(g, n, dtype, optimizer).train_bytes > budget:
+        n -= 1
+    return n

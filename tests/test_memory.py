@@ -1,0 +1,92 @@
+"""`archspec memory` (issue 19): the activations autograd saves for backward, predicted from the
+graph, equal what `torch.autograd.graph.saved_tensors_hooks` sees in one training forward of the
+generated module (unique storages, parameters and buffers left out), at two batch sizes and two
+dtypes; the optimizer state equals what torch's optimizers allocate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import archspec
+from archspec.training_memory import fit, memory
+from tests.conftest import SPECS, run_cli
+
+# every op the model knows, through these specs: conv, batch norm, relu/relu6, pools, dropout,
+# SE gates (mul), hardswish/hardsigmoid, silu, stochastic depth, layer norm, permute, layer scale,
+# per-position linear, conv_transpose, crop, concat, upsample
+SPECS_CHECKED = [
+    "d2l/lenet.arch", "vgg11_bn.arch", "resnet18.arch", "mobilenet_v2.arch", "googlenet.arch", "squeezenet1_0.arch",
+    "densenet121.arch", "inception_v3.arch", "mobilenet_v3_large.arch", "efficientnet.arch", "convnext.arch",
+    "regnet.arch", "fcn_resnet50.arch",
+]  # fmt: skip
+
+
+def _measured(spec, batch: int, dtype: str) -> int:
+    torch = pytest.importorskip("torch")
+    a = archspec.load(SPECS / spec)
+    model = archspec.build(SPECS / spec).to(getattr(torch, dtype)).train()
+    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in own:
+            seen[s.data_ptr()] = s.nbytes()
+        return t
+
+    torch.manual_seed(0)
+    x = torch.randn(batch, *a.input_shape, dtype=getattr(torch, dtype))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("spec", SPECS_CHECKED)
+@pytest.mark.parametrize("batch, dtype", [(1, "float32"), (3, "bfloat16")])
+def test_saved_bytes_equal_what_autograd_saves(spec, batch, dtype):
+    predicted = memory(archspec.load(SPECS / spec).graph, batch, dtype).saved_bytes
+    assert predicted == _measured(spec, batch, dtype)
+
+
+def test_the_optimizer_state_is_what_torchs_optimizers_allocate():
+    torch = pytest.importorskip("torch")
+    spec = SPECS / "resnet18.arch"
+    g = archspec.load(spec).graph
+    for name, make in [("adamw", torch.optim.AdamW), ("adam", torch.optim.Adam), ("sgd-momentum", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))]:
+        model = archspec.build(spec)
+        opt = make(model.parameters())
+        model(torch.randn(2, 3, 64, 64)).sum().backward()
+        opt.step()
+        state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
+        m = memory(g, 1, "float32", name)
+        assert m.optimizer_bytes == state, name
+        assert m.params_bytes == m.grads_bytes == sum(p.numel() * 4 for p in model.parameters())
+        assert m.buffers_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
+
+
+def test_fit_is_right_at_the_boundary():
+    g = archspec.load(SPECS / "resnet50.arch").graph
+    budget = 80 * 2**30
+    n = fit(g, budget, "bfloat16", "adamw")
+    assert memory(g, n, "bfloat16", "adamw").train_bytes <= budget < memory(g, n + 1, "bfloat16", "adamw").train_bytes
+    assert fit(g, 10, "float32", "adamw") == 0
+
+
+def test_the_memory_command_json_and_table():
+    r = run_cli("memory", "specs/resnet18.arch", "--batch", "4", "--dtype", "bfloat16", "--optimizer", "sgd", "--fit", "16GiB", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    m = memory(archspec.load(SPECS / "resnet18.arch").graph, 4, "bfloat16", "sgd")
+    assert doc["saved_bytes"] == m.saved_bytes and doc["optimizer_bytes"] == 0 and doc["params_bytes"] == doc["grads_bytes"]
+    assert sum(x["saved_bytes"] for x in doc["layers"]) == doc["saved_bytes"] and doc["fit"]["budget_bytes"] == 16 * 2**30
+    table = run_cli("memory", "specs/resnet18.arch")
+    assert table.returncode == 0 and "activations saved for backward" in table.stdout
+
+
+def test_an_op_not_modelled_is_a_located_refusal():
+    r = run_cli("memory", "specs/shufflenet_v2.arch")
+    assert r.returncode == 1 and "is not modelled yet" in r.stderr and "shufflenet.arch:" in r.stderr and "Traceback" not in r.stderr
+    bad = run_cli("memory", "specs/resnet18.arch", "--fit", "lots")
+    assert bad.returncode == 2 and "--fit" in bad.stderr
