@@ -180,8 +180,6 @@ def _stdout_console():
 
 def _cost_sizes(specs, fmt, batch, dtype, sizes, input_shape, sets, max_layers, variant) -> None:
     """`archspec cost SPEC --sizes 128:512:32` / `--input A --input B`: a row per input size."""
-    import csv
-    import io
     import json
 
     from archspec import report
@@ -209,11 +207,7 @@ def _cost_sizes(specs, fmt, batch, dtype, sizes, input_shape, sets, max_layers, 
         terms = None if formula is None else {k: str(getattr(formula, k)) for k in ("hw", "h", "w", "const")} | {"stride": formula.stride}
         click.echo(json.dumps({"spec": spec, "network": base.network, "batch": batch, "sizes": rows, "macs_formula": terms}, indent=1))
     elif fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(report.dicts_to_csv(rows), nl=False)
     elif fmt == "markdown":
         cols = list(rows[0])
         body = [[str(r[c]) if c in ("input", "output") else f"{r[c]:,}" for c in cols] for r in rows]
@@ -500,10 +494,9 @@ def _sweep_values(item: str) -> tuple[str, tuple]:
 def sweep(spec, sets, fmt, plot_path, input_shape, variant, max_layers):
     """Cost every combination of some parameters' values (a design sweep): params, macs and
     activations of each, and which are on the params-macs Pareto front."""
-    import csv
-    import io
     import json
 
+    from archspec import report
     from archspec import sweep as sweeps
     from archspec.syntax.load import load_program
 
@@ -533,11 +526,7 @@ def sweep(spec, sets, fmt, plot_path, input_shape, variant, max_layers):
     if fmt == "json":
         click.echo(json.dumps({"spec": spec, "points": rows}, indent=1, default=str))
     elif fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(report.dicts_to_csv(rows), nl=False)
     else:
         from rich.table import Table
 

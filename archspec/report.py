@@ -72,6 +72,15 @@ def to_csv(analyses: list[Analysis], depth: int | None, batch: int, dtype: str |
     return buf.getvalue()
 
 
+def dicts_to_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows of one shape as CSV, a header of their keys (the size and sweep tables)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
 def md_table(header: list[str], body: list[list[str]], right: set[int]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in body]
