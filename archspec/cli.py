@@ -591,6 +591,7 @@ def memory_(spec, batch, dtype, optimizer, budget, fmt, input_shape, sets, max_l
         "buffers_bytes": m.buffers_bytes,
         "saved_bytes": m.saved_bytes,
         "train_bytes": m.train_bytes,
+        "infer_peak_bytes": m.infer_peak_bytes,
     }
     if fmt == "json":
         doc = {"spec": spec, "network": a.network, "batch": batch, "dtype": dtype, "optimizer": optimizer, **figures}
@@ -606,7 +607,8 @@ def memory_(spec, batch, dtype, optimizer, budget, fmt, input_shape, sets, max_l
     table.add_column("bytes", justify="right")
     table.add_column("", justify="right")
     names = {"params_bytes": "parameters", "grads_bytes": "gradients", "optimizer_bytes": f"optimizer state ({optimizer})",
-             "buffers_bytes": "buffers", "saved_bytes": "activations saved for backward", "train_bytes": "total"}  # fmt: skip
+             "buffers_bytes": "buffers", "saved_bytes": "activations saved for backward", "train_bytes": "total (training)",
+             "infer_peak_bytes": "inference: weights, buffers, peak of live activations"}  # fmt: skip
     for k, v in figures.items():
         table.add_row(names[k], f"{v:,}", f"{v / 2**30:,.2f} GiB" if v >= 2**30 else f"{v / 2**20:,.1f} MiB")
     console = _stdout_console()

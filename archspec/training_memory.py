@@ -47,8 +47,9 @@ class NotModelled(Exception):
         self.message, self.node = message, node
 
 
-def _storage(g: Graph) -> list[int]:
-    """Each node's storage: its own id, or (for a view, an in-place activation) its input's."""
+def _storage(g: Graph, inference: bool = False) -> list[int]:
+    """Each node's storage: its own id, or (for a view, an in-place activation) its input's; at
+    inference dropout and stochastic depth return their input."""
     consumers: dict[int, int] = {}
     for n in g.nodes:
         for i in n.inputs:
@@ -57,7 +58,7 @@ def _storage(g: Graph) -> list[int]:
     root = list(range(len(g.nodes)))
     for n in g.nodes[1:]:
         src = n.inputs[0] if n.inputs else None
-        if n.op in _VIEWS and src is not None:
+        if src is not None and (n.op in _VIEWS or (inference and n.op in ("dropout", "stochastic_depth"))):
             root[n.id] = root[src]
         elif n.op in ("relu", "relu6") and src is not None and g.nodes[src].op in _OVERWRITABLE and consumers.get(src) == 1 and src not in outputs:
             root[n.id] = root[src]  # nn.ReLU(inplace=True) on a value nothing else reads
@@ -202,6 +203,12 @@ class Memory:
     buffers_bytes: int
     saved_bytes: int
     layers: dict[str, int]
+    infer_activations_peak: int  # the inference peak of live activations, by DAG liveness
+
+    @property
+    def infer_peak_bytes(self) -> int:
+        """Inference: the weights and buffers, and the peak of live activations."""
+        return self.params_bytes + self.buffers_bytes + self.infer_activations_peak
 
     @property
     def train_bytes(self) -> int:
@@ -222,7 +229,8 @@ def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "a
     # Adam and AdamW keep two moments per parameter and a float32 `step` per parameter tensor
     optimizer_bytes = states * t.params * size + (FLOAT32 * tensors if optimizer in ("adam", "adamw") else 0)
     saved_total, layers = saved_bytes(g, batch, dtype)
-    return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, t.buffers * size + INT64 * tracked, saved_total, layers)
+    peak = activation_peak(g, batch, dtype)
+    return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, t.buffers * size + INT64 * tracked, saved_total, layers, peak)
 
 
 def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw") -> int:
@@ -237,3 +245,29 @@ def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw")
     while n > 0 and memory(g, n, dtype, optimizer).train_bytes > budget:
         n -= 1
     return n
+
+
+def activation_peak(g: Graph, batch: int = 1, dtype: str = "float32") -> int:
+    """Inference: the largest sum of the storages alive at once over the execution order (a
+    liveness pass over the DAG), the input included. A storage is made by the op that makes it
+    (not a view, an in-place ReLU, or dropout and stochastic depth, which pass their input through
+    at inference), lives until the last op that reads it, and the input and outputs to the end."""
+    size = DTYPE_BYTES[dtype]
+    root = _storage(g, inference=True)
+    last: dict[int, int] = {}
+    for n in g.nodes:
+        for i in n.inputs:
+            last[root[i]] = n.id
+    for i in [0, *(i for _, i in g.returns)]:  # the caller holds the input; the outputs are returned
+        last[root[i]] = len(g.nodes)
+    current = peak = 0
+    alive: set[int] = set()
+    for n in g.nodes:
+        if root[n.id] == n.id:
+            alive.add(n.id)
+            current += batch * math.prod(n.shape) * size
+        peak = max(peak, current)
+        for r in [r for r in alive if last.get(r, n.id) <= n.id]:
+            alive.discard(r)
+            current -= batch * math.prod(g.nodes[r].shape) * size
+    return peak
