@@ -138,6 +138,20 @@ def _mul(n, ins, grad, value, own, batch):
     return [value(i, "factor") for k, i in enumerate(ins) if any(grad[j] for m, j in enumerate(ins) if m != k)]
 
 
+def _lrn(n, ins, grad, value, own, batch):
+    # F.local_response_norm: x * x, padded along the channels and averaged (avg_pool3d keeps the
+    # padded squares), times alpha plus k to the beta (pow keeps its base), then x / that (div
+    # keeps both): the input and three tensors of its own
+    c, h, w = n.shape
+    size = n.attrs["size"]
+    return [
+        value(ins[0], "input"),
+        own(n, "padded_squares", batch * (c + size - 1) * h * w),
+        own(n, "pow_base", batch * c * h * w),
+        own(n, "denominator", batch * c * h * w),
+    ]
+
+
 def _layer_scale(n, ins, grad, value, own, batch):
     return [value(ins[0], "input")]
 
@@ -158,7 +172,7 @@ def _stochastic_depth(n, ins, grad, value, own, batch):
 
 RULES: dict[str, Rule] = {
     "conv": _input, "dwconv": _input, "conv_transpose": _input, "linear": _input,
-    "batchnorm": _batchnorm, "layernorm": _layernorm, "layer_scale": _layer_scale,
+    "batchnorm": _batchnorm, "layernorm": _layernorm, "layer_scale": _layer_scale, "lrn": _lrn,
     "relu": _result, "relu6": _relu6, "sigmoid": _result, "tanh": _result, "softmax": _result,
     "hardswish": _input, "hardsigmoid": _input, "silu": _input, "gelu": _input, "leaky_relu": _input,
     "maxpool": _maxpool, "avgpool": _input, "adaptive_avgpool": _adaptive, "global_avgpool": _nothing,

@@ -43,8 +43,12 @@ def _measured(spec, batch: int, dtype: str) -> int:
     return sum(seen.values())
 
 
-@pytest.mark.parametrize("spec", SPECS_CHECKED)
-@pytest.mark.parametrize("batch, dtype", [(1, "float32"), (3, "bfloat16")])
+@pytest.mark.parametrize(
+    "spec, batch, dtype",
+    [(s, b, d) for s in SPECS_CHECKED for b, d in [(1, "float32"), (3, "bfloat16")]]
+    # local response norm's avg_pool3d has no bfloat16 kernel on the CPU: float32 at two batch sizes
+    + [(s, b, "float32") for s in ("alexnet_original.arch", "zfnet.arch") for b in (1, 3)],
+)
 def test_saved_bytes_equal_what_autograd_saves(spec, batch, dtype):
     predicted = memory(archspec.load(SPECS / spec).graph, batch, dtype).saved_bytes
     assert predicted == _measured(spec, batch, dtype)
