@@ -237,18 +237,19 @@ def test_every_generated_file_imports_and_runs_without_archspec(tmp_path):
 
 def _reference_state_dicts() -> list[tuple[str, str]]:
     """(fixture, model) for every reference model with a measured state_dict that is a variant of
-    a spec: the families tools/measure_*.py measured, and later_figures' variants."""
+    a spec or a spec of its own: the families tools/measure_*.py measured, timm's Inceptions, and
+    later_figures' variants."""
     out = []
     for fixture in ("efficientnet_measured.json", "efficientnet_v2_measured.json", "mnasnet_measured.json", "regnet_measured.json",
-                    "convnext_measured.json", "timm_measured.json", "later_figures.json"):  # fmt: skip
+                    "convnext_measured.json", "timm_measured.json", "timm_inception_measured.json", "later_figures.json"):  # fmt: skip
         models = json.loads((FIXTURES / fixture).read_text())["models"]
-        out += [(fixture, name) for name, m in models.items() if "state_dict" in m and name in VARIANTS]
+        out += [(fixture, name) for name, m in models.items() if "state_dict" in m and (name in VARIANTS or fixture.startswith("timm_inception"))]
     return out
 
 
 @pytest.mark.parametrize("fixture, name", _reference_state_dicts(), ids=[n for _, n in _reference_state_dicts()])
 def test_every_variants_module_has_its_references_state_dict(fixture, name):
-    """The generated module of each variant, built on the meta device (no memory, no time for
+    """The generated module of each variant (and of timm's Inceptions), built on the meta device (no memory, no time for
     regnet_y_128gf's 644M parameters): its state_dict is the reference's, keys, shapes and order,
     and a checkpoint of the reference's keys loads into it with strict=True."""
     torch = pytest.importorskip("torch")
