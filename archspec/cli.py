@@ -567,10 +567,11 @@ class BytesParam(click.ParamType):
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
 @click.option("--optimizer", type=click.Choice(["none", "sgd", "sgd-momentum", "adam", "adamw"]), default="adamw", show_default=True)
+@click.option("--mode", type=click.Choice(["train", "infer"]), default="train", show_default=True, help="A training step, or inference (weights, buffers, the peak of live activations).")
 @click.option("--fit", "budget", type=BytesParam(), default=None, help="Also give the largest batch whose predicted figures fit in this, e.g. 80GiB.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @_spec_options
-def memory_(spec, batch, dtype, optimizer, budget, fmt, input_shape, sets, max_layers, variant):
+def memory_(spec, batch, dtype, optimizer, mode, budget, fmt, input_shape, sets, max_layers, variant):
     """What one training step of SPEC holds: weights, gradients, optimizer state, buffers, and the
     activations autograd saves for backward (exactly, as PyTorch saves them), in bytes."""
     import json
@@ -580,41 +581,49 @@ def memory_(spec, batch, dtype, optimizer, budget, fmt, input_shape, sets, max_l
 
     a = analyse(spec, input_shape, sets, max_layers, variant)
     try:
-        m = memory(a, batch=batch, dtype=dtype, optimizer=optimizer)
+        m = memory(a, batch=batch, dtype=dtype, optimizer=optimizer, mode=mode)
     except ArchspecError as err:
         _fail(err)
-    largest = fit(a.graph, budget, dtype, optimizer) if budget is not None else None
-    figures = {
-        "params_bytes": m.params_bytes,
-        "grads_bytes": m.grads_bytes,
-        "optimizer_bytes": m.optimizer_bytes,
-        "buffers_bytes": m.buffers_bytes,
-        "saved_bytes": m.saved_bytes,
-        "train_bytes": m.train_bytes,
-        "infer_peak_bytes": m.infer_peak_bytes,
-    }
+    largest = fit(a.graph, budget, dtype, optimizer, mode) if budget is not None else None
+    if mode == "infer":
+        figures = {"params_bytes": m.params_bytes, "buffers_bytes": m.buffers_bytes, "infer_activations_peak_bytes": m.infer_activations_peak, "infer_peak_bytes": m.infer_peak_bytes}
+    else:
+        figures = {
+            "params_bytes": m.params_bytes,
+            "grads_bytes": m.grads_bytes,
+            "optimizer_bytes": m.optimizer_bytes,
+            "buffers_bytes": m.buffers_bytes,
+            "saved_bytes": m.saved_bytes,
+            "train_bytes": m.train_bytes,
+            "infer_peak_bytes": m.infer_peak_bytes,
+        }
     if fmt == "json":
-        doc = {"spec": spec, "network": a.network, "batch": batch, "dtype": dtype, "optimizer": optimizer, **figures}
-        doc["layers"] = [{"path": p, "saved_bytes": b} for p, b in m.layers.items()]
+        doc = {"spec": spec, "network": a.network, "mode": mode, "batch": batch, "dtype": dtype, **({"optimizer": optimizer} if mode == "train" else {}), **figures}
+        if mode == "train":
+            doc["layers"] = [{"path": p, "saved_bytes": b} for p, b in m.layers.items()]
         if budget is not None:
             doc["fit"] = {"budget_bytes": budget, "batch": largest}
         click.echo(json.dumps(doc, indent=1))
         return
     from rich.table import Table
 
-    table = Table(title=f"memory of {a.network} ({spec}), batch {batch}, {dtype}, {optimizer}")
+    table = Table(title=f"memory of {a.network} ({spec}), batch {batch}, {dtype}, " + (optimizer if mode == "train" else "inference"))
     table.add_column("what")
     table.add_column("bytes", justify="right")
     table.add_column("", justify="right")
     names = {"params_bytes": "parameters", "grads_bytes": "gradients", "optimizer_bytes": f"optimizer state ({optimizer})",
              "buffers_bytes": "buffers", "saved_bytes": "activations saved for backward", "train_bytes": "total (training)",
-             "infer_peak_bytes": "inference: weights, buffers, peak of live activations"}  # fmt: skip
+             "infer_peak_bytes": "inference: weights, buffers, peak of live activations",
+             "infer_activations_peak_bytes": "peak of live activations"}  # fmt: skip
+    if mode == "infer":
+        names["infer_peak_bytes"] = "total (inference)"
     for k, v in figures.items():
         table.add_row(names[k], f"{v:,}", f"{v / 2**30:,.2f} GiB" if v >= 2**30 else f"{v / 2**20:,.1f} MiB")
     console = _stdout_console()
     console.print(table)
     if budget is not None:
-        console.print(f"fits in {budget:,} bytes: batch {largest:,} (by these figures: weights, gradients, optimizer state, buffers, saved activations)", highlight=False, soft_wrap=True)
+        by = "weights, buffers, the peak of live activations" if mode == "infer" else "weights, gradients, optimizer state, buffers, saved activations"
+        console.print(f"fits in {budget:,} bytes: batch {largest:,} (by these figures: {by})", highlight=False, soft_wrap=True)
 
 
 def _verify(a: Analysis, onnx_: bool, device: str, batch: int, verify):

@@ -152,6 +152,11 @@ def _lrn(n, ins, grad, value, own, batch):
     ]
 
 
+def _pad(n, ins, grad, value, own, batch):
+    # zeros (or a constant) need nothing to go back; reflect and replicate read their input
+    return [] if n.attrs["mode"] == "constant" else [value(ins[0], "input")]
+
+
 def _layer_scale(n, ins, grad, value, own, batch):
     return [value(ins[0], "input")]
 
@@ -179,7 +184,7 @@ RULES: dict[str, Rule] = {
     "dropout": _dropout, "stochastic_depth": _stochastic_depth,
     "add": _nothing, "concat": _nothing, "mul": _mul, "scale": _nothing,
     "flatten": _nothing, "permute": _nothing, "crop": _nothing, "identity": _nothing,
-    "upsample": _upsample, "pixel_shuffle": _nothing,
+    "upsample": _upsample, "pixel_shuffle": _nothing, "pad": _pad,
 }  # fmt: skip
 
 
@@ -230,7 +235,8 @@ class Memory:
         return self.params_bytes + self.grads_bytes + self.optimizer_bytes + self.buffers_bytes + self.saved_bytes
 
 
-def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw") -> Memory:
+def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train") -> Memory:
+    """`mode="infer"`: no gradients, optimizer state or saved activations (and no rule needed for them)."""
     from archspec.backends.state_dict import state_dict_shapes
     from archspec.cost import layer_costs, total
 
@@ -242,21 +248,30 @@ def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "a
     states = OPTIMIZERS[optimizer]
     # Adam and AdamW keep two moments per parameter and a float32 `step` per parameter tensor
     optimizer_bytes = states * t.params * size + (FLOAT32 * tensors if optimizer in ("adam", "adamw") else 0)
-    saved_total, layers = saved_bytes(g, batch, dtype)
     peak = activation_peak(g, batch, dtype)
-    return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, t.buffers * size + INT64 * tracked, saved_total, layers, peak)
+    buffers = t.buffers * size + INT64 * tracked
+    if mode == "infer":
+        return Memory(batch, dtype, "none", t.params * size, 0, 0, buffers, 0, {}, peak)
+    saved_total, layers = saved_bytes(g, batch, dtype)
+    return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, buffers, saved_total, layers, peak)
 
 
-def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw") -> int:
-    """The largest batch whose predicted training figures fit in `budget` bytes (0: not even one)."""
-    one, two = memory(g, 1, dtype, optimizer).train_bytes, memory(g, 2, dtype, optimizer).train_bytes
+def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train") -> int:
+    """The largest batch whose predicted figures fit in `budget` bytes (0: not even one): a training
+    step's (`train_bytes`), or with `mode="infer"` inference's peak (`infer_peak_bytes`)."""
+
+    def need(batch: int) -> int:
+        m = memory(g, batch, dtype, optimizer, mode)
+        return m.infer_peak_bytes if mode == "infer" else m.train_bytes
+
+    one, two = need(1), need(2)
     per, fixed = two - one, 2 * one - two  # every figure is linear in the batch
     if fixed + per > budget:
         return 0
     n = (budget - fixed) // per if per else 10**9
-    while memory(g, n + 1, dtype, optimizer).train_bytes <= budget:  # the exact figures at the boundary
+    while need(n + 1) <= budget:  # the exact figures at the boundary
         n += 1
-    while n > 0 and memory(g, n, dtype, optimizer).train_bytes > budget:
+    while n > 0 and need(n) > budget:
         n -= 1
     return n
 

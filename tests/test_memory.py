@@ -54,6 +54,25 @@ def test_saved_bytes_equal_what_autograd_saves(spec, batch, dtype):
     assert predicted == _measured(spec, batch, dtype)
 
 
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate"])
+def test_pad_saves_its_input_unless_it_pads_with_a_constant(write_spec, mode):
+    torch = pytest.importorskip("torch")
+    path = write_spec(f'input 3x9x10\nnetwork n:\n    conv(4, 1)\n    pad((1, 2, 0, 3), mode="{mode}")\n    conv(5, 3)\n    relu\n')
+    g = archspec.load(path).graph
+    model = archspec.build(path).train()
+    own = {t.untyped_storage().data_ptr() for t in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in own:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(torch.randn(2, 3, 9, 10))
+    assert memory(g, 2).saved_bytes == sum(seen.values())
+
+
 def test_the_optimizer_state_is_what_torchs_optimizers_allocate():
     torch = pytest.importorskip("torch")
     spec = SPECS / "resnet18.arch"
@@ -158,3 +177,16 @@ def test_the_inference_peak_is_the_dags_liveness(spec):
         assert predicted == measured
     else:  # docs/memory.md's tolerance: measured within 1.6x of the prediction, never below it
         assert predicted <= measured <= 1.6 * predicted
+
+
+def test_inference_mode_counts_weights_buffers_and_the_peak_and_fits_by_it():
+    g = archspec.load(SPECS / "shufflenet_v2.arch").graph  # no rule for its saved tensors is needed
+    from archspec.training_memory import activation_peak
+
+    m = memory(g, 4, "float32", mode="infer")
+    assert (m.grads_bytes, m.optimizer_bytes, m.saved_bytes) == (0, 0, 0)
+    assert m.infer_peak_bytes == m.params_bytes + m.buffers_bytes + activation_peak(g, 4)
+    n = fit(g, 2**30, mode="infer")
+    assert memory(g, n, mode="infer").infer_peak_bytes <= 2**30 < memory(g, n + 1, mode="infer").infer_peak_bytes
+    r = run_cli("memory", "specs/shufflenet_v2.arch", "--mode", "infer", "--batch", "4", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["infer_peak_bytes"] == m.infer_peak_bytes and "saved_bytes" not in json.loads(r.stdout)
