@@ -21,7 +21,7 @@ from archspec.cost import DTYPE_BYTES
 from archspec.ir import Graph, Node
 
 # ops whose output is a view of their input (or the input itself): one storage
-_VIEWS = {"flatten", "permute", "crop", "identity"}
+_VIEWS = {"flatten", "permute", "crop", "identity", "chunk"}
 # ops autograd does not need the output of (the torch backend's `overwritable`): an in-place
 # activation after one overwrites it, so the two share a storage
 _OVERWRITABLE = {"conv", "dwconv", "conv_transpose", "linear", "batchnorm", "add", "concat", "mul", "layernorm"}
@@ -72,8 +72,8 @@ def saved(g: Graph, batch: int = 1, dtype: str = "float32") -> list[tuple[Node, 
     grad = [False] * len(g.nodes)  # whether a value depends on a parameter (requires grad)
     out: list[tuple[Node, list[Saved]]] = []
 
-    def value(i: int, what: str) -> Saved:
-        return Saved(("value", root[i]), batch * math.prod(g.nodes[i].shape) * size, what)
+    def value(i: int, what: str) -> Saved:  # the whole storage: a view (a chunk, a crop) keeps all of it
+        return Saved(("value", root[i]), batch * math.prod(g.nodes[root[i]].shape) * size, what)
 
     def own(n: Node, name: str, elements: int, itemsize: int | None = None) -> Saved:
         return Saved(("own", n.id, name), elements * (size if itemsize is None else itemsize), name)
@@ -180,10 +180,10 @@ RULES: dict[str, Rule] = {
     "batchnorm": _batchnorm, "layernorm": _layernorm, "layer_scale": _layer_scale, "lrn": _lrn,
     "relu": _result, "relu6": _relu6, "sigmoid": _result, "tanh": _result, "softmax": _result,
     "hardswish": _input, "hardsigmoid": _input, "silu": _input, "gelu": _input, "leaky_relu": _input,
-    "maxpool": _maxpool, "avgpool": _input, "adaptive_avgpool": _adaptive, "global_avgpool": _nothing,
+    "maxpool": _maxpool, "adaptive_maxpool": _maxpool, "global_maxpool": _maxpool, "avgpool": _input, "adaptive_avgpool": _adaptive, "global_avgpool": _nothing,
     "dropout": _dropout, "stochastic_depth": _stochastic_depth,
     "add": _nothing, "concat": _nothing, "mul": _mul, "scale": _nothing,
-    "flatten": _nothing, "permute": _nothing, "crop": _nothing, "identity": _nothing,
+    "flatten": _nothing, "permute": _nothing, "crop": _nothing, "identity": _nothing, "chunk": _nothing, "channel_shuffle": _nothing,
     "upsample": _upsample, "pixel_shuffle": _nothing, "pad": _pad,
 }  # fmt: skip
 
