@@ -305,7 +305,7 @@ class Writer:
             if literal is None:  # `b=a * 2`: Python defaults cannot read other parameters, so None stands for it
                 arg_defaults.append(ast.Constant(None))
                 py = frame.vars[p.name]
-                prologue.append(ast.If(ast.Compare(py, [ast.Is()], [ast.Constant(None)]), [assign(py.id, self._expr(p.default, frame))], []))  # type: ignore[attr-defined]
+                prologue.append(self._computed_default(p, py, frame))
                 args[[a.arg for a in args].index(py.id)].annotation = None  # type: ignore[attr-defined]
             else:
                 arg_defaults.append(literal)
@@ -380,6 +380,10 @@ class Writer:
             return None
         return const(evaluate(p.default, Env({}, Env(dict(globals_values)))))
 
+    def _computed_default(self, p: defs.Param, py: ast.Name, frame: Frame) -> ast.stmt:
+        """`if b is None: b = a * 2`: a default that reads the parameters before it, computed first thing."""
+        return ast.If(ast.Compare(py, [ast.Is()], [ast.Constant(None)]), [assign(py.id, self._expr(p.default, frame))], [])
+
     def _derived(self, p: defs.Param) -> bool:
         """A network parameter whose default reads the ones before it (`r = 2 if reduced_tail else 1`)
         and that was compiled with that default: the module computes it too, so `reduced_tail=True` works."""
@@ -402,7 +406,7 @@ class Writer:
             if self._derived(p):  # computed from the parameters before it, as the spec does
                 args_def.append(ast.arg(py.id, None))  # type: ignore[attr-defined]
                 defaults.append(ast.Constant(None))
-                prologue.append(ast.If(ast.Compare(py, [ast.Is()], [ast.Constant(None)]), [assign(py.id, self._expr(p.default, frame))], []))  # type: ignore[attr-defined]
+                prologue.append(self._computed_default(p, py, frame))
             else:
                 args_def.append(ast.arg(py.id, _annotation([self.g.params[p.name]])))  # type: ignore[attr-defined]
                 defaults.append(const(self.g.params[p.name]))
