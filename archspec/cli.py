@@ -92,10 +92,10 @@ def _one_input(inputs: tuple) -> tuple[int, ...] | None:
     return inputs[0] if inputs else None
 
 
-def analyse(spec: str, input_shape, sets, max_layers, variant, program=None) -> Analysis:
-    input_shape = _one_input(input_shape) if isinstance(input_shape, tuple) and (not input_shape or isinstance(input_shape[0], tuple)) else input_shape
+def analyse(spec: str, input_shape: tuple, sets, max_layers, variant, program=None) -> Analysis:
+    """`input_shape`: every --input given (a command that takes one refuses two)."""
     try:
-        return analyse_program(spec, program, input=input_shape, max_layers=max_layers, variant=variant, **_overrides(sets))
+        return analyse_program(spec, program, input=_one_input(input_shape), max_layers=max_layers, variant=variant, **_overrides(sets))
     except ArchspecError as err:
         _fail(err)
         raise  # unreachable
@@ -623,7 +623,8 @@ def memory_(spec, batch, dtype, optimizer, mode, budget, fmt, input_shape, sets,
     console.print(table)
     if budget is not None:
         by = "weights, buffers, the peak of live activations" if mode == "infer" else "weights, gradients, optimizer state, buffers, saved activations"
-        console.print(f"fits in {budget:,} bytes: batch {largest:,} (by these figures: {by})", highlight=False, soft_wrap=True)
+        batches = "any batch (nothing in them grows with it)" if largest is None else f"batch {largest:,}"
+        console.print(f"fits in {budget:,} bytes: {batches} (by these figures: {by})", highlight=False, soft_wrap=True)
 
 
 def _verify(a: Analysis, onnx_: bool, device: str, batch: int, verify):

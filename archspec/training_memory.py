@@ -17,14 +17,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from archspec.backends.torch_lowering import LOWERINGS
 from archspec.cost import DTYPE_BYTES
 from archspec.ir import Graph, Node
+from archspec.ops import OPS
 
 # ops whose output is a view of their input (or the input itself): one storage
 _VIEWS = {"flatten", "permute", "crop", "identity", "chunk"}
-# ops autograd does not need the output of (the torch backend's `overwritable`): an in-place
-# activation after one overwrites it, so the two share a storage
-_OVERWRITABLE = {"conv", "dwconv", "conv_transpose", "linear", "batchnorm", "add", "concat", "mul", "layernorm"}
+# ops whose output the generated module lets an in-place ReLU overwrite (their lowering's
+# `overwritable`: autograd does not need it), so the two share a storage
+_OVERWRITABLE = {name for name, record in LOWERINGS.items() if record.overwritable}
 FLOAT32 = 4
 INT64 = 8
 BOOL = 1
@@ -83,14 +85,12 @@ def saved(g: Graph, batch: int = 1, dtype: str = "float32") -> list[tuple[Node, 
         if rule is None:
             raise NotModelled(f"memory: what autograd saves for '{n.op}' ({n.path}) is not modelled yet", n)
         ins = list(n.inputs)
-        has_params = n.op in _PARAMETERISED and not (n.op == "batchnorm" and not n.attrs["affine"])
+        has_params = OPS[n.op].cost(n.attrs, [g.nodes[i].shape for i in ins], n.shape).params > 0
         needs = has_params or any(grad[i] for i in ins)
         grad[n.id] = needs
         out.append((n, rule(n, ins, grad, value, own, batch) if needs else []))
     return out
 
-
-_PARAMETERISED = {"conv", "dwconv", "conv_transpose", "linear", "batchnorm", "layernorm", "layer_scale"}
 
 Rule = Callable[..., list[Saved]]
 
@@ -157,16 +157,8 @@ def _pad(n, ins, grad, value, own, batch):
     return [] if n.attrs["mode"] == "constant" else [value(ins[0], "input")]
 
 
-def _layer_scale(n, ins, grad, value, own, batch):
-    return [value(ins[0], "input")]
-
-
 def _adaptive(n, ins, grad, value, own, batch):
     return [] if n.shape[1:] == (1, 1) else [value(ins[0], "input")]  # to 1x1 PyTorch takes the mean
-
-
-def _upsample(n, ins, grad, value, own, batch):
-    return []
 
 
 def _stochastic_depth(n, ins, grad, value, own, batch):
@@ -177,14 +169,14 @@ def _stochastic_depth(n, ins, grad, value, own, batch):
 
 RULES: dict[str, Rule] = {
     "conv": _input, "dwconv": _input, "conv_transpose": _input, "linear": _input,
-    "batchnorm": _batchnorm, "layernorm": _layernorm, "layer_scale": _layer_scale, "lrn": _lrn,
+    "batchnorm": _batchnorm, "layernorm": _layernorm, "layer_scale": _input, "lrn": _lrn,
     "relu": _result, "relu6": _relu6, "sigmoid": _result, "tanh": _result, "softmax": _result,
     "hardswish": _input, "hardsigmoid": _input, "silu": _input, "gelu": _input, "leaky_relu": _input,
     "maxpool": _maxpool, "adaptive_maxpool": _maxpool, "global_maxpool": _maxpool, "avgpool": _input, "adaptive_avgpool": _adaptive, "global_avgpool": _nothing,
     "dropout": _dropout, "stochastic_depth": _stochastic_depth,
     "add": _nothing, "concat": _nothing, "mul": _mul, "scale": _nothing,
     "flatten": _nothing, "permute": _nothing, "crop": _nothing, "identity": _nothing, "chunk": _nothing, "channel_shuffle": _nothing,
-    "upsample": _upsample, "pixel_shuffle": _nothing, "pad": _pad,
+    "upsample": _nothing, "pixel_shuffle": _nothing, "pad": _pad,
 }  # fmt: skip
 
 
@@ -256,9 +248,10 @@ def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "a
     return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, buffers, saved_total, layers, peak)
 
 
-def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train") -> int:
-    """The largest batch whose predicted figures fit in `budget` bytes (0: not even one): a training
-    step's (`train_bytes`), or with `mode="infer"` inference's peak (`infer_peak_bytes`)."""
+def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train") -> int | None:
+    """The largest batch whose predicted figures fit in `budget` bytes (0: not even one; None: any,
+    nothing in them grows with the batch): a training step's (`train_bytes`), or with
+    `mode="infer"` inference's peak (`infer_peak_bytes`)."""
 
     def need(batch: int) -> int:
         m = memory(g, batch, dtype, optimizer, mode)
@@ -268,7 +261,9 @@ def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw",
     per, fixed = two - one, 2 * one - two  # every figure is linear in the batch
     if fixed + per > budget:
         return 0
-    n = (budget - fixed) // per if per else 10**9
+    if per == 0:  # a training step of a network without parameters saves nothing: no batch is too large
+        return None
+    n = (budget - fixed) // per
     while need(n + 1) <= budget:  # the exact figures at the boundary
         n += 1
     while n > 0 and need(n) > budget:

@@ -100,6 +100,17 @@ def test_fit_is_right_at_the_boundary():
     assert fit(g, 10, "float32", "adamw") == 0
 
 
+def test_fit_without_anything_growing_with_the_batch_is_any_batch(write_spec):
+    """A network without parameters saves nothing for backward: its training figures are the same
+    at every batch, so every batch fits (this looped for ever once)."""
+    path = write_spec("input 3x8x8\nnetwork n:\n    maxpool(2)\n    relu\n")
+    assert fit(archspec.load(path).graph, 2**30) is None
+    r = run_cli("memory", str(path), "--fit", "1GiB")
+    assert r.returncode == 0 and "any batch" in r.stdout
+    doc = json.loads(run_cli("memory", str(path), "--fit", "1GiB", "--format", "json").stdout)
+    assert doc["fit"]["batch"] is None
+
+
 def test_the_memory_command_json_and_table():
     r = run_cli("memory", "specs/resnet18.arch", "--batch", "4", "--dtype", "bfloat16", "--optimizer", "sgd", "--fit", "16GiB", "--format", "json")
     assert r.returncode == 0, r.stderr
