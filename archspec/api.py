@@ -242,7 +242,7 @@ def _literal(v: Any) -> irx.Expr:
     return irx.Const(v, span)
 
 
-def memory(path: str | Path | Analysis, *, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train", **overrides: Any):
+def memory(path: str | Path | Analysis, *, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train", device: str = "cuda", **overrides: Any):
     """What a training step holds (`archspec memory`): a `training_memory.Memory` with params,
     gradients, optimizer state, buffers and the activations autograd saves, in bytes; raises
     ArchspecError at an op whose saved tensors are not modelled yet."""
@@ -251,7 +251,7 @@ def memory(path: str | Path | Analysis, *, batch: int = 1, dtype: str = "float32
 
     a = path if isinstance(path, Analysis) else load(path, **overrides)
     try:
-        return predict(a.graph, batch, dtype, optimizer, mode)
+        return predict(a.graph, batch, dtype, optimizer, mode, device)
     except NotModelled as err:
         raise ArchspecError(Diagnostic(err.message, err.node.span, help="docs/memory.md lists the ops it models")) from None
 

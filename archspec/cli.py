@@ -492,8 +492,9 @@ def _sweep_values(item: str) -> tuple[str, tuple]:
 @click.option("--variant", default=None, metavar="NAME", help="Start from one of the spec's `variant` lines.")
 @click.option("--max-layers", type=click.IntRange(min=1), default=DEFAULT_MAX_LAYERS, show_default=True, help="Refuse networks with more layers.")
 def sweep(spec, sets, fmt, plot_path, input_shape, variant, max_layers):
-    """Cost every combination of some parameters' values (a design sweep): params, macs and
-    activations of each, and which are on the params-macs Pareto front."""
+    """Cost every combination of some parameters' values (a design sweep): params, macs,
+    activations and the peak of a training step (batch 1, float32, AdamW) of each, and which are
+    on the params-macs Pareto front."""
     import json
 
     from archspec import report
@@ -522,7 +523,7 @@ def sweep(spec, sets, fmt, plot_path, input_shape, variant, max_layers):
     with Progress(console=Console(stderr=True), transient=True) as bar:  # drawn on a terminal only
         task = bar.add_task(f"sweep {spec}", total=None)
         points = sweeps.run(spec, choices, program, progress=lambda done, total: bar.update(task, completed=done, total=total), **kw)
-    rows = [{**p.values, "output": p.output, "params": p.params, "macs": p.macs, "activations": p.activations, "pareto": p.pareto, "error": p.error} for p in points]
+    rows = [{**p.values, "output": p.output, "params": p.params, "macs": p.macs, "activations": p.activations, "train_peak_bytes": p.train_peak_bytes, "pareto": p.pareto, "error": p.error} for p in points]
     if fmt == "json":
         click.echo(json.dumps({"spec": spec, "points": rows}, indent=1, default=str))
     elif fmt == "csv":
@@ -531,14 +532,16 @@ def sweep(spec, sets, fmt, plot_path, input_shape, variant, max_layers):
         from rich.table import Table
 
         table = Table(title=f"sweep {spec} ({len(points)} combinations)")
-        for name in [*choices, "output", "params", "macs", "activations", "Pareto"]:
-            table.add_column(name, justify="right" if name in ("params", "macs", "activations") else "left")
+        numbers = ("params", "macs", "activations", "train peak, b1")
+        for name in [*choices, "output", *numbers, "Pareto"]:
+            table.add_column(name, justify="right" if name in numbers else "left")
         for p in points:
             cells = [str(v) for v in p.values.values()]
             if p.error is not None:
-                table.add_row(*cells, f"error: {p.error}", "", "", "", "")
+                table.add_row(*cells, f"error: {p.error}", "", "", "", "", "")
             else:
-                table.add_row(*cells, p.output, f"{p.params:,}", f"{p.macs:,}", f"{p.activations:,}", "*" if p.pareto else "")
+                peak = f"{p.train_peak_bytes / 2**20:,.1f} MiB"
+                table.add_row(*cells, p.output, f"{p.params:,}", f"{p.macs:,}", f"{p.activations:,}", peak, "*" if p.pareto else "")
         _stdout_console().print(table)
     if plot_path is not None and any(p.error is None for p in points):
         data = sweeps.plot(points, f"{Path(spec).stem}: " + " x ".join(choices))
@@ -568,12 +571,14 @@ class BytesParam(click.ParamType):
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
 @click.option("--optimizer", type=click.Choice(["none", "sgd", "sgd-momentum", "adam", "adamw"]), default="adamw", show_default=True)
 @click.option("--mode", type=click.Choice(["train", "infer"]), default="train", show_default=True, help="A training step, or inference (weights, buffers, the peak of live activations).")
-@click.option("--fit", "budget", type=BytesParam(), default=None, help="Also give the largest batch whose predicted figures fit in this, e.g. 80GiB.")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True, help="Whose conventions: CUDA keeps 16-bit norms' statistics in float32 and a bool dropout mask.")
+@click.option("--fit", "budget", type=BytesParam(), default=None, help="Also give the largest batch whose predicted peak fits in this, e.g. 80GiB.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @_spec_options
-def memory_(spec, batch, dtype, optimizer, mode, budget, fmt, input_shape, sets, max_layers, variant):
-    """What one training step of SPEC holds: weights, gradients, optimizer state, buffers, and the
-    activations autograd saves for backward (exactly, as PyTorch saves them), in bytes."""
+def memory_(spec, batch, dtype, optimizer, mode, device, budget, fmt, input_shape, sets, max_layers, variant):
+    """What one training step of SPEC holds: weights, gradients, optimizer state, buffers, the
+    activations autograd saves for backward (exactly, as PyTorch saves them) and the step's peak,
+    in bytes."""
     import json
 
     from archspec.api import memory
@@ -581,10 +586,10 @@ def memory_(spec, batch, dtype, optimizer, mode, budget, fmt, input_shape, sets,
 
     a = analyse(spec, input_shape, sets, max_layers, variant)
     try:
-        m = memory(a, batch=batch, dtype=dtype, optimizer=optimizer, mode=mode)
+        m = memory(a, batch=batch, dtype=dtype, optimizer=optimizer, mode=mode, device=device)
     except ArchspecError as err:
         _fail(err)
-    largest = fit(a.graph, budget, dtype, optimizer, mode) if budget is not None else None
+    largest = fit(a.graph, budget, dtype, optimizer, mode, device) if budget is not None else None
     if mode == "infer":
         figures = {"params_bytes": m.params_bytes, "buffers_bytes": m.buffers_bytes, "infer_activations_peak_bytes": m.infer_activations_peak, "infer_peak_bytes": m.infer_peak_bytes}
     else:
@@ -595,10 +600,11 @@ def memory_(spec, batch, dtype, optimizer, mode, budget, fmt, input_shape, sets,
             "buffers_bytes": m.buffers_bytes,
             "saved_bytes": m.saved_bytes,
             "train_bytes": m.train_bytes,
+            "train_peak_bytes": m.train_peak_bytes,
             "infer_peak_bytes": m.infer_peak_bytes,
         }
     if fmt == "json":
-        doc = {"spec": spec, "network": a.network, "mode": mode, "batch": batch, "dtype": dtype, **({"optimizer": optimizer} if mode == "train" else {}), **figures}
+        doc = {"spec": spec, "network": a.network, "mode": mode, "batch": batch, "dtype": dtype, "device": device, **({"optimizer": optimizer} if mode == "train" else {}), **figures}
         if mode == "train":
             doc["layers"] = [{"path": p, "saved_bytes": b} for p, b in m.layers.items()]
         if budget is not None:
@@ -607,12 +613,13 @@ def memory_(spec, batch, dtype, optimizer, mode, budget, fmt, input_shape, sets,
         return
     from rich.table import Table
 
-    table = Table(title=f"memory of {a.network} ({spec}), batch {batch}, {dtype}, " + (optimizer if mode == "train" else "inference"))
+    table = Table(title=f"memory of {a.network} ({spec}), batch {batch}, {dtype}, {device}, " + (optimizer if mode == "train" else "inference"))
     table.add_column("what")
     table.add_column("bytes", justify="right")
     table.add_column("", justify="right")
     names = {"params_bytes": "parameters", "grads_bytes": "gradients", "optimizer_bytes": f"optimizer state ({optimizer})",
-             "buffers_bytes": "buffers", "saved_bytes": "activations saved for backward", "train_bytes": "total (training)",
+             "buffers_bytes": "buffers", "saved_bytes": "activations saved for backward", "train_bytes": "sum of the above",
+             "train_peak_bytes": "peak of a training step",
              "infer_peak_bytes": "inference: weights, buffers, peak of live activations",
              "infer_activations_peak_bytes": "peak of live activations"}  # fmt: skip
     if mode == "infer":
@@ -622,9 +629,8 @@ def memory_(spec, batch, dtype, optimizer, mode, budget, fmt, input_shape, sets,
     console = _stdout_console()
     console.print(table)
     if budget is not None:
-        by = "weights, buffers, the peak of live activations" if mode == "infer" else "weights, gradients, optimizer state, buffers, saved activations"
-        batches = "any batch (nothing in them grows with it)" if largest is None else f"batch {largest:,}"
-        console.print(f"fits in {budget:,} bytes: {batches} (by these figures: {by})", highlight=False, soft_wrap=True)
+        by = "inference peak: weights, buffers, live activations" if mode == "infer" else "peak of a training step"
+        console.print(f"fits in {budget:,} bytes: batch {largest:,} (by the predicted {by})", highlight=False, soft_wrap=True)
 
 
 def _verify(a: Analysis, onnx_: bool, device: str, batch: int, verify):

@@ -1,4 +1,5 @@
-"""Design sweeps: every combination of some parameters' values, with each one's cost, and the
+"""Design sweeps: every combination of some parameters' values, with each one's cost and training
+memory, and the
 ones no other beats on both params and macs (the Pareto front).
 
 `archspec sweep SPEC --set width=0.5,0.75,1.0 --set depth=1.0,1.2` elaborates the spec once per
@@ -27,6 +28,7 @@ class Point:
     params: int | None = None
     macs: int | None = None
     activations: int | None = None
+    train_peak_bytes: int | None = None  # a training step's peak at batch 1, float32, AdamW (docs/memory.md)
     output: str | None = None
     error: str | None = None
     pareto: bool = False
@@ -46,6 +48,7 @@ def combinations(choices: dict[str, tuple]) -> list[dict[str, Any]]:
 def run(path: str | Path, choices: dict[str, tuple], program: Program | None = None, progress=None, **kw: Any) -> list[Point]:
     """Cost every combination; `progress(done, total)` is told after each."""
     from archspec import units
+    from archspec.training_memory import memory
 
     program = program or load_program(path)
     combos = combinations(choices)
@@ -54,7 +57,7 @@ def run(path: str | Path, choices: dict[str, tuple], program: Program | None = N
         try:
             a = analyse_program(path, program, **kw, **values)
             t = a.total
-            points.append(Point(values, t.params, t.macs, t.activations, units.outputs_str(a.graph)))
+            points.append(Point(values, t.params, t.macs, t.activations, memory(a.graph).train_peak_bytes, units.outputs_str(a.graph)))
         except ArchspecError as err:
             first = err.diagnostics[0] if err.diagnostics else None
             points.append(Point(values, error=first.message if first else str(err)))

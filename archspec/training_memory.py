@@ -1,13 +1,13 @@
-"""Memory before training: what autograd keeps for backward, exactly, and the bytes of the weights,
-their gradients and the optimizer's state.
+"""Memory before training: what autograd keeps for backward, exactly, the bytes of the weights,
+their gradients and the optimizer's state, and the peak of a step (`liveness`).
 
 `saved_bytes` walks the graph in execution order with each op's rule of what PyTorch's autograd
-saves in a training forward (its derivative formula's saved inputs and outputs, CPU and CUDA
-alike): a convolution or linear its input, a batch norm its input and two per-channel statistics,
-ReLU and sigmoid their output, a max pool its input and int64 indices, dropout its bool mask; an
-add or a concat nothing. A value is one storage: views (flatten, permute, chunk, crop) and in-place
+saves in a training forward (its derivative formula's saved inputs and outputs; where CUDA and
+the CPU differ, in a 16-bit norm's statistics and dropout's mask, `device` picks): a convolution
+or linear its input, a batch norm its input and two per-channel statistics, ReLU and sigmoid their
+output, a max pool its input and int64 indices, dropout its mask; an add or a concat nothing. A value is one storage: views (flatten, permute, chunk, crop) and in-place
 activations share their input's, and a storage saved by two ops counts once, as
-`torch.autograd.graph.saved_tensors_hooks` sees it (tests/test_memory.py compares them). An op
+`torch.autograd.graph.saved_tensors_hooks` sees it (tests/test_memory*.py compare them). An op
 without a rule here is refused by name, never guessed.
 """
 
@@ -17,16 +17,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from archspec.backends.torch_lowering import LOWERINGS
 from archspec.cost import DTYPE_BYTES
 from archspec.ir import Graph, Node
-from archspec.ops import OPS
+from archspec.liveness import inference_peak, requires_grad, storages, training_peak
 
-# ops whose output is a view of their input (or the input itself): one storage
-_VIEWS = {"flatten", "permute", "crop", "identity", "chunk"}
-# ops whose output the generated module lets an in-place ReLU overwrite (their lowering's
-# `overwritable`: autograd does not need it), so the two share a storage
-_OVERWRITABLE = {name for name, record in LOWERINGS.items() if record.overwritable}
 FLOAT32 = 4
 INT64 = 8
 BOOL = 1
@@ -49,46 +43,33 @@ class NotModelled(Exception):
         self.message, self.node = message, node
 
 
-def _storage(g: Graph, inference: bool = False) -> list[int]:
-    """Each node's storage: its own id, or (for a view, an in-place activation) its input's; at
-    inference dropout and stochastic depth return their input."""
-    consumers: dict[int, int] = {}
-    for n in g.nodes:
-        for i in n.inputs:
-            consumers[i] = consumers.get(i, 0) + 1
-    outputs = {i for _, i in g.returns}
-    root = list(range(len(g.nodes)))
-    for n in g.nodes[1:]:
-        src = n.inputs[0] if n.inputs else None
-        if src is not None and (n.op in _VIEWS or (inference and n.op in ("dropout", "stochastic_depth"))):
-            root[n.id] = root[src]
-        elif n.op in ("relu", "relu6") and src is not None and g.nodes[src].op in _OVERWRITABLE and consumers.get(src) == 1 and src not in outputs:
-            root[n.id] = root[src]  # nn.ReLU(inplace=True) on a value nothing else reads
-    return root
+DEVICES = ("cuda", "cpu")
 
 
-def saved(g: Graph, batch: int = 1, dtype: str = "float32") -> list[tuple[Node, list[Saved]]]:
-    """Per layer, the tensors its training forward saves (before counting shared storages once)."""
+def saved(g: Graph, batch: int = 1, dtype: str = "float32", device: str = "cuda") -> list[tuple[Node, list[Saved]]]:
+    """Per layer, the tensors its training forward saves (before counting shared storages once),
+    as PyTorch saves them on `device`: CUDA keeps the statistics of a 16-bit batch or layer norm
+    in float32 and dropout's bool mask; the CPU keeps the statistics in the dtype and dropout's
+    noise."""
     size = DTYPE_BYTES[dtype]
-    root = _storage(g)
-    grad = [False] * len(g.nodes)  # whether a value depends on a parameter (requires grad)
+    stat = FLOAT32 if device == "cuda" else size
+    root = storages(g)
+    grad = requires_grad(g)
     out: list[tuple[Node, list[Saved]]] = []
 
     def value(i: int, what: str) -> Saved:  # the whole storage: a view (a chunk, a crop) keeps all of it
         return Saved(("value", root[i]), batch * math.prod(g.nodes[root[i]].shape) * size, what)
 
     def own(n: Node, name: str, elements: int, itemsize: int | None = None) -> Saved:
-        return Saved(("own", n.id, name), elements * (size if itemsize is None else itemsize), name)
+        itemsize = {None: size, "stat": stat, "mask": BOOL if device == "cuda" else size}.get(itemsize, itemsize)
+        return Saved(("own", n.id, name), elements * itemsize, name)
 
     for n in g.nodes[1:]:
         rule = RULES.get(n.op)
         if rule is None:
             raise NotModelled(f"memory: what autograd saves for '{n.op}' ({n.path}) is not modelled yet", n)
         ins = list(n.inputs)
-        has_params = OPS[n.op].cost(n.attrs, [g.nodes[i].shape for i in ins], n.shape).params > 0
-        needs = has_params or any(grad[i] for i in ins)
-        grad[n.id] = needs
-        out.append((n, rule(n, ins, grad, value, own, batch) if needs else []))
+        out.append((n, rule(n, ins, grad, value, own, batch) if grad[n.id] else []))
     return out
 
 
@@ -109,13 +90,13 @@ def _nothing(n, ins, grad, value, own, batch):
 
 def _batchnorm(n, ins, grad, value, own, batch):
     c = n.attrs["channels"]
-    return [value(ins[0], "input"), own(n, "save_mean", c), own(n, "save_invstd", c)]
+    return [value(ins[0], "input"), own(n, "save_mean", c, "stat"), own(n, "save_invstd", c, "stat")]
 
 
 def _layernorm(n, ins, grad, value, own, batch):
     shape = n.shape
     rows = batch * (math.prod(shape[1:]) if n.attrs["channels_first"] else math.prod(shape[:-1]))
-    return [value(ins[0], "input"), own(n, "mean", rows), own(n, "rstd", rows)]
+    return [value(ins[0], "input"), own(n, "mean", rows, "stat"), own(n, "rstd", rows, "stat")]
 
 
 def _maxpool(n, ins, grad, value, own, batch):
@@ -123,8 +104,8 @@ def _maxpool(n, ins, grad, value, own, batch):
 
 
 def _dropout(n, ins, grad, value, own, batch):
-    # on the CPU, `input * noise` keeps the noise, in the value's dtype (CUDA's fused kernel keeps a bool mask)
-    return [own(n, "noise", batch * math.prod(n.shape))] if n.attrs["p"] > 0 else []
+    # CUDA's fused kernel (native_dropout) keeps a bool mask; on the CPU `input * noise` keeps the noise
+    return [own(n, "mask", batch * math.prod(n.shape), "mask")] if n.attrs["p"] > 0 else []
 
 
 def _relu6(n, ins, grad, value, own, batch):
@@ -180,13 +161,13 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 
-def saved_bytes(g: Graph, batch: int = 1, dtype: str = "float32") -> tuple[int, dict[str, int]]:
+def saved_bytes(g: Graph, batch: int = 1, dtype: str = "float32", device: str = "cuda") -> tuple[int, dict[str, int]]:
     """The bytes of the unique storages autograd keeps for backward (parameters and buffers not
     counted), in total and by the layer that first saves each."""
     seen: set[tuple] = set()
     per_layer: dict[str, int] = {}
     total = 0
-    for n, items in saved(g, batch, dtype):
+    for n, items in saved(g, batch, dtype, device):
         mine = 0
         for s in items:
             if s.key in seen:
@@ -215,6 +196,8 @@ class Memory:
     saved_bytes: int
     layers: dict[str, int]
     infer_activations_peak: int  # the inference peak of live activations, by DAG liveness
+    train_transient_peak: int = 0  # a step's peak beyond weights, buffers and optimizer state
+    device: str = "cuda"
 
     @property
     def infer_peak_bytes(self) -> int:
@@ -226,8 +209,15 @@ class Memory:
         """Weights, gradients, optimizer state, buffers and the activations kept for backward."""
         return self.params_bytes + self.grads_bytes + self.optimizer_bytes + self.buffers_bytes + self.saved_bytes
 
+    @property
+    def train_peak_bytes(self) -> int:
+        """A training step's peak: the weights, buffers and optimizer state, and the largest of
+        the forward's and backward's live tensors (`liveness.training_peak`) and the optimizer
+        step's (every gradient, and Adam's one parameter-sized temporary)."""
+        return self.params_bytes + self.optimizer_bytes + self.buffers_bytes + self.train_transient_peak
 
-def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train") -> Memory:
+
+def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train", device: str = "cuda") -> Memory:
     """`mode="infer"`: no gradients, optimizer state or saved activations (and no rule needed for them)."""
     from archspec.backends.state_dict import state_dict_shapes
     from archspec.cost import layer_costs, total
@@ -240,58 +230,32 @@ def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "a
     states = OPTIMIZERS[optimizer]
     # Adam and AdamW keep two moments per parameter and a float32 `step` per parameter tensor
     optimizer_bytes = states * t.params * size + (FLOAT32 * tensors if optimizer in ("adam", "adamw") else 0)
-    peak = activation_peak(g, batch, dtype)
+    peak = inference_peak(g, batch, size)
     buffers = t.buffers * size + INT64 * tracked
     if mode == "infer":
-        return Memory(batch, dtype, "none", t.params * size, 0, 0, buffers, 0, {}, peak)
-    saved_total, layers = saved_bytes(g, batch, dtype)
-    return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, buffers, saved_total, layers, peak)
+        return Memory(batch, dtype, "none", t.params * size, 0, 0, buffers, 0, {}, peak, 0, device)
+    saved_total, layers = saved_bytes(g, batch, dtype, device)
+    # the optimizer step: every gradient, foreach Adam's sqrt of the second moments, the input
+    step = t.params * size * (2 if optimizer in ("adam", "adamw") else 1) + batch * math.prod(g.nodes[0].shape) * size
+    transient = max(training_peak(g, saved(g, batch, dtype, device), batch, size), step)
+    return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, buffers, saved_total, layers, peak, transient, device)
 
 
-def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train") -> int | None:
-    """The largest batch whose predicted figures fit in `budget` bytes (0: not even one; None: any,
-    nothing in them grows with the batch): a training step's (`train_bytes`), or with
-    `mode="infer"` inference's peak (`infer_peak_bytes`)."""
+def fit(g: Graph, budget: int, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train", device: str = "cuda") -> int:
+    """The largest batch whose predicted peak fits in `budget` bytes (0: not even one): a training
+    step's (`train_peak_bytes`), or with `mode="infer"` inference's (`infer_peak_bytes`). Both
+    grow with the batch (the input at least), so a doubling and then a bisection find it."""
 
     def need(batch: int) -> int:
-        m = memory(g, batch, dtype, optimizer, mode)
-        return m.infer_peak_bytes if mode == "infer" else m.train_bytes
+        m = memory(g, batch, dtype, optimizer, mode, device)
+        return m.infer_peak_bytes if mode == "infer" else m.train_peak_bytes
 
-    one, two = need(1), need(2)
-    per, fixed = two - one, 2 * one - two  # every figure is linear in the batch
-    if fixed + per > budget:
+    if need(1) > budget:
         return 0
-    if per == 0:  # a training step of a network without parameters saves nothing: no batch is too large
-        return None
-    n = (budget - fixed) // per
-    while need(n + 1) <= budget:  # the exact figures at the boundary
-        n += 1
-    while n > 0 and need(n) > budget:
-        n -= 1
-    return n
-
-
-def activation_peak(g: Graph, batch: int = 1, dtype: str = "float32") -> int:
-    """Inference: the largest sum of the storages alive at once over the execution order (a
-    liveness pass over the DAG), the input included. A storage is made by the op that makes it
-    (not a view, an in-place ReLU, or dropout and stochastic depth, which pass their input through
-    at inference), lives until the last op that reads it, and the input and outputs to the end."""
-    size = DTYPE_BYTES[dtype]
-    root = _storage(g, inference=True)
-    last: dict[int, int] = {}
-    for n in g.nodes:
-        for i in n.inputs:
-            last[root[i]] = n.id
-    for i in [0, *(i for _, i in g.returns)]:  # the caller holds the input; the outputs are returned
-        last[root[i]] = len(g.nodes)
-    current = peak = 0
-    alive: set[int] = set()
-    for n in g.nodes:
-        if root[n.id] == n.id:
-            alive.add(n.id)
-            current += batch * math.prod(n.shape) * size
-        peak = max(peak, current)
-        for r in [r for r in alive if last.get(r, n.id) <= n.id]:
-            alive.discard(r)
-            current -= batch * math.prod(g.nodes[r].shape) * size
-    return peak
+    fits, too_many = 1, 2
+    while need(too_many) <= budget:
+        fits, too_many = too_many, too_many * 2
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        fits, too_many = (middle, too_many) if need(middle) <= budget else (fits, middle)
+    return fits

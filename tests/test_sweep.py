@@ -42,6 +42,8 @@ def test_the_cli_sweeps_every_combination_and_reports_a_refused_one():
     rows = json.loads(r.stdout)["points"]
     assert [(x["width"], x["classes"]) for x in rows] == [(0.5, 10), (0.5, 1000), (1.0, 10), (1.0, 1000)]
     assert [x["pareto"] for x in rows] == [True, False, False, False]
+    m = archspec.memory(SPECS / "mobilenet_v2.arch", width=0.5, classes=10)  # batch 1, float32, AdamW, CUDA
+    assert rows[0]["train_peak_bytes"] == m.train_peak_bytes < rows[2]["train_peak_bytes"]
     bad = run_cli("sweep", "specs/mobilenet_v2.arch", "--set", "classes=10,0")
     assert bad.returncode == 1 and "error:" in bad.stdout and "Traceback" not in bad.stderr
     table = run_cli("sweep", "specs/resnet18.arch", "--set", "layers=(1, 1, 1, 1),(2, 2, 2, 2)")
