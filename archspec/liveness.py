@@ -23,6 +23,7 @@ _OVERWRITABLE = {name for name, record in LOWERINGS.items() if record.overwritab
 # ops whose backward hands its output's gradient on unchanged (add), or as views of it (concat's
 # narrowed slices, a flatten's or permute's view): no gradient storage of their own
 _PASS_GRADIENT = {"add", "concat", "flatten", "permute", "identity"}
+_INDEXED_POOLS = {"maxpool", "adaptive_maxpool", "global_maxpool"}
 
 
 def storages(g: Graph, inference: bool = False) -> list[int]:
@@ -74,12 +75,33 @@ class _Live:
         self.peak = max(self.peak, self.current + extra)
 
 
+def _scope_inputs(g: Graph) -> dict[int, int]:
+    """Each module's input, and the last node of that module: a called nn.Module (a block
+    instance, a named level) holds its input until it returns, as its caller's frame does."""
+    first: dict[str, int] = {}
+    end: dict[str, int] = {}
+    for n in g.nodes[1:]:
+        path = n.scope
+        while path:
+            first.setdefault(path, n.id)
+            end[path] = n.id
+            path = path.rpartition(".")[0]
+    held: dict[int, int] = {}
+    for path, at in first.items():
+        ins = g.nodes[at].inputs
+        if ins and path in g.scopes:
+            held[ins[0]] = max(held.get(ins[0], 0), end[path])
+    return held
+
+
 def _last_reads(g: Graph, root: list[int], held: set[int]) -> dict[int, list[int]]:
     """For each node, the storages its read is the last of (those the caller holds never)."""
     last = {r: r for r in set(root)}
     for n in g.nodes:
         for i in n.inputs:
-            last[root[i]] = n.id
+            last[root[i]] = max(last[root[i]], n.id)
+    for i, until in _scope_inputs(g).items():
+        last[root[i]] = max(last[root[i]], until)
     ends: dict[int, list[int]] = defaultdict(list)
     for r, at in last.items():
         if r not in held:
@@ -101,7 +123,9 @@ def inference_peak(g: Graph, batch: int, itemsize: int) -> int:
     for n in g.nodes:
         if root[n.id] == n.id:
             live.add(n.id, batch * math.prod(n.shape) * itemsize)
-        live.mark()
+        # a max pool finds its maxima's int64 indices even when nothing will read them (aten's
+        # max_pool2d_with_indices), freed as it returns
+        live.mark(batch * math.prod(n.shape) * 8 if n.op in _INDEXED_POOLS else 0)
         for r in ends[n.id]:
             live.drop(r)
     return live.peak
