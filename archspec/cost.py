@@ -49,12 +49,18 @@ class LayerCost:
 
 
 def layer_costs(graph: Graph) -> list[LayerCost]:
+    """Each layer's cost, in execution order; then the `idle` members', whose parameters and
+    buffers count (they are in the state_dict) and which do no work (forward does not run them)."""
     out = []
     nodes = graph.nodes
     for node in graph.layers():
         ins = tuple([nodes[i].shape for i in node.inputs])
         c = OPS[node.op].cost(node.attrs, ins, node.shape)
         out.append(LayerCost(node.path, node.op, ins, node.shape, Totals(c.params, c.buffers, c.macs, math.prod(node.shape))))
+    for node in graph.idle:
+        ins = tuple([graph.node(i).shape for i in node.inputs])
+        c = OPS[node.op].cost(node.attrs, ins, node.shape)
+        out.append(LayerCost(node.path, f"{node.op} (idle)", ins, node.shape, Totals(c.params, c.buffers, 0, 0)))
     return out
 
 

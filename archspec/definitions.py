@@ -46,13 +46,16 @@ class _Lowering:
                 self.call(m.init) if m.init is not None else None,
                 net.outputs,
                 net.outputs_span,
+                net.members.names if net.members else (),
+                net.members.span if net.members else None,
             )
         variants = tuple(defs.Variant(v.name, tuple((k, self.expr(e), s) for k, e, s in v.values), v.span) for v in m.variants)
         return defs.ModuleDef(m.file, params, tuple(self.block(b, m.file) for b in m.blocks), network, variants)
 
     def block(self, b: ast.BlockDef, file: str) -> defs.BlockDef:
         body = self.body(b.body)
-        return defs.BlockDef(b.name, tuple(self.param(p) for p in b.params), body, b.span, file, defs.assigned_names(body))
+        members = b.members.names if b.members else ()
+        return defs.BlockDef(b.name, tuple(self.param(p) for p in b.params), body, b.span, file, defs.assigned_names(body), members, b.members.span if b.members else None)
 
     def param(self, p: ast.Param) -> defs.Param:
         return defs.Param(p.name, self.expr(p.default) if p.default is not None else None, p.span)
@@ -78,16 +81,25 @@ class _Lowering:
             return defs.If(tuple((self.expr(c), self.body(b)) for c, b in s.branches), self.body(s.orelse), s.span)
         if isinstance(s, ast.Combinator):
             return defs.Join(s.kind, self.body(s.branches), s.span)
+        if isinstance(s, ast.Idle):
+            return defs.Idle(self.stmt(s.item), s.span)
         raise AssertionError(f"unknown statement {s!r}")
 
     def item(self, i) -> defs.Item:
         if isinstance(i, ast.Assign):
-            made = self._made_by(i.value)
-            if made is not None:  # `enc1 = double_conv(64)`: a value, not a variable
-                return defs.Bind(i.name, self.call(made), i.span)
+            made = self._made_by(i.value) if not isinstance(i.value, ast.Ref) else None
+            if made is not None or not isinstance(i.name, str) or isinstance(i.value, ast.Ref):  # `enc1 = double_conv(64)`: a value, not a variable
+                name = i.name if isinstance(i.name, str) else self.expr(i.name)
+                if isinstance(name, expr.Const) and isinstance(name.value, str):
+                    name = name.value  # a quoted name without holes is literal
+                value = self.item(i.value) if isinstance(i.value, ast.Ref) else self.call(made or _as_call(i.value))
+                return defs.Bind(name, value, i.span)
             return defs.Let(i.name, self.expr(i.value), i.span)
         if isinstance(i, ast.Ref):
-            return defs.Ref(i.name if isinstance(i.name, str) else self.expr(i.name), i.span)
+            name = i.name if isinstance(i.name, str) else self.expr(i.name)
+            if isinstance(name, expr.Const) and isinstance(name.value, str):
+                name = name.value  # `@"6"`: a quoted name without holes is literal
+            return defs.Ref(name, i.span)
         if isinstance(i, ast.Assert):
             return defs.Check(self.expr(i.test), self.expr(i.message) if i.message is not None else None, i.span)
         if isinstance(i, ast.Splice):
@@ -97,10 +109,9 @@ class _Lowering:
     def _made_by(self, e: ast.Expr) -> ast.Call | None:
         """The call an assignment's right side is, if it names an op or a block (`conv(64, 3)`,
         `relu`): those make values. Anything else is an expression (`hidden = c * t`)."""
-        if isinstance(e, ast.FuncCall) and (e.name in self.blocks or lookup(e.name) is not None):
-            return ast.Call(e.name, e.args, e.span)
-        if isinstance(e, ast.Name) and (e.id in self.blocks or lookup(e.id) is not None):
-            return ast.Call(e.id, (), e.span)
+        callee = e.name if isinstance(e, ast.FuncCall) else e.id if isinstance(e, ast.Name) else None
+        if callee is not None and (callee in self.blocks or lookup(callee) is not None):
+            return _as_call(e)
         return None
 
     def call(self, c: ast.Call, splice: bool = False) -> defs.Call:
@@ -151,3 +162,10 @@ class _Lowering:
         if isinstance(e, ast.FString):
             return expr.Format(tuple(p if isinstance(p, str) else self.expr(p) for p in e.parts), s)
         raise AssertionError(f"unknown expression {e!r}")
+
+
+def _as_call(e: ast.FuncCall | ast.Name) -> ast.Call:
+    """The right side of a value's assignment as the call it is (the parser checked it is one)."""
+    if isinstance(e, ast.Name):
+        return ast.Call(e.id, (), e.span)
+    return ast.Call(e.name, e.args, e.span)

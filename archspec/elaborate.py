@@ -25,6 +25,7 @@ from archspec.diagnostics import ArchspecError, Diagnostic, Note, Reporter, Span
 from archspec.expressions import Env, EvalError, InShape, _suggest, budget, describe, evaluate
 from archspec.ir import Definitions, Graph, Node, Scope, Shape, defs
 from archspec.ir import expr as irx
+from archspec.ir.graph import IDLE_BASE
 from archspec.naming import label_problem
 from archspec.ops import OPS, OpError, lookup, public_names
 from archspec.ops.registry import REQUIRED
@@ -165,6 +166,11 @@ class Elaborator:
         self.limits = limits
         self.rep = Reporter()
         self.nodes: list[Node] = []
+        self.idle: list[Node] = []  # `idle` members' nodes, and how many running nodes each follows
+        self.idle_after: list[int] = []
+        self.idling = 0
+        self.members_checked: set = set()
+        self.ref_names: dict[str, set[str]] = {}
         self.scopes: dict[str, Scope] = {}
         self.steps = 0
         self.active: dict[str, int] = {}  # block name -> calls of it on call_stack: recursion found in O(1)
@@ -194,6 +200,7 @@ class Elaborator:
             env = Env({}, Env(dict(params)), in_shape=shape)
             self.values.append(_Values("the network", net.body))
             self._name("input", Val(0, shape), net.span)  # `@input`, `like="input"`
+            self._check_members(net.members, net.members_span, net.body, "the network")
             out = self._seq(net.body, Val(0, shape), env, _Ctx(""))
             outputs = self._outputs(net, out)
             if not self.rep:
@@ -215,6 +222,8 @@ class Elaborator:
         graph.overridden = frozenset(self.overrides) | {k for k, _, _ in (chosen.values if chosen else ())}
         graph.variant = self.variant
         graph.variants = tuple(v.name for v in main.variants)
+        graph.idle, graph.idle_after = tuple(self.idle), tuple(self.idle_after)
+        graph.ref_names = {k: frozenset(v) for k, v in self.ref_names.items()}
         if net.outputs:
             graph.outputs = tuple((n, v.node) for n, v in outputs)
         graph.definitions = Definitions(
@@ -485,42 +494,60 @@ class Elaborator:
                 return value
             if isinstance(stmt, defs.Labeled):
                 return self._labeled(stmt, value, env, ctx)
-            if isinstance(stmt, defs.Repeat):
-                n = self._eval(stmt.count, env)
-                if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-                    raise _Fail(f"repeat needs a non-negative int, got {show(n)}", stmt.count.span)
-                if n > self.limits.max_layers:
-                    self._fatal(
-                        f"repeat {n:,} exceeds the limit of {self.limits.max_layers:,} layers",
-                        stmt.count.span,
-                        help="raise the limit with --max-layers if this is intended",
-                    )
-                for _ in range(n):
-                    value = self._seq(stmt.body, value, env, ctx)
-                return value
-            if isinstance(stmt, defs.For):
-                seq = self._eval(stmt.iter, env)
-                if not isinstance(seq, (tuple, range, str)):
-                    raise _Fail(f"for needs a tuple or range to iterate over, got {describe(seq)}", stmt.iter.span)
-                if len(seq) > self.limits.max_steps:
-                    self._fatal(
-                        f"for over {len(seq):,} items exceeds the limit of {self.limits.max_steps:,} iterations",
-                        stmt.iter.span,
-                        help="the limit is 3 x --max-layers; raise that if this is intended (docs/limits.md)",
-                    )
-                for item in seq:
-                    self._tick(stmt.span)
-                    self._bind_target(stmt.target, item, env, stmt.span)
+            if isinstance(stmt, (defs.Repeat, defs.For)):
+                for _ in self._iterations(stmt, env):
                     value = self._seq(stmt.body, value, env, ctx)
                 return value
             if isinstance(stmt, defs.If):
                 return self._seq(self._choose(stmt, env), value, env, ctx)
             if isinstance(stmt, defs.Join):
                 return self._combinator(stmt, value, env, ctx)
+            if isinstance(stmt, defs.Idle):
+                return self._idle(stmt, value, env, ctx)
             raise AssertionError(stmt)
         except _Fail as f:
             self._report(f.diag)
             return UNKNOWN
+
+    def _idle(self, stmt: defs.Idle, value: Val, env: Env, ctx: _Ctx) -> Val:
+        """Build the item (its nodes go to the graph's `idle`) and go on with the value before it:
+        forward does not run it, and the values it names cannot be read."""
+        named = dict(self.values[-1].named)
+        self.idling += 1
+        try:
+            self._stmt(stmt.item, value, env, ctx)
+        finally:
+            self.idling -= 1
+            self.values[-1].named = named
+        return value
+
+    def _iterations(self, stmt: defs.Repeat | defs.For, env: Env):
+        """Run a loop: each iteration binds its targets (a `for`'s) and yields."""
+        if isinstance(stmt, defs.Repeat):
+            n = self._eval(stmt.count, env)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise _Fail(f"repeat needs a non-negative int, got {show(n)}", stmt.count.span)
+            if n > self.limits.max_layers:
+                self._fatal(
+                    f"repeat {n:,} exceeds the limit of {self.limits.max_layers:,} layers",
+                    stmt.count.span,
+                    help="raise the limit with --max-layers if this is intended",
+                )
+            yield from range(n)
+            return
+        seq = self._eval(stmt.iter, env)
+        if not isinstance(seq, (tuple, range, str)):
+            raise _Fail(f"for needs a tuple or range to iterate over, got {describe(seq)}", stmt.iter.span)
+        if len(seq) > self.limits.max_steps:
+            self._fatal(
+                f"for over {len(seq):,} items exceeds the limit of {self.limits.max_steps:,} iterations",
+                stmt.iter.span,
+                help="the limit is 3 x --max-layers; raise that if this is intended (docs/limits.md)",
+            )
+        for item in seq:
+            self._tick(stmt.span)
+            self._bind_target(stmt.target, item, env, stmt.span)
+            yield item
 
     def _report(self, diag: Diagnostic) -> None:
         """Record an error; inside blocks, say which calls led there (innermost two)."""
@@ -599,6 +626,8 @@ class Elaborator:
             raise _Fail(f"a value's name must be a string, got {describe(name)}", ref.span)
         scope = self.values[-1]
         if name in scope.named:
+            if not isinstance(ref.name, str):
+                self.ref_names.setdefault(ref.key, set()).add(name)
             return scope.named[name][0]
         later = next((s.span for s in defs.walk(scope.body) if defs.name_made(s) == name), None)
         if later is not None and (later.line, later.col) > (ref.span.line, ref.span.col) and later.file == ref.span.file:
@@ -632,7 +661,10 @@ class Elaborator:
             if isinstance(item, defs.Ref):
                 return self._ref(item, env)
             if isinstance(item, defs.Bind):
-                return self._name(item.name, self._item(item.call, value, env, ctx, None), item.span)
+                name = item.name if isinstance(item.name, str) else self._eval(item.name, env)
+                if not isinstance(name, str):
+                    raise _Fail(f"a value's name must be a string, got {describe(name)}", item.name.span)
+                return self._name(name, self._item(item.call, value, env, ctx, None), item.span)
             call: defs.Call = item
             block = self.blocks.get(call.callee) if call.kind == "block" else None
             if call.splice:
@@ -707,7 +739,7 @@ class Elaborator:
     def _origin(self, value: Val) -> list[Note]:
         if value.node is None or value.node == 0:
             return []
-        n = self.nodes[value.node]
+        n = self._node(value.node)
         return [Note(f"its input {fmt(n.shape)} comes from {n.op} '{n.path}'", n.span)]
 
     def _add(self, op: str, attrs: dict, inputs: list[Val], ctx: _Ctx, name: str, shape: Shape, span: Span | None, site: str) -> Val:
@@ -721,8 +753,13 @@ class Elaborator:
         if refusal:
             raise _Fail(refusal, span, help=TENSOR_HELP)
         shape = shape if type(shape) is tuple else tuple(shape)
-        node = Node(len(self.nodes), op, attrs, tuple([v.node for v in inputs]), ctx.dotted(name), ctx.prefix, shape, span, site)
-        self.nodes.append(node)
+        made = IDLE_BASE + len(self.idle) if self.idling else len(self.nodes)
+        node = Node(made, op, attrs, tuple([v.node for v in inputs]), ctx.dotted(name), ctx.prefix, shape, span, site)
+        if self.idling:
+            self.idle.append(node)
+            self.idle_after.append(len(self.nodes))
+        else:
+            self.nodes.append(node)
         return Val(node.id, shape)
 
     def _call_block(self, block: _Block, call: defs.Call, value: Val, env: Env, ctx: _Ctx, label, transparent: bool, label_span=None) -> Val:
@@ -756,6 +793,7 @@ class Elaborator:
             self.scopes[path] = Scope(path, "block", d.name, dict(bound), call.span, d.span)
         if not value.known:
             return UNKNOWN
+        self._check_members(d.members, d.members_span, d.body, f"block '{d.name}'")
         self.call_stack.append((d.name, call.span))
         self.active[d.name] = self.active.get(d.name, 0) + 1
         self.values.append(_Values(f"block '{d.name}'", d.body))
@@ -769,7 +807,7 @@ class Elaborator:
 
     # ---- joins ----
     def _combinator(self, stmt: defs.Join, value: Val, env: Env, ctx: _Ctx) -> Val:
-        outs = [(self._branch(branch, value, env, ctx), branch.span) for branch in self._branches(stmt.branches, env)]
+        outs = self._branches(stmt.branches, value, env, ctx)
         kind = stmt.kind
         if kind in ("add", "mul") and len(outs) < 2:
             outs.insert(0, (value, stmt.span))  # an absent branch is the identity
@@ -789,29 +827,49 @@ class Elaborator:
         ctx.take(name, stmt.span)
         return self._add(kind, attrs, vals, ctx, name, shape, stmt.span, stmt.key)
 
+    def _check_members(self, members: tuple[str, ...], span: Span | None, body: tuple, owner: str) -> None:
+        """`members cv1, cv2, m` names members the body makes (by a label at its top level)."""
+        if not members or span in self.members_checked:
+            return
+        self.members_checked.add(span)
+        labels = [s.label for s in _top_level(body) if isinstance(s, defs.Labeled) and isinstance(s.label, str)]
+        for n in members:
+            if n not in labels:
+                close = difflib.get_close_matches(n, labels, n=1)
+                raise _Fail(
+                    f"members: '{n}' is not a member {owner} makes (a label at the top of its body)",
+                    span,
+                    help=f"did you mean '{close[0]}'?" if close else None,
+                )
+
+    def _node(self, i: int) -> Node:
+        return self.nodes[i] if i < IDLE_BASE else self.idle[i - IDLE_BASE]
+
     def _made(self, v: Val) -> str:
         """`, made by conv 'down3.1'`: where a join's input comes from, which may be far back."""
-        n = self.nodes[v.node] if v.node is not None else None
+        n = self._node(v.node) if v.node is not None else None
         if n is None or n.op == "input":
             return ", the network's input" if n is not None else ""
         return f", made by {n.op} '{n.path}' (line {n.span.line})" if n.span is not None else f", made by {n.op} '{n.path}'"
 
-    def _branches(self, stmts: tuple, env: Env) -> list:
-        """The branches of a join that exist here: an `if` contributes its chosen branch's, a guarded
-        label itself if its guard holds."""
-        out = []
+    def _branches(self, stmts: tuple, value: Val, env: Env, ctx: _Ctx) -> list[tuple[Val, Span]]:
+        """Run the branches of a join that exist here, each on `value`: an `if` contributes its
+        chosen branch's, a guarded label itself if its guard holds, a loop its body's once per
+        iteration (C2f's `concat: @cv1; for i in range(n): @"y{i}"`)."""
+        out: list[tuple[Val, Span]] = []
         for s in stmts:
             if isinstance(s, defs.If):
-                out.extend(self._branches(self._choose(s, env), env))
+                out.extend(self._branches(self._choose(s, env), value, env, ctx))
             elif isinstance(s, defs.Labeled) and s.guard is not None:
                 if self._choose(s, env):
-                    out.append(s)
+                    out.append((self._branch(s, value, env, ctx), s.span))
             elif isinstance(s, (defs.Repeat, defs.For)):
-                raise _Fail("a branch of concat, add or mul cannot be a loop; put the loop in a labelled branch (`name:`)", s.span)
+                for _ in self._iterations(s, env):
+                    out.extend(self._branches(s.body, value, env, ctx))
             elif isinstance(s, defs.Line) and any(isinstance(i, (defs.Let, defs.Check)) for i in s.items):
                 raise _Fail("assignments and asserts are not branches; put them before the join", s.span)
             else:
-                out.append(s)
+                out.append((self._branch(s, value, env, ctx), s.span))
         return out
 
     def _branch(self, stmt, value: Val, env: Env, ctx: _Ctx) -> Val:
@@ -827,6 +885,24 @@ class Elaborator:
         if isinstance(stmt, defs.Labeled):
             stmt = defs.Labeled(stmt.label, None, stmt.body, stmt.inline, stmt.span)
         return self._stmt(stmt, value, env, ctx)
+
+
+def _top_level(body: tuple):
+    """The statements of a body that name its own members: through `if`s, loops, joins and `_:`."""
+    for s in body:
+        yield s
+        if isinstance(s, defs.If):
+            for _, b in s.branches:
+                yield from _top_level(b)
+            yield from _top_level(s.orelse)
+        elif isinstance(s, (defs.Repeat, defs.For)):
+            yield from _top_level(s.body)
+        elif isinstance(s, defs.Join):
+            yield from _top_level(s.branches)
+        elif isinstance(s, defs.Labeled) and s.label == "_":
+            yield from _top_level(s.body)
+        elif isinstance(s, defs.Idle):
+            yield s.item
 
 
 @functools.cache

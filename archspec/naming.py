@@ -15,7 +15,7 @@ import re
 LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # torchvision's and timm's keys: `block1-0`, `blocks-0`
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 KEYWORDS = frozenset(
-    "param input init import block network repeat for in if elif else assert return and or not concat add mul true false none True False None".split()
+    "param input init import block network repeat for in if elif else assert return idle members and or not concat add mul true false none True False None".split()
 )
 
 # The public attributes of nn.Module, nn.Sequential and nn.ModuleDict (torch 2.13), and

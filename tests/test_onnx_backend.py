@@ -66,7 +66,7 @@ def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, modul
     if module is None:
         module = build_module(a.graph, a.spec)
         module.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()}, strict=False)
-    result = compare(model, module, a.graph.input_shape, batch, threads=1, folded=fold_batchnorm)
+    result = compare(model, module, a.graph.input_shape, batch, threads=1, folded=fold_batchnorm, idle=frozenset(n.path for n in a.graph.idle))
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
     return model, module
 
@@ -88,8 +88,9 @@ def test_each_op_computes_what_its_torch_module_computes(tmp_path, op):
 def test_spec_models_equal_the_torch_modules(spec):
     a = archspec.load(SPECS / spec)
     model, _ = _agree(a, batch=1)
-    # names: initializers are the state_dict keys (no num_batches_tracked), nodes the layer paths
-    keys = {k for k in state_dict_shapes(a.graph) if not k.endswith("num_batches_tracked")}
+    # names: initializers are the state_dict keys (no num_batches_tracked, none of an idle member's), nodes the layer paths
+    idle = {n.path for n in a.graph.idle}
+    keys = {k for k in state_dict_shapes(a.graph) if not k.endswith("num_batches_tracked") and k.rpartition(".")[0] not in idle}
     inits = {i.name for i in model.graph.initializer}
     assert keys <= inits and all(i in keys or i.rsplit(".", 1)[0] in {n.path for n in a.graph.nodes} for i in inits)
     paths = {n.path for n in a.graph.layers()}

@@ -34,15 +34,23 @@ def session(model, threads: int | None = None):
 
 
 def compare(
-    model, module, input_shape: tuple[int, ...], batch: int = 2, threads: int | None = None, seed: int = 0, folded: bool = False
+    model,
+    module,
+    input_shape: tuple[int, ...],
+    batch: int = 2,
+    threads: int | None = None,
+    seed: int = 0,
+    folded: bool = False,
+    idle: frozenset[str] = frozenset(),
 ) -> Verification:
     """onnxruntime's output of `model` against the torch `module`'s on one random input; a
-    model with `folded` batch norms has initializers of its own, so they are not compared."""
+    model with `folded` batch norms has initializers of its own, so they are not compared, and
+    the `idle` members' (their paths) are not in the ONNX graph, which forward never reads."""
     import numpy as np
     import torch
 
     weights = {i.name for i in model.graph.initializer}
-    state = [k for k in module.state_dict() if not k.endswith("num_batches_tracked")]
+    state = [k for k in module.state_dict() if not k.endswith("num_batches_tracked") and k.rpartition(".")[0] not in idle]
     x = np.random.default_rng(seed).standard_normal((batch, *input_shape)).astype(np.float32)
     with torch.no_grad():
         out = module.eval()(torch.from_numpy(x))
@@ -73,4 +81,4 @@ def verify_onnx(graph: Graph, spec: str, batch: int = 2, opset: int | None = Non
         weights = {k: v.detach().numpy() for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
     else:
         module.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
-    return compare(to_model(graph, spec, opset=opset, weights=weights), module, graph.input_shape, batch)
+    return compare(to_model(graph, spec, opset=opset, weights=weights), module, graph.input_shape, batch, idle=frozenset(n.path for n in graph.idle))

@@ -133,6 +133,7 @@ class Frame:
     # values named in loops (`"down{i}": ...`, read as `@"down{1 - i}"`): kept in dicts, forward's
     # tensors and __init__'s channels, keyed by the name; both made at the top when first needed
     computed: set[str] = field(default_factory=set)  # the literal starts of the names such reads compute ("down")
+    computed_reads: set[str] = field(default_factory=set)  # the names those reads gave, in the graph's instances
     kept: tuple[str, str] | None = None  # (forward's dict, __init__'s dict)
     tops: tuple[list, list] | None = None  # (__init__'s, forward's) top-level statements
 
@@ -201,7 +202,7 @@ class Writer:
         shapes = [self.scope_input.get(p, ()) for p in self.instances.get(block, [])]
         values = {p.name: [self.g.scopes[s].args.get(p.name) for s in self.instances.get(block, [])] for p in d.params}
         em = self._write(
-            class_name(d.name), d.params, d.body, d.file, shapes, docstring=f"The block `{d.name}` of {d.span.file}:{d.span.line}.", values=values
+            class_name(d.name), d.params, d.body, d.file, shapes, docstring=f"The block `{d.name}` of {d.span.file}:{d.span.line}.", values=values, members=d.members
         )
         self.emitted[block] = em
         return em
@@ -213,7 +214,7 @@ class Writer:
         if only is not None:  # `*densenet(...)`: the network is that block, with its arguments
             return self._subclass(class_, net, only)
         return self._write(
-            class_, net.params, body, net.file, [self.g.input_shape], network=True, docstring=f"The network `{net.name}` of {net.span.file}:{net.span.line}."
+            class_, net.params, body, net.file, [self.g.input_shape], network=True, docstring=f"The network `{net.name}` of {net.span.file}:{net.span.line}.", members=net.members
         )
 
     def _write(
@@ -228,6 +229,7 @@ class Writer:
         extra: list[str] | None = None,
         values: dict[str, list] | None = None,
         rank: int | None = None,
+        members: tuple[str, ...] = (),
     ) -> Emitted:
         """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
         cls = self._unique_class(cls)
@@ -258,10 +260,15 @@ class Writer:
         frame.file = file
         frame.read = {r.name for r in defs.refs(body) if isinstance(r.name, str)}
         frame.computed = {_literal_start(r.name) for r in defs.refs(body) if not isinstance(r.name, str)}
+        made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
+        # a literal `@box0` of a value only a computed name makes (`"box{i}" = ...`): read from the dict
+        frame.computed |= {r.name for r in defs.refs(body) if isinstance(r.name, str) and r.name not in made and r.name != "input"}
+        frame.computed_reads = {n for r in defs.refs(body) if not isinstance(r.name, str) for n in self.g.ref_names.get(r.key, ())}
         frame.wanted = set(frame.read)
         if network and self.g.outputs:
             frame.wanted |= {n for n, _ in self.g.outputs}
-        sequential = not _has_join(body) and not (network and _reads_as_forward(body)) and not frame.wanted and not frame.computed
+        idle = any(isinstance(x, defs.Idle) for x in defs.walk(body))  # an nn.Sequential would run it
+        sequential = not _has_join(body) and not (network and _reads_as_forward(body)) and not frame.wanted and not frame.computed and not idle and not members  # nn.Sequential runs in registration order
         init: list[ast.stmt] = []
         fwd: list[ast.stmt] | None = None if sequential else []
         frame.tops = (init, fwd) if fwd is not None else None
@@ -311,6 +318,8 @@ class Writer:
                 arg_defaults.append(literal)
         init[:0] = prologue
         init[:] = _drop_dead_counts(init)
+        if members:
+            _register_in_order(init, members)
         for p in sorted(frame.fixed):  # a flatten multiplied in the spatial size these gave when compiled
             py = frame.vars[p]
             message = f"{p} changes the spatial size a flatten multiplies in, which is fixed in this file: compile the spec with --set {p}=..."
@@ -468,6 +477,11 @@ class Writer:
             if fwd is None:
                 raise Unsupported("a join in a sequential scope", s.span)
             return self._join(s, flow, frame, init, fwd)
+        if isinstance(s, defs.Idle):
+            if fwd is None:  # an nn.Sequential runs every member it holds
+                raise Unsupported("an idle member inside a sequential level", s.span)
+            self._stmt(s.item, flow, frame, init, [])  # built in __init__; what forward would do is dropped
+            return flow
         raise Unsupported(f"the statement {type(s).__name__}", getattr(s, "span", None))
 
     def _item(self, item, flow: Flow, frame: Frame, init: list, fwd: list | None, label, label_span=None) -> Flow:
@@ -493,7 +507,10 @@ class Writer:
         if isinstance(item, defs.Ref):
             return self._ref(item, flow, frame, fwd)
         if isinstance(item, defs.Bind):
-            return self._keep(item.name, self._item(item.call, flow, frame, init, fwd, None), frame, init, fwd, item.span)
+            out = self._item(item.call, flow, frame, init, fwd, None)
+            if isinstance(item.name, str):
+                return self._keep(item.name, out, frame, init, fwd, item.span)
+            return self._keep_computed(item.name, out, frame, init, fwd, item.span) if _may_be_read(item.name, frame) else out
         c: defs.Call = item
         if c.kind == "op":
             return self._op(c, flow, frame, init, fwd, label)
@@ -525,7 +542,8 @@ class Writer:
     def _keep(self, spec_name: str, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A value read later by name: forward keeps it in a local of its own (`down1 = self.down1(x)`),
         and __init__ its channels, which later layers are sized by."""
-        if spec_name not in frame.wanted:
+        by_computed = spec_name in frame.computed_reads  # a computed `@"{level}"` reads it
+        if spec_name not in frame.wanted and not by_computed:
             return flow
         if fwd is None:
             raise Unsupported(f"a value named '{spec_name}' inside a sequential level and read outside it", span)
@@ -542,13 +560,21 @@ class Writer:
             init.append(assign(var, channels))
             channels = name(var)
         frame.named[spec_name] = (local, channels, flow.rank)
+        if by_computed:
+            tensors, kept_channels = self._kept(frame)
+            init.append(assign(ast.Subscript(name(kept_channels), const(spec_name), ast.Store()), channels))
+            after = [assign(ast.Subscript(name(tensors), const(spec_name), ast.Store()), name(local))]
+        else:
+            after = []
         last = fwd[-1] if fwd else None
         kept = {v[0] for k, v in frame.named.items() if k != spec_name}  # a value with two names keeps both
         if frame.depth == 0 and isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) and last.targets[0].id == flow.var and flow.var not in kept:
             last.targets[0] = ast.Name(local, ast.Store())  # the step that made it writes it there
+            fwd.extend(after)
             return replace(flow, var=local, fresh=False)
         if local != flow.var:
             fwd.append(assign(local, name(flow.var)))
+        fwd.extend(after)
         return replace(flow, var=local if frame.depth == 0 else flow.var, fresh=False)
 
     def _kept(self, frame: Frame) -> tuple[str, str]:
@@ -583,6 +609,10 @@ class Writer:
             tensors, channels = frame.kept
             fwd.append(assign(flow.out, ast.Subscript(name(tensors), self._fwd(ref.name, frame), ast.Load())))
             return replace(flow, channels=ast.Subscript(name(channels), self._expr(ref.name, frame), ast.Load()), var=flow.out, fresh=False)
+        if ref.name not in frame.named and frame.kept is not None and ref.name in frame.computed:
+            tensors, channels = frame.kept  # made under a computed name
+            fwd.append(assign(flow.out, ast.Subscript(name(tensors), const(ref.name), ast.Load())))
+            return replace(flow, channels=ast.Subscript(name(channels), const(ref.name), ast.Load()), var=flow.out, fresh=False)
         if ref.name not in frame.named:
             raise Unsupported(f"'@{ref.name}', made where this class cannot keep it", ref.span)
         local, channels, rank = frame.named[ref.name]
@@ -614,6 +644,8 @@ class Writer:
             if isinstance(s, defs.Bind) and s.name in frame.wanted:
                 return True
             if isinstance(s, defs.Labeled) and not isinstance(s.label, str) and _may_be_read(s.label, frame):
+                return True
+            if isinstance(s, defs.Bind) and not isinstance(s.name, str) and _may_be_read(s.name, frame):
                 return True
         return False
 
@@ -987,7 +1019,10 @@ class Writer:
             if isinstance(b, defs.If):
                 raise Unsupported("an if among the branches of a join", b.span)
             if isinstance(b, (defs.Repeat, defs.For)):
-                raise Unsupported("a loop as a branch of a join", b.span)
+                if s.kind != "concat" or not _refs_only(b.body):
+                    raise Unsupported("a loop among the branches of a join other than a concat of named values", b.span)
+                branches.append((b, None))
+                continue
             guard = b.guard if isinstance(b, defs.Labeled) else None
             if guard is not None:
                 b = defs.Labeled(b.label, None, b.body, b.inline, b.span)
@@ -997,6 +1032,9 @@ class Writer:
         count = flow.count
         taken_vars = {x}
         for b, guard in branches:
+            if isinstance(b, (defs.Repeat, defs.For)):
+                results.append(self._loop_of_refs(b, flow, frame))
+                continue
             var = _free(_branch_name(b), frame.fwd_used | taken_vars)
             taken_vars.add(var)
             frame.fwd_used.add(var)
@@ -1050,6 +1088,40 @@ class Writer:
         ranks = {r.rank for _, _, r in results}
         target = flow.target if flow.prefix is not None else None  # members after it go where those before went
         return Flow(channels, ranks.pop() if len(ranks) == 1 else flow.rank, count, target, flow.out, flow.out, True, flow.prefix)
+
+    def _loop_of_refs(self, loop: defs.Repeat | defs.For, flow: Flow, frame: Frame) -> tuple[str, None, Flow]:
+        """`for i in range(n): @"y{i}"` among a concat's branches (C2f's): the values it reads, as
+        one starred comprehension in the `torch.cat` list, and their channels summed."""
+        if isinstance(loop, defs.Repeat):
+            targets: tuple[str, ...] = ()
+            init_iter, fwd_iter = call("range", self._expr(loop.count, frame)), call("range", self._fwd(loop.count, frame))
+        else:
+            targets = defs.target_names(loop.target)
+            init_iter, fwd_iter = self._expr(loop.iter, frame, iterated=True), self._fwd(loop.iter, frame, iterated=True)
+        before = dict(frame.vars)
+        target = _target(loop.target, frame) if targets else ast.Name("_", ast.Store())
+        frame.loop_vars |= set(targets)
+        tensors, channels = [], []
+        for st in loop.body:
+            for ref in st.items:
+                got: list[ast.stmt] = []
+                out = self._ref(ref, replace(flow, out="__value__"), frame, got)
+                tensors.append(got[-1].value if got else name(out.var))
+                channels.append(out.channels)
+        frame.loop_vars -= set(targets)
+        for k in targets:
+            frame.vars.pop(k, None)
+        frame.vars.update({k: v for k, v in before.items() if k not in frame.vars})
+
+        def over(elt: ast.expr, iterable: ast.expr) -> ast.expr:
+            return ast.ListComp(elt, [ast.comprehension(copy.deepcopy(target), copy.deepcopy(iterable), [], 0)])
+
+        items = ", ".join(ast.unparse(ast.Starred(over(t, fwd_iter), ast.Load())) for t in tensors)
+        total: ast.expr | None = None
+        for c in channels:
+            term = call("sum", over(c, init_iter))
+            total = term if total is None else ast.BinOp(total, ast.Add(), term)
+        return items, None, replace(flow, channels=total if total is not None else const(0))
 
     def _join_channels(self, kind: str, results, flow: Flow) -> ast.expr:
         if kind != "concat":
@@ -1198,6 +1270,11 @@ def _may_be_read(label: irx.Expr, frame: Frame) -> bool:
     literal starts agree ("down{i}" and `@"down{3 - i}"`; one that starts computed agrees with all)."""
     start = _literal_start(label)
     return any(start.startswith(p) or p.startswith(start) for p in frame.computed)
+
+
+def _refs_only(body: tuple) -> bool:
+    """Whether a body only reads named values, one a line (`@"y{i}"`)."""
+    return all(isinstance(st, defs.Line) and all(isinstance(i, defs.Ref) for i in st.items) for st in body)
 
 
 def _reads_outer_values(body: tuple) -> bool:
@@ -1367,17 +1444,27 @@ def _drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
     (`low_classifier_channels = classes` before an `add`): plain arithmetic, never a call."""
     while True:
         read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        kept = [st for st in body if not _dead_count(st, read)]
-        if len(kept) == len(body):
+        kept = [_without_dead_counts(st, read) for st in body if not _dead_count(st, read)]
+        if len(kept) == len(body) and all(a is b for a, b in zip(kept, body)):
             return body
         body = kept
+
+
+def _without_dead_counts(st: ast.stmt, read: set[str]) -> ast.stmt:
+    """A loop with the counts it updates and nothing reads left out (`channels = ...` as its last step)."""
+    if not isinstance(st, ast.For):
+        return st
+    inner = [s for s in st.body if not _dead_count(s, read)]
+    if len(inner) == len(st.body):
+        return st
+    return ast.For(st.target, st.iter, inner or [ast.Pass()], st.orelse)
 
 
 def _dead_count(st: ast.stmt, read: set[str]) -> bool:
     if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
         return False
     target = st.targets[0].id
-    return target.endswith("_channels") and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
+    return (target == "channels" or target.endswith("_channels")) and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
 
 
 def _unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:
@@ -1467,6 +1554,19 @@ def _members_built(stmts: list[ast.stmt]) -> list[str]:
             ):
                 out.append(n.args[0].value)
     return out
+
+
+def _register_in_order(init: list[ast.stmt], members: tuple[str, ...]) -> None:
+    """`members cv1, cv2, m`: where the members would be registered in another order, register
+    the rest of the list first (`self.register_module("cv2", None)`); assigning the module later
+    keeps that place, so the state_dict lists them as the spec says."""
+    built = [m for m in _members_built(init) if m in members]
+    listed = [m for m in members if m in built]
+    first = next((k for k, (a, b) in enumerate(zip(built, listed)) if a != b), None)
+    if first is None:
+        return
+    at = next(i for i, st in enumerate(init) if built[first] in _members_built([st]))
+    init[at:at] = [expr_stmt(call(attr("self", "register_module"), const(m), ast.Constant(None))) for m in listed[first:]]
 
 
 def _placeholder(member: str) -> ast.stmt:

@@ -61,9 +61,11 @@ def _generate(graph: Graph, spec: str) -> str:
     text = "\n".join(body)
     imports = []
     if "math." in text:
-        imports.append("import math\n")
+        imports.append("import math")
     if writer.outputs_class is not None:
-        imports.append("from typing import NamedTuple\n")
+        imports.append("from typing import NamedTuple")
+    if imports:  # the standard library's, then a blank line before torch's
+        imports[-1] += "\n"
     if "torch." in text or any("torch." in HELPERS[h] for h in writer.helpers):  # a chain of layers alone needs only nn
         imports.append("import torch")
     imports.append("from torch import nn")

@@ -93,11 +93,13 @@ class Ref(_Keyed):
 
 @dataclass(frozen=True)
 class Bind(_Keyed):
-    """`enc1 = double_conv(64)`: the call applied to the current value, its result named `name`."""
+    """`enc1 = double_conv(64)`: the call applied to the current value, its result named `name`
+    (a string, or a Format expression: `"y{i}" = bottleneck(c)` in a loop); `"box{i}" = @"{i}"`:
+    a value named again (`call` is then that Ref)."""
 
     KIND = "bind"
-    name: str
-    call: Call
+    name: str | Expr
+    call: Call | Ref
     span: Span = field(compare=False)
 
 
@@ -171,7 +173,16 @@ class Join:
         return f"{self.kind}@{self.span}"
 
 
-Stmt = Union[Line, Labeled, Repeat, For, If, Join]
+@dataclass(frozen=True)
+class Idle:
+    """`idle dfl: ...`: a member built with its parameters (Ultralytics' DFL, used only to decode
+    boxes at inference) that forward does not run: its nodes are the graph's `idle`, not `nodes`."""
+
+    item: Labeled
+    span: Span = field(compare=False)
+
+
+Stmt = Union[Line, Labeled, Repeat, For, If, Join, Idle]
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,8 @@ class BlockDef:
     span: Span = field(compare=False)
     file: str  # the spec file that defines it: its parameters are the block's globals
     assigned: frozenset[str] = frozenset()  # the variables its body assigns (`hidden = ...`), not loop variables
+    members: tuple[str, ...] = ()  # `members cv1, cv2, m`: the order it registers those members in
+    members_span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -206,6 +219,8 @@ class NetworkDef:
     init: Call | None = None  # `init kaiming(zero_residual=...)`
     outputs: tuple[str, ...] = ()  # `return logits, aux2, aux1`: the named values it returns (none: its last value)
     outputs_span: Span | None = field(default=None, compare=False)
+    members: tuple[str, ...] = ()  # `members ...`: the order it registers those members in
+    members_span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -258,6 +273,8 @@ def walk(body: tuple) -> Iterator[Stmt | Item]:
             yield from walk(s.branches)
         elif isinstance(s, (Labeled, Repeat, For)):
             yield from walk(s.body)
+        elif isinstance(s, Idle):
+            yield from walk((s.item,))
 
 
 def expressions(s: Stmt | Item) -> list[Expr]:
@@ -270,7 +287,7 @@ def expressions(s: Stmt | Item) -> list[Expr]:
         return [s.test] + ([s.message] if s.message is not None else [])
     if isinstance(s, Labeled):
         return ([s.guard] if s.guard is not None else []) + ([] if isinstance(s.label, str) else [s.label])
-    if isinstance(s, Ref):
+    if isinstance(s, (Ref, Bind)):
         return [] if isinstance(s.name, str) else [s.name]
     if isinstance(s, Repeat):
         return [s.count]
@@ -317,7 +334,7 @@ def name_made(s) -> str | None:
     """The name a statement or item gives its value, if it is literal: a label's, a Bind's."""
     if isinstance(s, Labeled) and isinstance(s.label, str) and s.label != "_":
         return s.label
-    if isinstance(s, Bind):
+    if isinstance(s, Bind) and isinstance(s.name, str):
         return s.name
     return None
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from archspec.ir.defs import Definitions
 
 Shape = tuple[int, ...]
+IDLE_BASE = 1 << 40  # the first idle node's id: apart from every running node's
 
 
 @dataclass
@@ -62,6 +63,17 @@ class Graph:
     overridden: frozenset[str] = frozenset()  # the parameters given a value (`--set`, the variant), not their defaults
     variant: str | None = None  # `--variant b3`: the spec's `variant` line whose values it was elaborated with
     variants: tuple[str, ...] = ()  # every variant the spec defines, in order
+    # `idle dfl: ...`: nodes built as members (their parameters count) that forward never runs; ids
+    # from IDLE_BASE, inputs from `nodes` or each other; `idle_after[k]`: how many of `nodes` the
+    # k-th was made after (its place in the state_dict)
+    idle: tuple[Node, ...] = ()
+    idle_after: tuple[int, ...] = ()
+    # each computed reference (`@"{level}"`, by its statement's key): the names it read, in every instance
+    ref_names: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def node(self, i: int) -> Node:
+        """A node by id, running or idle."""
+        return self.nodes[i] if i < IDLE_BASE else self.idle[i - IDLE_BASE]
 
     @property
     def output_shape(self) -> Shape:

@@ -156,8 +156,11 @@ class Splice:
 
 @dataclass(frozen=True)
 class Assign:
-    name: str
-    value: Expr
+    """`hidden = c * 4` (a variable), `enc1 = double_conv(64)` or `"y{i}" = bottleneck(c)` (a value),
+    `"box{i}" = @"{i}"` (a value named again)."""
+
+    name: Union[str, FString]
+    value: Union[Expr, "Ref"]
     span: Span
 
 
@@ -232,7 +235,15 @@ class Combinator:
     span: Span
 
 
-Stmt = Union[Line, Labeled, Repeat, For, If, Combinator]
+@dataclass(frozen=True)
+class Idle:
+    """`idle dfl: ...`: a labelled item built (its parameters counted) that forward never runs."""
+
+    item: Labeled
+    span: Span
+
+
+Stmt = Union[Line, Labeled, Repeat, For, If, Combinator, Idle]
 
 
 # ---- top level ----
@@ -255,11 +266,20 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Members:
+    """`members cv1, cv2, m`: the order the block registers these members in (its state_dict's)."""
+
+    names: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class BlockDef:
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
     span: Span
+    members: Members | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +295,7 @@ class Network:
     span: Span
     outputs: tuple[str, ...] = ()  # `return logits, aux2, aux1`: the named values it returns (none: its last value)
     outputs_span: Span | None = None
+    members: Members | None = None
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,8 @@ class _ToAst(Transformer):
         params = children[1] if len(children) == 3 else ()
         for s in _returns(children[-1]):
             raise _Located("return is for the network: a block gives its last value", s.span)
-        return ast.BlockDef(name, tuple(params), children[-1], self._span(meta))
+        body, members = _members(children[-1])
+        return ast.BlockDef(name, tuple(params), body, self._span(meta), members)
 
     @v_args(meta=True)
     def network_def(self, meta, children):
@@ -161,7 +162,16 @@ class _ToAst(Transformer):
             body = body[:-1]
         for s in _returns(body):
             raise _Located("return ends the network: it must be the last statement of its body", s.span)
-        return ast.Network(str(children[0]), body, self._span(meta), outputs, outputs_span)
+        body, members = _members(body)
+        return ast.Network(str(children[0]), body, self._span(meta), outputs, outputs_span, members)
+
+    @v_args(meta=True)
+    def members_stmt(self, meta, children):
+        names = tuple(str(c) for c in children if c is not None)
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:
+            raise _Located(f"members: '{twice}' is listed twice", self._span(meta))
+        return ast.Members(names, self._span(meta))
 
     @v_args(meta=True)
     def return_stmt(self, meta, children):
@@ -208,7 +218,16 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def assign(self, meta, children):
-        return ast.Assign(str(children[0]), children[1], self._span(meta))
+        tok, value = children
+        if tok.type != "STRING":
+            return ast.Assign(str(tok), value, self._span(meta))
+        if not isinstance(value, (ast.FuncCall, ast.Name, ast.Ref)):
+            raise _Located(
+                "a quoted name names a value: the right side must be an op or block call, or a value (`@name`)",
+                self._span(meta),
+                help='`"y{i}" = bottleneck(c)`; a variable has a plain name (`hidden = c * 4`)',
+            )
+        return ast.Assign(self._fstring(tok), value, self._span(meta))
 
     @v_args(meta=True)
     def assert_stmt(self, meta, children):
@@ -230,6 +249,10 @@ class _ToAst(Transformer):
         else:
             stmts = (body,)
         return ast.Labeled(label, guard, stmts, inline, self._span(meta))
+
+    @v_args(meta=True)
+    def idle_stmt(self, meta, children):
+        return ast.Idle(children[0], self._span(meta))
 
     def label(self, children):
         tok = children[0]
@@ -630,3 +653,33 @@ def parse_expr(text: str, file: str = "<expr>", line_offset: int = 0, col_offset
 def parse_item(text: str, file: str = "<item>", line_offset: int = 0, col_offset: int = 0):
     """Parse one item (`conv(64, 3)`, `*block(2)`, `x = 3`): the YAML form's leaves."""
     return _run(text.strip(), file, "item", line_offset, col_offset)
+
+
+def _members(body: tuple) -> tuple[tuple, ast.Members | None]:
+    """A body's `members` line, taken out of it: one at most, at its top level."""
+    found = [s for s in body if isinstance(s, ast.Members)]
+    if len(found) > 1:
+        raise _Located("members is given twice", found[1].span)
+    nested = next(iter(_nested_members(tuple(s for s in body if not isinstance(s, ast.Members)))), None)
+    if nested is not None:
+        raise _Located("members lists a block's or the network's own members: it belongs at the top of its body", nested.span)
+    return tuple(s for s in body if not isinstance(s, ast.Members)), (found[0] if found else None)
+
+
+def _nested_members(body: tuple):
+    for s in body:
+        if isinstance(s, ast.Members):
+            yield s
+        for inner in _bodies(s):
+            yield from _nested_members(inner)
+
+
+def _bodies(s) -> list[tuple]:
+    if isinstance(s, ast.If):
+        return [b for _, b in s.branches] + [s.orelse]
+    if isinstance(s, ast.Idle):
+        return [s.item.body]
+    if isinstance(s, ast.Combinator):
+        return [s.branches]
+    body = getattr(s, "body", None)
+    return [body] if isinstance(body, tuple) else []
