@@ -25,7 +25,7 @@ VARIANTS = {f"shufflenet_v2_{v}": ("shufflenet_v2.arch", v) for v in ("x0_5", "x
     f"efficientnet_v2_{v}": ("efficientnet_v2.arch", v) for v in "sml"
 } | {f"convnext_{v}": ("convnext.arch", f"convnext_{v}") for v in ("tiny", "small", "base", "large")} | {
     f"xception{d}": ("xception.arch", f"xception{d}") for d in (41, 65, 71)
-}
+} | {f"yolov8{s}": ("yolov8.arch", s) for s in "nsmlx"}
 
 
 def reference_spec(name: str) -> tuple[Path, dict]:
