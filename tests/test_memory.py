@@ -143,45 +143,15 @@ def test_every_op_has_a_rule_for_what_backward_saves():
 
 def _measured_peak(spec) -> int:
     """The peak of live activation storages in an inference forward of the generated module: every
-    tensor an aten op returns (TorchDispatchMode), alive until its last Python reference dies; the
-    input counted throughout, the weights and buffers not at all."""
+    tensor an aten op returns (TorchDispatchMode), alive until its last reference dies; the input
+    counted throughout, the weights and buffers not at all."""
     torch = pytest.importorskip("torch")
-    import weakref
-
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten
+    from tests.torch_probes import LiveTensors, storage_key
 
     a = archspec.load(SPECS / spec)
     model = archspec.build(SPECS / spec).eval()
     x = torch.randn(1, *a.input_shape)
-    skip = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), x]}
-
-    class Live(TorchDispatchMode):
-        sizes: dict = {}
-        refs: dict = {}
-        current = peak = 0
-
-        def release(self, key):
-            self.refs[key] -= 1
-            if not self.refs[key]:
-                self.current -= self.sizes.pop(key)
-                del self.refs[key]
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for t in tree_flatten(out)[0]:
-                if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() and t.untyped_storage().data_ptr() not in skip:
-                    key = t.untyped_storage().data_ptr()
-                    if key not in self.refs:
-                        self.refs[key], self.sizes[key] = 0, t.untyped_storage().nbytes()
-                        self.current += self.sizes[key]
-                    self.refs[key] += 1
-                    weakref.finalize(t, self.release, key)
-            self.peak = max(self.peak, self.current)
-            return out
-
-    mode = Live()
-    mode.sizes, mode.refs = {}, {}
+    mode = LiveTensors({storage_key(t) for t in [*model.parameters(), *model.buffers(), x]})
     with torch.no_grad(), mode:
         model(x)
     return mode.peak + x.untyped_storage().nbytes()

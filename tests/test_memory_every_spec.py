@@ -12,7 +12,6 @@ float32. test_memory.py checks the CPU's conventions on real CPU tensors, test_g
 from __future__ import annotations
 
 import functools
-import weakref
 
 import pytest
 
@@ -22,6 +21,7 @@ from archspec.training_memory import memory
 from tests.conftest import SPECS
 
 torch = pytest.importorskip("torch")
+from tests.torch_probes import LiveTensors, storage_key  # noqa: E402 (needs torch)
 
 
 def _every_spec_and_variant() -> list[tuple[str, str | None]]:
@@ -46,22 +46,18 @@ def _meta_module(spec: str, variant: str | None):
         return archspec.build(SPECS / spec, **kw), archspec.load(SPECS / spec, **kw)
 
 
-def _key(t) -> int:
-    return t.untyped_storage()._cdata  # meta storages have no data pointer: the storage itself
-
-
 def _fused_dropout(input, p=0.5, training=True, inplace=False):
     return torch.native_dropout(input, p, True)[0] if training and 0 < p < 1 else input
 
 
 def _saved(model, input_shape, batch: int, dtype) -> int:
     model = model.to(dtype).train()
-    own = {_key(t) for t in [*model.parameters(), *model.buffers()]}
+    own = {storage_key(t) for t in [*model.parameters(), *model.buffers()]}
     seen: dict[int, int] = {}
 
     def pack(t):
-        if _key(t) not in own:
-            seen[_key(t)] = t.untyped_storage().nbytes()
+        if storage_key(t) not in own:
+            seen[storage_key(t)] = t.untyped_storage().nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -83,35 +79,6 @@ def test_saved_bytes_equal_what_autograd_saves(spec, variant, monkeypatch):
     assert cpu + cuda == [0] * 5, "measured - predicted: CPU b2 float32, then CUDA b2/b3 x float32/bfloat16"
 
 
-class _LiveTensors(torch.utils._python_dispatch.TorchDispatchMode):
-    """The peak of the storages alive at once among the tensors aten ops return (each alive until
-    its last Python reference, or autograd's, is gone), those in `skip` left out."""
-
-    def __init__(self, skip: set[int]):
-        super().__init__()
-        self.skip, self.sizes, self.refs = skip, {}, {}
-        self.current = self.peak = 0
-
-    def _release(self, key: int) -> None:
-        self.refs[key] -= 1
-        if not self.refs[key]:
-            self.current -= self.sizes.pop(key)
-            del self.refs[key]
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in torch.utils._pytree.tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() and _key(t) not in self.skip:
-                key = _key(t)
-                if key not in self.refs:
-                    self.refs[key], self.sizes[key] = 0, t.untyped_storage().nbytes()
-                    self.current += self.sizes[key]
-                self.refs[key] += 1
-                weakref.finalize(t, self._release, key)
-        self.peak = max(self.peak, self.current)
-        return out
-
-
 def measured_training_peak(model, input_shape, batch: int, device: str = "meta") -> int:
     """Everything alive at the peak of a second AdamW step (forward, backward from full-size
     output gradients, optimizer step; gradients set to None between steps): the weights, buffers,
@@ -130,7 +97,7 @@ def measured_training_peak(model, input_shape, batch: int, device: str = "meta")
 
     step()
     kept = [*model.parameters(), *model.buffers(), x, *(t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t))]
-    mode = _LiveTensors({_key(t) for t in kept})
+    mode = LiveTensors({storage_key(t) for t in kept})
     with mode:
         step()
     return sum(t.untyped_storage().nbytes() for t in kept) + mode.peak
@@ -199,7 +166,7 @@ def test_the_inference_peak_is_a_lower_bound_within_the_tolerance(spec, variant)
     model, a = _meta_module(spec, variant)
     model.float().eval()
     x = torch.empty(1, *a.input_shape, device="meta")
-    mode = _LiveTensors({_key(t) for t in [*model.parameters(), *model.buffers(), x]})
+    mode = LiveTensors({storage_key(t) for t in [*model.parameters(), *model.buffers(), x]})
     with torch.no_grad(), mode:
         model(x)
     measured, predicted = mode.peak + x.untyped_storage().nbytes(), inference_peak(a.graph, 1, 4)
