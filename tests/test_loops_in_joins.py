@@ -130,6 +130,9 @@ def test_the_module_builds_an_idle_member_and_never_calls_it(write_spec):
     out = model(torch.randn(1, 3, 16, 16))
     assert out.out.shape == (1, 32, 16, 16) and calls == []
     assert archspec.verify(write_spec(HEADS)).ok
+    source = archspec.compile_torch(write_spec(HEADS))
+    # forward drops the copies nothing reads: the value the idle member would take, a value read back
+    assert "x = values['box0']" not in source and "x = values[f'{i}']" not in source and "values[f'box{i}'] = x" in source
 
 
 @pytest.mark.parametrize(

@@ -362,6 +362,8 @@ class Writer:
         base = attr("nn", "Sequential") if sequential else attr("nn", "Module")
         if fwd is not None and _as_module_dict(init_fn.body, fwd):
             base = attr("nn", "ModuleDict")
+        if fwd is not None:
+            members[-1].body = _without_dead_stores(members[-1].body)
         source = ast.ClassDef(cls, [base], [], members, [])
         em = Emitted(
             cls,
@@ -1448,6 +1450,53 @@ def _drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
         if len(kept) == len(body) and all(a is b for a, b in zip(kept, body)):
             return body
         body = kept
+
+
+def _without_dead_stores(body: list[ast.stmt]) -> list[ast.stmt]:
+    """A forward without the copies nothing reads: `x = values['box0']` that the next line
+    overwrites, `x = values[f'{i}']` right after `values[f'{i}'] = x`. Only copies of a name or a
+    kept value are dropped (never a call), and only where the next statements show it is dead."""
+    out: list[ast.stmt] = []
+    for k, st in enumerate(body):
+        if isinstance(st, ast.For):
+            st = ast.For(st.target, st.iter, _without_dead_stores(st.body) or [ast.Pass()], st.orelse)
+        if _copy(st) and (_reads_back(out[-1] if out else None, st) or _overwritten(st.targets[0].id, body[k + 1 :])):
+            continue
+        out.append(st)
+    return out
+
+
+def _copy(st: ast.stmt) -> bool:
+    """`x = y` or `x = values[...]`: a copy of a reference, nothing computed."""
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+        return False
+    v = st.value
+    return isinstance(v, ast.Name) or (isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name) and not any(isinstance(n, ast.Call) for n in ast.walk(v)))
+
+
+def _reads_back(before: ast.stmt | None, st: ast.Assign) -> bool:
+    """`values[k] = x` then `x = values[k]`: x holds it already."""
+    return (
+        isinstance(before, ast.Assign)
+        and isinstance(before.value, ast.Name)
+        and before.value.id == st.targets[0].id  # type: ignore[attr-defined]
+        and ast.dump(before.targets[0]) == ast.dump(ast.Subscript(st.value.value, st.value.slice, ast.Store()))  # type: ignore[attr-defined]
+    )
+
+
+def _overwritten(var: str, rest: list[ast.stmt]) -> bool:
+    """Whether `var` is assigned again by a plain statement, or the function returns, before anything reads it."""
+    for st in rest:
+        loads = any(isinstance(n, ast.Name) and n.id == var and isinstance(n.ctx, ast.Load) for n in ast.walk(st))
+        if loads:
+            return False
+        if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == var for t in st.targets):
+            return True
+        if isinstance(st, ast.Return):  # returned without reading it
+            return True
+        if not isinstance(st, (ast.Assign, ast.Expr)):  # a loop or a branch may not run
+            return False
+    return False
 
 
 def _without_dead_counts(st: ast.stmt, read: set[str]) -> ast.stmt:
