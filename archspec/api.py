@@ -117,6 +117,7 @@ class Analysis:
                     "params": layer.cost.params,
                     "buffers": layer.cost.buffers,
                     "macs": layer.cost.macs * batch,
+                    **({"idle": True} if layer.idle else {}),
                 }
                 for layer in self.layers
             ],

@@ -46,6 +46,12 @@ class LayerCost:
     inputs: tuple[tuple[int, ...], ...]
     output: tuple[int, ...]
     cost: Totals
+    idle: bool = False  # an `idle` member's: built and counted, never run (no macs)
+
+    @property
+    def shown(self) -> str:
+        """The op as tables show it: `conv (idle)` for an idle member's."""
+        return f"{self.op} (idle)" if self.idle else self.op
 
 
 def layer_costs(graph: Graph) -> list[LayerCost]:
@@ -60,7 +66,7 @@ def layer_costs(graph: Graph) -> list[LayerCost]:
     for node in graph.idle:
         ins = tuple([graph.node(i).shape for i in node.inputs])
         c = OPS[node.op].cost(node.attrs, ins, node.shape)
-        out.append(LayerCost(node.path, f"{node.op} (idle)", ins, node.shape, Totals(c.params, c.buffers, 0, 0)))
+        out.append(LayerCost(node.path, node.op, ins, node.shape, Totals(c.params, c.buffers, 0, 0), idle=True))
     return out
 
 

@@ -33,7 +33,7 @@ def summary_line(a: Analysis) -> str:
 def rows(a: Analysis, depth: int | None, batch: int = 1, dtype: str | None = None) -> list[dict[str, Any]]:
     """The table's rows: every layer, or each scope `depth` levels deep; with `dtype`, the bytes
     of each output (`activation_bytes`) too."""
-    items = [(x.path, x.op, x.output, x.cost) for x in a.layers] if depth is None else [(g.path, f"{g.ops} ops", g.output, g.cost) for g in a.groups(depth)]
+    items = [(x.path, x.shown, x.output, x.cost) for x in a.layers] if depth is None else [(g.path, f"{g.ops} ops", g.output, g.cost) for g in a.groups(depth)]
     out = []
     for path, op, output, c in items:
         row = {"path": path, "op": op, "output": shape_str(output), "params": c.params, "buffers": c.buffers, "macs": c.macs * batch}

@@ -117,6 +117,8 @@ def test_an_idle_member_counts_its_parameters_and_does_no_work(write_spec):
     assert a.total.macs == 16 * 16 * (8 * 3 * 9 + 2 * 16 * 8)  # and no macs of it
     table = run_cli("cost", str(write_spec(HEADS)))
     assert table.returncode == 0 and "conv (idle)" in table.stdout
+    rows = {x["path"]: x for x in a.to_dict()["layers"]}
+    assert rows["dfl.conv"]["op"] == "conv" and rows["dfl.conv"]["idle"] is True and "idle" not in rows["stem"]
 
 
 @needs_torch
