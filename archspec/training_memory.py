@@ -161,13 +161,13 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 
-def saved_bytes(g: Graph, batch: int = 1, dtype: str = "float32", device: str = "cuda") -> tuple[int, dict[str, int]]:
-    """The bytes of the unique storages autograd keeps for backward (parameters and buffers not
-    counted), in total and by the layer that first saves each."""
+def saved_bytes(kept: list[tuple[Node, list[Saved]]]) -> tuple[int, dict[str, int]]:
+    """The bytes of the unique storages autograd keeps for backward (`saved`'s items; parameters
+    and buffers not counted), in total and by the layer that first saves each."""
     seen: set[tuple] = set()
     per_layer: dict[str, int] = {}
     total = 0
-    for n, items in saved(g, batch, dtype, device):
+    for n, items in kept:
         mine = 0
         for s in items:
             if s.key in seen:
@@ -234,10 +234,11 @@ def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "a
     buffers = t.buffers * size + INT64 * tracked
     if mode == "infer":
         return Memory(batch, dtype, "none", t.params * size, 0, 0, buffers, 0, {}, peak, 0, device)
-    saved_total, layers = saved_bytes(g, batch, dtype, device)
+    kept = saved(g, batch, dtype, device)
+    saved_total, layers = saved_bytes(kept)
     # the optimizer step: every gradient, foreach Adam's sqrt of the second moments, the input
     step = t.params * size * (2 if optimizer in ("adam", "adamw") else 1) + batch * math.prod(g.nodes[0].shape) * size
-    transient = max(training_peak(g, saved(g, batch, dtype, device), batch, size), step)
+    transient = max(training_peak(g, kept, batch, size), step)
     return Memory(batch, dtype, optimizer, t.params * size, t.params * size, optimizer_bytes, buffers, saved_total, layers, peak, transient, device)
 
 

@@ -25,22 +25,12 @@ SPECS_CHECKED = [
 
 def _measured(spec, batch: int, dtype: str) -> int:
     torch = pytest.importorskip("torch")
+    from tests.torch_probes import saved_storage_bytes
+
     a = archspec.load(SPECS / spec)
     model = archspec.build(SPECS / spec).to(getattr(torch, dtype)).train()
-    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in own:
-            seen[s.data_ptr()] = s.nbytes()
-        return t
-
     torch.manual_seed(0)
-    x = torch.randn(batch, *a.input_shape, dtype=getattr(torch, dtype))
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x)
-    return sum(seen.values())
+    return saved_storage_bytes(model, torch.randn(batch, *a.input_shape, dtype=getattr(torch, dtype)))
 
 
 @pytest.mark.parametrize(
@@ -62,18 +52,10 @@ def test_pad_and_adaptive_max_pools_save_what_autograd_saves(write_spec, body):
     torch = pytest.importorskip("torch")
     path = write_spec(f"input 3x9x10\nnetwork n:\n    conv(4, 1)\n    {body}\n    conv(5, 1)\n    relu\n")
     g = archspec.load(path).graph
+    from tests.torch_probes import saved_storage_bytes
+
     model = archspec.build(path).train()
-    own = {t.untyped_storage().data_ptr() for t in model.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in own:
-            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(torch.randn(2, 3, 9, 10))
-    assert memory(g, 2, device="cpu").saved_bytes == sum(seen.values())
+    assert memory(g, 2, device="cpu").saved_bytes == saved_storage_bytes(model, torch.randn(2, 3, 9, 10))
 
 
 def test_the_optimizer_state_is_what_torchs_optimizers_allocate():

@@ -21,7 +21,7 @@ from archspec.training_memory import memory
 from tests.conftest import SPECS
 
 torch = pytest.importorskip("torch")
-from tests.torch_probes import LiveTensors, storage_key  # noqa: E402 (needs torch)
+from tests.torch_probes import LiveTensors, saved_storage_bytes, storage_key  # noqa: E402 (needs torch)
 
 
 def _every_spec_and_variant() -> list[tuple[str, str | None]]:
@@ -51,18 +51,7 @@ def _fused_dropout(input, p=0.5, training=True, inplace=False):
 
 
 def _saved(model, input_shape, batch: int, dtype) -> int:
-    model = model.to(dtype).train()
-    own = {storage_key(t) for t in [*model.parameters(), *model.buffers()]}
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        if storage_key(t) not in own:
-            seen[storage_key(t)] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(torch.empty(batch, *input_shape, dtype=dtype, device="meta"))
-    return sum(seen.values())
+    return saved_storage_bytes(model.to(dtype).train(), torch.empty(batch, *input_shape, dtype=dtype, device="meta"))
 
 
 @pytest.mark.parametrize("spec, variant", CONFIGS)
@@ -130,17 +119,8 @@ def test_on_cuda_saved_bytes_are_exact_and_the_peak_is_within_the_tolerance(spec
     a = archspec.load(SPECS / spec)
     for dtype in ("float32", "bfloat16"):
         model = archspec.build(SPECS / spec).cuda().to(getattr(torch, dtype)).train()
-        own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-        seen: dict[int, int] = {}
-
-        def pack(t, own=own, seen=seen):
-            if t.untyped_storage().data_ptr() not in own:
-                seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(torch.randn(2, *a.input_shape, device="cuda", dtype=getattr(torch, dtype)))
-        assert sum(seen.values()) == memory(a.graph, 2, dtype, device="cuda").saved_bytes, dtype
+        x = torch.randn(2, *a.input_shape, device="cuda", dtype=getattr(torch, dtype))
+        assert saved_storage_bytes(model, x) == memory(a.graph, 2, dtype, device="cuda").saved_bytes, dtype
     model = archspec.build(SPECS / spec).cuda()
     weights = sum(t.untyped_storage().nbytes() for t in [*model.parameters(), *model.buffers()])
     torch.cuda.synchronize()

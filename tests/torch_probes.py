@@ -1,5 +1,5 @@
-"""Probes of what PyTorch holds, shared by the memory tests: a storage's identity and the peak of
-live tensors. Imports torch: import it where torch is installed."""
+"""Probes of what PyTorch holds, shared by the memory tests: a storage's identity, the storages
+autograd saves, and the peak of live tensors. Imports torch: import it where torch is installed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,22 @@ from torch.utils._pytree import tree_flatten
 def storage_key(t) -> int:
     """A tensor's storage: the storage object itself (meta storages have no data pointer)."""
     return t.untyped_storage()._cdata
+
+
+def saved_storage_bytes(model, x) -> int:
+    """The bytes of the unique storages `torch.autograd.graph.saved_tensors_hooks` sees saved in
+    one forward of `model` on `x`, its parameters and buffers left out."""
+    own = {storage_key(t) for t in [*model.parameters(), *model.buffers()]}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        if storage_key(t) not in own:
+            seen[storage_key(t)] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
 
 
 class LiveTensors(TorchDispatchMode):

@@ -460,17 +460,8 @@ class Writer:
             return flow
         if isinstance(s, defs.Labeled):
             return self._labeled(s, flow, frame, init, fwd)
-        if isinstance(s, defs.Repeat):
-            frame.spatial_reads(s.count)
-            count = self._expr(s.count, frame)
-            return self._loop(ast.Name("_", ast.Store()), call("range", count), s.body, (), flow, frame, init, fwd, s)
-        if isinstance(s, defs.For):
-            frame.spatial_reads(s.iter)
-            targets = defs.target_names(s.target)
-            for t in targets:
-                frame.depends[t] = frame.params_in(s.iter)
-            target = _target(s.target, frame)
-            iterable = self._expr(s.iter, frame, iterated=True)
+        if isinstance(s, (defs.Repeat, defs.For)):
+            target, targets, iterable = self._loop_header(s, frame)
             return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
         if isinstance(s, defs.If):
             frame.spatial_reads(*(c for c, _ in s.branches))
@@ -687,6 +678,23 @@ class Writer:
         channels = substitute(em.out, {IN: flow.channels, **{py: self._var(spec, frame) for spec, py in em.params}}) if em.out is not None else None
         return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)
 
+    def _loop_header(self, s: defs.Repeat | defs.For, frame: Frame) -> tuple[ast.expr, tuple[str, ...], ast.expr]:
+        """A loop's target (its names bound in the frame), the spec names it binds, and what
+        __init__ iterates: `range(count)` for a repeat."""
+        if isinstance(s, defs.Repeat):
+            frame.spatial_reads(s.count)
+            return ast.Name("_", ast.Store()), (), call("range", self._expr(s.count, frame))
+        frame.spatial_reads(s.iter)
+        targets = defs.target_names(s.target)
+        for t in targets:
+            frame.depends[t] = frame.params_in(s.iter)
+        target = _target(s.target, frame)
+        return target, targets, self._expr(s.iter, frame, iterated=True)
+
+    def _fwd_iterable(self, s: defs.Repeat | defs.For, frame: Frame) -> ast.expr:
+        """What forward iterates for a loop: its parameters read from the attributes __init__ keeps."""
+        return call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
+
     def _loop(self, target, iterable, body, targets, flow: Flow, frame: Frame, init: list, fwd: list | None, s) -> Flow:
         before = dict(frame.vars)
         frame.loop_vars |= set(targets)
@@ -712,12 +720,8 @@ class Writer:
         fwd_target = copy.deepcopy(target)
         init.append(ast.For(_unused_as_underscore(target, inner_init), iterable, inner_init or [ast.Pass()], []))
         if fwd is not None and inner_fwd:
-            again = call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
-            fwd.append(ast.For(_unused_as_underscore(fwd_target, inner_fwd), again, inner_fwd, []))
-        frame.loop_vars -= set(targets)
-        for k in targets:
-            frame.vars.pop(k, None)
-        frame.vars.update({k: v for k, v in before.items() if k not in frame.vars})
+            fwd.append(ast.For(_unused_as_underscore(fwd_target, inner_fwd), self._fwd_iterable(s, frame), inner_fwd, []))
+        _end_loop(frame, targets, before)
         count = None if _claims(body) else flow.count
         return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False, flow.prefix)
 
@@ -1094,14 +1098,9 @@ class Writer:
     def _loop_of_refs(self, loop: defs.Repeat | defs.For, flow: Flow, frame: Frame) -> tuple[str, None, Flow]:
         """`for i in range(n): @"y{i}"` among a concat's branches (C2f's): the values it reads, as
         one starred comprehension in the `torch.cat` list, and their channels summed."""
-        if isinstance(loop, defs.Repeat):
-            targets: tuple[str, ...] = ()
-            init_iter, fwd_iter = call("range", self._expr(loop.count, frame)), call("range", self._fwd(loop.count, frame))
-        else:
-            targets = defs.target_names(loop.target)
-            init_iter, fwd_iter = self._expr(loop.iter, frame, iterated=True), self._fwd(loop.iter, frame, iterated=True)
-        before = dict(frame.vars)
-        target = _target(loop.target, frame) if targets else ast.Name("_", ast.Store())
+        before = dict(frame.vars)  # a comprehension's names end with it
+        target, targets, init_iter = self._loop_header(loop, frame)
+        fwd_iter = self._fwd_iterable(loop, frame)
         frame.loop_vars |= set(targets)
         tensors, channels = [], []
         for st in loop.body:
@@ -1110,10 +1109,7 @@ class Writer:
                 out = self._ref(ref, replace(flow, out="__value__"), frame, got)
                 tensors.append(got[-1].value if got else name(out.var))
                 channels.append(out.channels)
-        frame.loop_vars -= set(targets)
-        for k in targets:
-            frame.vars.pop(k, None)
-        frame.vars.update({k: v for k, v in before.items() if k not in frame.vars})
+        _end_loop(frame, targets, before)
 
         def over(elt: ast.expr, iterable: ast.expr) -> ast.expr:
             return ast.ListComp(elt, [ast.comprehension(copy.deepcopy(target), copy.deepcopy(iterable), [], 0)])
@@ -1256,6 +1252,15 @@ def _free(base: str, used) -> str:
     while f"{base}{i}" in used:
         i += 1
     return f"{base}{i}"
+
+
+def _end_loop(frame: Frame, targets: tuple[str, ...], before: dict) -> None:
+    """After a loop: its names are no longer loop variables, and the frame's names are those of
+    `before` again (where the loop rebound one)."""
+    frame.loop_vars -= set(targets)
+    for k in targets:
+        frame.vars.pop(k, None)
+    frame.vars.update({k: v for k, v in before.items() if k not in frame.vars})
 
 
 def _target(t, frame: Frame) -> ast.expr:

@@ -148,7 +148,7 @@ class _ToAst(Transformer):
     def block_def(self, meta, children):
         name = str(children[0])
         params = children[1] if len(children) == 3 else ()
-        for s in _returns(children[-1]):
+        for s in _nested(children[-1], _Return):
             raise _Located("return is for the network: a block gives its last value", s.span)
         body, members = _members(children[-1])
         return ast.BlockDef(name, tuple(params), body, self._span(meta), members)
@@ -160,7 +160,7 @@ class _ToAst(Transformer):
         if body and isinstance(body[-1], _Return):
             outputs, outputs_span = body[-1].names, body[-1].span
             body = body[:-1]
-        for s in _returns(body):
+        for s in _nested(body, _Return):
             raise _Located("return ends the network: it must be the last statement of its body", s.span)
         body, members = _members(body)
         return ast.Network(str(children[0]), body, self._span(meta), outputs, outputs_span, members)
@@ -436,19 +436,26 @@ class _Return:
     span: Span
 
 
-def _returns(body: tuple):
-    """Every `return` in a body, nested ones too (the tree is no deeper than MAX_NESTING here)."""
+def _nested(body: tuple, kind: type):
+    """Every statement of `kind` in a body, nested ones too (the tree is no deeper than MAX_NESTING here)."""
     for s in body:
-        if isinstance(s, _Return):
+        if isinstance(s, kind):
             yield s
-        elif isinstance(s, (ast.Labeled, ast.Repeat, ast.For)):
-            yield from _returns(s.body)
-        elif isinstance(s, ast.If):
-            for _, b in s.branches:
-                yield from _returns(b)
-            yield from _returns(s.orelse)
-        elif isinstance(s, ast.Combinator):
-            yield from _returns(s.branches)
+        for inner in _bodies(s):
+            yield from _nested(inner, kind)
+
+
+def _bodies(s) -> list[tuple]:
+    """The bodies a statement holds."""
+    if isinstance(s, ast.If):
+        return [b for _, b in s.branches] + [s.orelse]
+    if isinstance(s, ast.Idle):
+        return [s.item.body]
+    if isinstance(s, ast.Combinator):
+        return [s.branches]
+    if isinstance(s, (ast.Labeled, ast.Repeat, ast.For)):
+        return [s.body]
+    return []
 
 
 class _Located(Exception):
@@ -660,26 +667,7 @@ def _members(body: tuple) -> tuple[tuple, ast.Members | None]:
     found = [s for s in body if isinstance(s, ast.Members)]
     if len(found) > 1:
         raise _Located("members is given twice", found[1].span)
-    nested = next(iter(_nested_members(tuple(s for s in body if not isinstance(s, ast.Members)))), None)
+    nested = next(_nested(tuple(s for s in body if not isinstance(s, ast.Members)), ast.Members), None)
     if nested is not None:
         raise _Located("members lists a block's or the network's own members: it belongs at the top of its body", nested.span)
     return tuple(s for s in body if not isinstance(s, ast.Members)), (found[0] if found else None)
-
-
-def _nested_members(body: tuple):
-    for s in body:
-        if isinstance(s, ast.Members):
-            yield s
-        for inner in _bodies(s):
-            yield from _nested_members(inner)
-
-
-def _bodies(s) -> list[tuple]:
-    if isinstance(s, ast.If):
-        return [b for _, b in s.branches] + [s.orelse]
-    if isinstance(s, ast.Idle):
-        return [s.item.body]
-    if isinstance(s, ast.Combinator):
-        return [s.branches]
-    body = getattr(s, "body", None)
-    return [body] if isinstance(body, tuple) else []
