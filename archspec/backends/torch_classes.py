@@ -32,10 +32,12 @@ from __future__ import annotations
 import ast
 import copy
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from archspec.backends.torch_lowering import HELPERS, LOWERINGS
+from archspec.backends.torch_names import attribute_name, branch_name, class_name, literal_start, local_name, snake_case
+from archspec.backends.torch_ops import TRACKED_ORDERS, agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
 from archspec.backends.torch_python import (
     PYTHON_NAMES,
     Translator,
@@ -53,16 +55,30 @@ from archspec.backends.torch_python import (
     same,
     substitute,
 )
+from archspec.backends.torch_scope import IN, Emitted, Flow, Frame, ancestors, bind_target, end_loop, free_name
+from archspec.backends.torch_tidy import (
+    appends,
+    as_module_dict,
+    assigned_names,
+    drop_dead_counts,
+    if_chain,
+    is_self,
+    members_built,
+    negate,
+    placeholder,
+    reads_name,
+    reads_only,
+    register_in_order,
+    replace_name,
+    retarget,
+    unused_as_underscore,
+    without_dead_stores,
+)
 from archspec.expressions import Env, evaluate
 from archspec.ir import Graph, Node, defs
 from archspec.ir import expr as irx
-from archspec.naming import MODULE_ATTRS
 from archspec.ops import OPS
-from archspec.ops.types import coerce
 
-IN = "__in__"  # stands for the caller's channels in a class's output-channel formula
-
-_CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1}
 # ops whose arguments set the spatial size
 _WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool", "conv_transpose", "upsample", "pixel_shuffle", "pad", "crop"})
 _RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool"})  # ops that fix it
@@ -70,101 +86,6 @@ _RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "
 
 def _mul(a: ast.expr, b: ast.expr) -> ast.expr:
     return fold(ast.BinOp(a, ast.Mult(), b))
-
-
-@dataclass
-class Emitted:
-    """A written class, as its callers see it."""
-
-    name: str
-    params: list[tuple[str, str]]  # (spec name, Python name), in order
-    globals: list[str]  # parameters of its file it reads: keyword arguments its callers pass on
-    takes_in: bool  # the first argument is the channels flowing in
-    out: ast.expr | None  # its output channels over its parameters' Python names and IN; None: read `.out_channels`
-    rank: int  # rank of its output (3: C x H x W, 1: features)
-    sequential: bool
-    source: ast.ClassDef | None = None
-
-
-@dataclass
-class Flow:
-    """Where lowering stands in a body: what flows, and where members go."""
-
-    channels: ast.expr
-    rank: int
-    count: int | None  # the next free position among the members of the naming scope (None: not known statically)
-    target: ast.expr | None  # the container members join: `self`, a local nn.Sequential; None in a forward class
-    var: str = "x"  # forward: the variable holding the running value
-    out: str = "x"  # forward: the variable the next step writes
-    fresh: bool = False  # the running value was just made by an op whose output may be overwritten in place
-    # a level lowered into its parent's forward (it makes values read outside it): how forward reaches
-    # the container `target` (`self.encoder`), whose members it calls one by one
-    prefix: ast.expr | None = None
-
-
-@dataclass
-class Frame:
-    """Names in scope while writing one definition's body."""
-
-    vars: dict[str, ast.expr]  # spec name -> its Python expression in __init__
-    in_channels: ast.expr  # what `in.channels` is
-    in_shapes: list[tuple[int, ...]]  # the shapes `in` had in the instances
-    used: set[str] = field(default_factory=set)  # Python names taken in the function
-    loop_vars: set[str] = field(default_factory=set)  # spec names bound by a loop around the current statement
-    attrs: dict[str, str] = field(default_factory=dict)  # spec name -> self attribute forward reads it from
-    globals: set[str] = field(default_factory=set)  # file parameters it read
-    file: str = ""  # the spec file whose parameters are its globals
-    lets: dict[str, ast.expr] = field(default_factory=dict)  # Python local -> its value, for locals assigned once at the top
-    depth: int = 0  # how many ifs and loops the current statement sits in
-    fwd_used: set[str] = field(default_factory=lambda: {"x", *PYTHON_NAMES})  # names taken in forward
-    reserved: set[str] = field(default_factory=set)  # the spec's own names in the body: internal names avoid them
-    channel_vars: set[str] = field(default_factory=set)  # locals that hold the running channel count
-    module_locals: dict[str, str] = field(default_factory=dict)  # class -> the local that holds a new instance of it
-    # the network class only: the network parameters the spatial size flowing now depends on, those a
-    # flatten multiplied in (fixed when the file is written), and what each local depends on
-    spatial: set[str] | None = None
-    fixed: set[str] = field(default_factory=set)
-    depends: dict[str, set[str]] = field(default_factory=dict)
-    # values the body reads by name (`@down1`, and the network's outputs), and where each is kept:
-    # (forward local, its channels in __init__, rank)
-    wanted: set[str] = field(default_factory=set)
-    read: set[str] = field(default_factory=set)  # those a `@name` reads (not only returned): their channels matter
-    named: dict[str, tuple[str, ast.expr, int]] = field(default_factory=dict)
-    # values named in loops (`"down{i}": ...`, read as `@"down{1 - i}"`): kept in dicts, forward's
-    # tensors and __init__'s channels, keyed by the name; both made at the top when first needed
-    computed: set[str] = field(default_factory=set)  # the literal starts of the names such reads compute ("down")
-    computed_reads: set[str] = field(default_factory=set)  # the names those reads gave, in the graph's instances
-    kept: tuple[str, str] | None = None  # (forward's dict, __init__'s dict)
-    tops: tuple[list, list] | None = None  # (__init__'s, forward's) top-level statements
-
-    def params_in(self, e: irx.Expr | None) -> set[str]:
-        """The network parameters an expression reads, directly or through locals and loop variables."""
-        out: set[str] = set()
-        for n in irx.free_names(e) if e is not None else ():
-            out |= self.depends.get(n, {n} if n in self.network_params else set())
-        return out
-
-    def spatial_reads(self, *exprs: irx.Expr | None) -> None:
-        if self.spatial is not None:
-            for e in exprs:
-                self.spatial |= self.params_in(e)
-
-    network_params: frozenset[str] = frozenset()
-
-    def params_in_args(self, c: defs.Call) -> set[str]:
-        return set().union(*(self.params_in(a.value) for a in c.args)) if c.args else set()
-
-    def internal(self, base: str) -> str:
-        """A fresh local for the backend's own use (a Sequential being built, the channel count)."""
-        n = _free(base, self.used | self.reserved)
-        self.used.add(n)
-        return n
-
-    def channels_var(self) -> str:
-        taken = self.used | self.reserved
-        n = self.internal(next((b for b in ("channels", "out_channels") if b not in taken), "channels"))
-        self.channel_vars.add(n)
-        return n
 
 
 class Writer:
@@ -190,7 +111,7 @@ class Writer:
                 self.instances.setdefault(s.block, []).append(s.path)
         self.scope_input: dict[str, tuple[int, ...]] = {}
         for n in graph.nodes[1:]:
-            for s in _ancestors(n.scope):
+            for s in ancestors(n.scope):
                 if s not in self.scope_input:
                     self.scope_input[s] = graph.nodes[n.inputs[0]].shape if n.inputs else graph.input_shape
 
@@ -236,7 +157,7 @@ class Writer:
         frame = Frame({}, name("in_channels"), in_shapes)
         frame.used |= PYTHON_NAMES | self.class_names
         spec_names = defs.bound_names(body) | {p.name for p in params} | set(extra or ())
-        in_name = _free("in_channels", {identifier(n) for n in spec_names})
+        in_name = free_name("in_channels", {identifier(n) for n in spec_names})
         frame.used.add(in_name)
         frame.reserved = {identifier(n) for n in spec_names} | (defs.free_names(body) & set(self.defs.globals.get(file, {})))
         if rank is None:
@@ -248,18 +169,18 @@ class Writer:
             frame.in_channels = name(in_name)
         py_params: list[tuple[str, str]] = []
         for p in params:
-            py = _free(identifier(p.name), frame.used)
+            py = free_name(identifier(p.name), frame.used)
             frame.used.add(py)
             frame.vars[p.name] = name(py)
             py_params.append((p.name, py))
         for n in extra or ():
-            py = _free(identifier(n), frame.used)
+            py = free_name(identifier(n), frame.used)
             frame.used.add(py)
             frame.vars[n] = name(py)
             py_params.append((n, py))
         frame.file = file
         frame.read = {r.name for r in defs.refs(body) if isinstance(r.name, str)}
-        frame.computed = {_literal_start(r.name) for r in defs.refs(body) if not isinstance(r.name, str)}
+        frame.computed = {literal_start(r.name) for r in defs.refs(body) if not isinstance(r.name, str)}
         made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
         # a literal `@box0` of a value only a computed name makes (`"box{i}" = ...`): read from the dict
         frame.computed |= {r.name for r in defs.refs(body) if isinstance(r.name, str) and r.name not in made and r.name != "input"}
@@ -288,7 +209,7 @@ class Writer:
             if not names_in(out) & set(lets):
                 break
             out = substitute(out, lets)
-        closed = _closed(out, {frame.vars[p].id for p, _ in py_params if isinstance(frame.vars.get(p), ast.Name)} | {in_name})  # type: ignore[union-attr]
+        closed = reads_only(out, {frame.vars[p].id for p, _ in py_params if isinstance(frame.vars.get(p), ast.Name)} | {in_name})  # type: ignore[union-attr]
         if not network and not closed:
             init.append(assign(attr("self", "out_channels"), out))
         for spec, a in frame.attrs.items():
@@ -317,9 +238,9 @@ class Writer:
             else:
                 arg_defaults.append(literal)
         init[:0] = prologue
-        init[:] = _drop_dead_counts(init)
+        init[:] = drop_dead_counts(init)
         if members:
-            _register_in_order(init, members)
+            register_in_order(init, members)
         for p in sorted(frame.fixed):  # a flatten multiplied in the spatial size these gave when compiled
             py = frame.vars[p]
             message = f"{p} changes the spatial size a flatten multiplies in, which is fixed in this file: compile the spec with --set {p}=..."
@@ -329,7 +250,7 @@ class Writer:
             args.append(ast.arg(py_of[g], _annotation([globals_values[g]])))
             arg_defaults.append(const(globals_values[g]))
         super_call = expr_stmt(call(attr(call("super"), "__init__")))
-        items = _appends(init, "self") if sequential else None
+        items = appends(init, "self") if sequential else None
         if items is not None:  # a plain chain: its layers go straight to nn.Sequential
             super_call, init = expr_stmt(call(attr(call("super"), "__init__"), *items)), []
         init_fn = ast.FunctionDef(
@@ -360,16 +281,16 @@ class Writer:
                 )
             )
         base = attr("nn", "Sequential") if sequential else attr("nn", "Module")
-        if fwd is not None and _as_module_dict(init_fn.body, fwd):
+        if fwd is not None and as_module_dict(init_fn.body, fwd):
             base = attr("nn", "ModuleDict")
         if fwd is not None:
-            members[-1].body = _without_dead_stores(members[-1].body)
+            members[-1].body = without_dead_stores(members[-1].body)
         source = ast.ClassDef(cls, [base], [], members, [])
         em = Emitted(
             cls,
             py_params,
             globals_,
-            not network and _reads(init_fn, in_name),
+            not network and reads_name(init_fn, in_name),
             substitute(out, {in_name: name(IN)}) if closed else None,
             flow.rank,
             sequential,
@@ -481,7 +402,7 @@ class Writer:
         if isinstance(item, defs.Let):
             py = frame.vars.get(item.name)
             if not isinstance(py, ast.Name) or item.name in frame.loop_vars:
-                py = name(_free(identifier(item.name), frame.used))
+                py = name(free_name(identifier(item.name), frame.used))
                 frame.used.add(py.id)
             value = self._expr(item.value, frame)
             frame.vars[item.name] = py
@@ -495,7 +416,7 @@ class Writer:
         if isinstance(item, defs.Check):
             test = self._expr(item.test, frame)
             message = self._expr(item.message, frame) if item.message is not None else ast.Constant("assertion failed")
-            init.append(ast.If(_negate(test), [ast.Raise(call("ValueError", message), None)], []))
+            init.append(ast.If(negate(test), [ast.Raise(call("ValueError", message), None)], []))
             return flow
         if isinstance(item, defs.Ref):
             return self._ref(item, flow, frame, fwd)
@@ -543,12 +464,12 @@ class Writer:
         if spec_name in frame.named:
             local = frame.named[spec_name][0]
         else:
-            local = _free(identifier(spec_name), frame.fwd_used)
+            local = free_name(identifier(spec_name), frame.fwd_used)
             frame.fwd_used.add(local)
         channels = flow.channels
         if spec_name in frame.read and not isinstance(channels, ast.Constant):  # the running count may be reassigned: keep this one
             before = frame.named[spec_name][1] if spec_name in frame.named else None
-            var = before.id if isinstance(before, ast.Name) else _free(f"{identifier(spec_name)}_channels", frame.used)
+            var = before.id if isinstance(before, ast.Name) else free_name(f"{identifier(spec_name)}_channels", frame.used)
             frame.used.add(var)
             init.append(assign(var, channels))
             channels = name(var)
@@ -573,9 +494,9 @@ class Writer:
     def _kept(self, frame: Frame) -> tuple[str, str]:
         """The dicts that keep values named in loops: `values` in forward, `values_channels` in __init__."""
         if frame.kept is None:
-            tensors = _free("values", frame.fwd_used)
+            tensors = free_name("values", frame.fwd_used)
             frame.fwd_used.add(tensors)
-            channels = _free("values_channels", frame.used)
+            channels = free_name("values_channels", frame.used)
             frame.used.add(channels)
             init_top, fwd_top = frame.tops  # type: ignore[misc]
             init_top.insert(0, ast.parse(f"{channels}: dict[str, int] = {{}}").body[0])
@@ -617,12 +538,12 @@ class Writer:
             return self._level_inline(label, body, flow, frame, init, fwd)
         if _has_join(body):
             return self._level_class(label, body, flow, frame, init, fwd, span)
-        local = frame.internal(_local_name(label))
+        local = frame.internal(local_name(label))
         inner = Flow(flow.channels, flow.rank, 0, name(local))
         built: list[ast.stmt] = []
         inner = self._stmts(body, inner, frame, built, None)
         out = Flow(inner.channels, inner.rank, flow.count, flow.target, flow.var, flow.out, False, flow.prefix)
-        items = _appends(built, local)
+        items = appends(built, local)
         if items is not None:  # a plain chain: nn.Sequential(a, b, c)
             return self._add_member(label, call("nn.Sequential", *items), out, frame, init, fwd, flow)
         init.append(assign(local, call("nn.Sequential")))
@@ -645,7 +566,7 @@ class Writer:
     def _level_inline(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list) -> Flow:
         """A level whose values are read outside it: its members go into a container (`self.encoder`,
         as the state_dict names them) and the parent's forward calls them one by one, keeping values."""
-        local = frame.internal(_local_name(label))
+        local = frame.internal(local_name(label))
         init.append(assign(local, call("nn.Sequential")))
         key = const(label) if isinstance(label, str) else label
         reach = _member(flow.prefix if flow.prefix is not None else name("self"), label, key)
@@ -688,7 +609,7 @@ class Writer:
         targets = defs.target_names(s.target)
         for t in targets:
             frame.depends[t] = frame.params_in(s.iter)
-        target = _target(s.target, frame)
+        target = bind_target(s.target, frame)
         return target, targets, self._expr(s.iter, frame, iterated=True)
 
     def _fwd_iterable(self, s: defs.Repeat | defs.For, frame: Frame) -> ast.expr:
@@ -708,20 +629,20 @@ class Writer:
         out = self._stmts(body, inner, frame, inner_init, inner_fwd)
         frame.depth -= 1
         if not same(out.channels, flow.channels):
-            if len(init) > mark and same(out.channels, entry) and not names_in(entry) & _assigned_names(inner_init):
+            if len(init) > mark and same(out.channels, entry) and not names_in(entry) & assigned_names(inner_init):
                 # every iteration gives what the loop starts with: no variable needed after all
                 del init[mark]
-                inner_init = [_replace_name(st, flow.channels.id, entry) for st in inner_init]
+                inner_init = [replace_name(st, flow.channels.id, entry) for st in inner_init]
                 if inner_fwd:
-                    inner_fwd = [_replace_name(st, flow.channels.id, entry) for st in inner_fwd]
+                    inner_fwd = [replace_name(st, flow.channels.id, entry) for st in inner_fwd]
                 flow = replace(flow, channels=entry)
             else:
                 inner_init.append(assign(flow.channels.id, out.channels))
         fwd_target = copy.deepcopy(target)
-        init.append(ast.For(_unused_as_underscore(target, inner_init), iterable, inner_init or [ast.Pass()], []))
+        init.append(ast.For(unused_as_underscore(target, inner_init), iterable, inner_init or [ast.Pass()], []))
         if fwd is not None and inner_fwd:
-            fwd.append(ast.For(_unused_as_underscore(fwd_target, inner_fwd), self._fwd_iterable(s, frame), inner_fwd, []))
-        _end_loop(frame, targets, before)
+            fwd.append(ast.For(unused_as_underscore(fwd_target, inner_fwd), self._fwd_iterable(s, frame), inner_fwd, []))
+        end_loop(frame, targets, before)
         count = None if _claims(body) else flow.count
         return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False, flow.prefix)
 
@@ -757,16 +678,16 @@ class Writer:
         counts = {o.count for o in outs}
         tests = [self._expr(c, frame) for c, _ in branches]
         if fwd is not None:  # a member some branches do not build is an empty Sequential there (TorchScript needs it)
-            built = [_members_built(i) for i in inits]
+            built = [members_built(i) for i in inits]
             everyone = sorted(set().union(*built), key=lambda m: [m in b for b in built].index(True))
             for i, b in zip(inits, built):
-                i.extend(_placeholder(m) for m in everyone if m not in b)
+                i.extend(placeholder(m) for m in everyone if m not in b)
         if all(same(ast.Module(i, []), ast.Module(inits[0], [])) for i in inits):
             init.extend(inits[0])  # every branch builds the same members: only forward differs
         else:
-            init.append(_if_chain(tests, inits))
+            init.append(if_chain(tests, inits))
         if fwd is not None and any(fwds):
-            fwd.append(_if_chain([self._fwd(c, frame) for c, _ in branches], fwds))
+            fwd.append(if_chain([self._fwd(c, frame) for c, _ in branches], fwds))
         ranks = {o.rank for o in outs}
         if len(ranks) > 1:
             raise Unsupported("branches of an if that give values of different rank", None)
@@ -778,52 +699,22 @@ class Writer:
 
     # ---- ops and blocks ----
     def _op(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
-        op = OPS[c.callee]
         record = LOWERINGS[c.callee]
         nodes = self.by_site.get(c.key, [])
-        exprs = _bind_args(c, [a.name for a in op.attrs])
-        node = nodes[0] if nodes else self._synthetic(op, exprs, flow)
+        exprs = bind_args(c, [a.name for a in OPS[c.callee].attrs])
+        node = nodes[0] if nodes else synthetic_node(c, flow.rank)
 
         def arg_py(n: str) -> ast.expr:
-            if n in exprs and not _literal(exprs[n]):
+            if n in exprs and not is_literal(exprs[n]):
                 return self._expr(exprs[n], frame)
-            return const(_agreed(nodes, n, c) if nodes else node.attrs[n])
+            return const(agreed(nodes, n, c) if nodes else node.attrs[n])
 
-        inferred = record.derived
-        sizes = set(record.sizes)
-        values: dict[str, ast.expr] = {}
-        for n in sizes:
-            values[n] = inferred[n](flow.channels, arg_py) if n in inferred else arg_py(n)
-            if n in record.to_torch:
-                values[n] = record.to_torch[n](values[n])
-        # other arguments the spec computes (`dropout(p)`): the record writes a marker number in their
-        # place, which becomes the expression; the record's own comparisons see a non-default value
-        markers: dict[Any, ast.expr] = {}
-        attrs = dict(node.attrs)
-        flags: dict[str, ast.expr] = {}  # computed bool arguments (`bias=b`): the keyword they switch
-        for k, a in enumerate(op.attrs):
-            if a.name in sizes or a.name not in exprs or _literal(exprs[a.name]):
-                continue
-            if a.kind == "bool":
-                flags[a.name] = self._expr(exprs[a.name], frame)
-                continue
-            if a.kind not in _MARKED:
-                raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (a {a.kind} argument must be a literal here)", c.span)
-            mark = _MARKED[a.kind](k)
-            attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size") else mark
-            markers[mark] = self._expr(exprs[a.name], frame)
-        node = replace(node, attrs=attrs)
-        placeholders = {n: f"_ARG_{n}" for n in sizes}
-        source = record.module(node, lambda n: placeholders[n] if n in placeholders else repr(node.attrs[n]))
-        module = _parse_module(source, {v: values[k] for k, v in placeholders.items()}, markers, c)
-        for flag, value in flags.items():
-            key = self._switch(record, node, flag, placeholders, values, markers, c)
-            module.keywords = [k for k in module.keywords if k.arg != key] + [ast.keyword(key, value)]  # type: ignore[union-attr]
-        for h in HELPERS:
-            if source.startswith(h):
-                self.helpers.add(h)
+        ctor = constructor(c, node, flow.channels, arg_py, lambda e: self._expr(e, frame))
+        module = ctor.module
+        if ctor.helper is not None:
+            self.helpers.add(ctor.helper)
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
-        if c.callee == "permute" and any(len(n.attrs["order"]) != 3 or n.attrs["order"] not in _TRACKED_ORDERS for n in nodes):
+        if c.callee == "permute" and any(len(n.attrs["order"]) != 3 or n.attrs["order"] not in TRACKED_ORDERS for n in nodes):
             raise Unsupported("a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width", c.span)
         if c.callee == "chunk" and any(self.g.nodes[n.inputs[0]].shape[0] % n.attrs["chunks"] for n in nodes):
             raise Unsupported("a chunk that does not split the channels evenly", c.span)
@@ -839,9 +730,9 @@ class Writer:
             rank = 1 if c.callee == "linear" and not node.attrs.get("per_position") else flow.rank
         channels = fold(channels)
         overwritable = record.overwritable
-        if record.module is not None and _is_inplace(module) and not flow.fresh:
-            module = _drop_inplace(module)
-        stateless = record.state is None and not sizes and not markers and not flags  # computed arguments need the module
+        if record.module is not None and is_inplace(module) and not flow.fresh:
+            module = drop_inplace(module)
+        stateless = record.state is None and not ctor.computed  # computed arguments need the module
         if fwd is not None and label is None and stateless and record.call is not None:
             x = flow.var
             inplace = record.call_inplace is not None and flow.fresh
@@ -863,40 +754,6 @@ class Writer:
         out = replace(flow, channels=channels, rank=rank)
         out = self._add_member(label, module, out, frame, init, fwd, flow)
         return replace(out, fresh=overwritable)
-
-    def _switch(self, record, node: Node, flag: str, placeholders, values, markers, c: defs.Call) -> str:
-        """The keyword a computed bool argument sets: the record is written both ways, and the one
-        keyword that differs (`bias=False` or none) is it, to take the expression: `nn.Conv2d(..., bias=b)`."""
-        fills = {v: values[k] for k, v in placeholders.items()}
-        both = []
-        for v in (True, False):
-            n = replace(node, attrs={**node.attrs, flag: v})
-            both.append(_parse_module(record.module(n, lambda a, n=n: placeholders[a] if a in placeholders else repr(n.attrs[a])), fills, markers, c))
-        on, off = both
-        if not (isinstance(on, ast.Call) and isinstance(off, ast.Call)) or ast.dump(on.func) != ast.dump(off.func) or len(on.args) != len(off.args):
-            raise Unsupported(f"'{flag}' of {c.written} computed from parameters changes more than one argument of its module", c.span)
-        kw_on, kw_off = {k.arg: ast.dump(k.value) for k in on.keywords}, {k.arg: ast.dump(k.value) for k in off.keywords}
-        differ = [k for k in kw_on.keys() | kw_off.keys() if kw_on.get(k) != kw_off.get(k)]
-        same_args = all(ast.dump(x) == ast.dump(y) for x, y in zip(on.args, off.args))
-        if len(differ) != 1 or not same_args:
-            raise Unsupported(f"'{flag}' of {c.written} computed from parameters changes more than one argument of its module", c.span)
-        return differ[0]
-
-    def _synthetic(self, op, exprs: dict, flow: Flow) -> Node:
-        """A node for a call no instance ran (an untaken branch): its literal arguments, PyTorch-shaped."""
-        attrs: dict[str, Any] = {}
-        for a in op.attrs:
-            e = exprs.get(a.name)
-            v = evaluate(e, Env({})) if e is not None and _literal(e) else (a.default if e is None else None)
-            if v is None and e is not None:
-                v = {"int": 1, "int0": 0, "pair": 1, "size": 1, "conv_pad": 0, "pad": 0, "float": 0.5, "float+": 0.5, "prob": 0.5, "bool": True}.get(a.kind, a.default)
-            attrs[a.name] = coerce(a.kind, a.name, v) if v is not None else None
-        shape = (8, 16, 16) if flow.rank == 3 else (8,)
-        try:
-            out = op.infer(attrs, [shape])
-        except Exception:
-            out = shape
-        return Node(-1, op.name, attrs, (), "", "", tuple(out))
 
     def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:
         spatial = {math.prod(self.g.nodes[n.inputs[0]].shape[1:]) for n in nodes}
@@ -920,7 +777,7 @@ class Writer:
         if em.out is not None:
             values: dict[str, ast.expr] = {IN: flow.channels}
             by_spec: dict[str, ast.expr] = {}
-            bound = _bind_args(c, [p.name for p in d.params])
+            bound = bind_args(c, [p.name for p in d.params])
             file_values = self.defs.globals.get(d.file, {})
             defaults = {p.name: p.default for p in d.params if p.default is not None}
             for spec, py in em.params:
@@ -937,7 +794,7 @@ class Writer:
 
     def _member_with_out(self, label, module, em: Emitted, channels, flow: Flow, frame: Frame, init, fwd) -> Flow:
         if channels is None:  # the class knows its output channels only once built: keep it in a variable
-            local = frame.module_locals.get(em.name) or frame.internal(_snake(em.name))
+            local = frame.module_locals.get(em.name) or frame.internal(snake_case(em.name))
             frame.module_locals[em.name] = local  # each use reads it at once: one name serves every call
             init.append(assign(local, module))
             out = replace(flow, channels=attr(local, "out_channels"), rank=em.rank)
@@ -960,7 +817,7 @@ class Writer:
     def _splice(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
         """`*block(...)`: the block's statements, written in place with its arguments as local names."""
         d = self.defs.blocks[c.callee]
-        bound = _bind_args(c, [p.name for p in d.params])
+        bound = bind_args(c, [p.name for p in d.params])
         inner = Frame({}, flow.channels, frame.in_shapes, frame.used, set(), frame.attrs, frame.globals, d.file, {}, frame.depth, frame.fwd_used)
         inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in defs.bound_names(d.body)}, frame.channel_vars
         inner.spatial, inner.fixed, inner.network_params = frame.spatial, frame.fixed, frame.network_params
@@ -978,7 +835,7 @@ class Writer:
             if isinstance(value, (ast.Name, ast.Constant)):
                 inner.vars[p.name] = value
             else:
-                py = _free(identifier(p.name), frame.used)
+                py = free_name(identifier(p.name), frame.used)
                 frame.used.add(py)
                 init.append(assign(py, value))
                 inner.vars[p.name] = name(py)
@@ -1000,7 +857,7 @@ class Writer:
                 init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
             elif label is None:
                 init.append(expr_stmt(call(attr(target, "append"), module)))
-            elif isinstance(label, str) and plain_attribute(label) and _is_self(target):
+            elif isinstance(label, str) and plain_attribute(label) and is_self(target):
                 init.append(assign(attr("self", label), module))
             else:
                 init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
@@ -1041,7 +898,7 @@ class Writer:
             if isinstance(b, (defs.Repeat, defs.For)):
                 results.append(self._loop_of_refs(b, flow, frame))
                 continue
-            var = _free(_branch_name(b), frame.fwd_used | taken_vars)
+            var = free_name(branch_name(b), frame.fwd_used | taken_vars)
             taken_vars.add(var)
             frame.fwd_used.add(var)
             start = Flow(flow.channels, flow.rank, count, flow.target if flow.prefix is not None else None, x, var, False, prefix=flow.prefix)
@@ -1057,7 +914,7 @@ class Writer:
             count = end.count
             if guard is not None:
                 test = self._expr(guard, frame)
-                member = [m for m in _members_built(b_init) if plain_attribute(m)]
+                member = [m for m in members_built(b_init) if plain_attribute(m)]
                 init.append(ast.If(test, b_init, [assign(attr("self", m), ast.Constant(None)) for m in member]))
                 if not member:
                     raise Unsupported("an optional branch that builds no named member", b.span)
@@ -1081,10 +938,10 @@ class Writer:
             fwd.append(assign(flow.out, expr))
         elif kind in ("add", "mul") and len(fixed) == 1 and len(optional) == 1:
             (v, _), (f,) = optional[0], fixed
-            other = _free("identity", frame.fwd_used | taken_vars)
+            other = free_name("identity", frame.fwd_used | taken_vars)
             frame.fwd_used.add(other)
             # the input, or the optional branch where it exists (`identity = self.proj(x)`), wherever it is written
-            fwd[optional_at : optional_at + 1] = [assign(other, name(x)), _retarget(fwd[optional_at], v, other)]
+            fwd[optional_at : optional_at + 1] = [assign(other, name(x)), retarget(fwd[optional_at], v, other)]
             operands = [f, other] if results[0][1] is None else [other, f]  # the spec's order
             expr = ast.parse(record.join(operands), mode="eval").body
             fwd.append(assign(flow.out, expr))
@@ -1109,7 +966,7 @@ class Writer:
                 out = self._ref(ref, replace(flow, out="__value__"), frame, got)
                 tensors.append(got[-1].value if got else name(out.var))
                 channels.append(out.channels)
-        _end_loop(frame, targets, before)
+        end_loop(frame, targets, before)
 
         def over(elt: ast.expr, iterable: ast.expr) -> ast.expr:
             return ast.ListComp(elt, [ast.comprehension(copy.deepcopy(target), copy.deepcopy(iterable), [], 0)])
@@ -1137,7 +994,7 @@ class Writer:
             return frame.vars[spec]
         globals_ = self.defs.globals.get(frame.file, {})
         if spec in globals_:
-            py = _free(identifier(spec), frame.used)
+            py = free_name(identifier(spec), frame.used)
             frame.used.add(py)
             frame.vars[spec] = name(py)
             frame.globals.add(spec)
@@ -1169,7 +1026,7 @@ class Writer:
             self._var(n, frame)
             a = frame.attrs.get(n)
             if a is None:
-                a = _attr_name(identifier(n), set(frame.attrs.values()))
+                a = attribute_name(identifier(n), set(frame.attrs.values()))
                 frame.attrs[n] = a
             return attr("self", a)
 
@@ -1187,95 +1044,13 @@ class Writer:
         return out
 
 
-
 # ---- helpers ----
-
-
-def class_name(name: str) -> str:
-    """`dense_layer` -> `DenseLayer`, `resnet50` -> `ResNet50`, `mobilenet_v2` -> `MobileNetV2`."""
-    import re
-
-    out = []
-    for part in re.split(r"[^A-Za-z0-9]+", name):
-        if not part:
-            continue
-        m = re.match(r"([A-Za-z]+)(.*)", part)
-        word, rest = (m.group(1), m.group(2)) if m else ("", part)
-        piece = _ACRONYMS.get(word.lower(), word[:1].upper() + word[1:]) + rest
-        if out and out[-1][-1:].isdigit() and piece[:1].isdigit():
-            piece = "_" + piece
-        out.append(piece)
-    text = "".join(out) or "Net"
-    return "N" + text if text[0].isdigit() else text
-
-
-_ACRONYMS = {
-    "vgg": "VGG",
-    "resnet": "ResNet",
-    "resnext": "ResNeXt",
-    "densenet": "DenseNet",
-    "mobilenet": "MobileNet",
-    "shufflenet": "ShuffleNet",
-    "squeezenet": "SqueezeNet",
-    "googlenet": "GoogLeNet",
-    "alexnet": "AlexNet",
-    "lenet": "LeNet",
-    "nin": "NiN",
-    "se": "SE",
-    "bn": "BN",
-}
-
-
-def _snake(cls: str) -> str:
-    import re
-
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls).lower()
-
-
-def _ancestors(scope: str):
-    parts = scope.split(".") if scope else []
-    for i in range(len(parts), -1, -1):
-        yield ".".join(parts[:i])
-
-
-def _attr_name(base: str, taken: set[str]) -> str:
-    """The attribute forward reads a value from: `self.stride`; `self.training_` where nn.Module owns the name."""
-    while base in taken or base in MODULE_ATTRS:
-        base += "_"
-    return base
-
-
-def _free(base: str, used) -> str:
-    if base not in used:
-        return base
-    i = 2
-    while f"{base}{i}" in used:
-        i += 1
-    return f"{base}{i}"
-
-
-def _end_loop(frame: Frame, targets: tuple[str, ...], before: dict) -> None:
-    """After a loop: its names are no longer loop variables, and the frame's names are those of
-    `before` again (where the loop rebound one)."""
-    frame.loop_vars -= set(targets)
-    for k in targets:
-        frame.vars.pop(k, None)
-    frame.vars.update({k: v for k, v in before.items() if k not in frame.vars})
-
-
-def _target(t, frame: Frame) -> ast.expr:
-    if isinstance(t, str):
-        py = _free(identifier(t), frame.used - {identifier(t)} if t not in frame.vars else frame.used)
-        frame.used.add(py)
-        frame.vars[t] = name(py)
-        return ast.Name(py, ast.Store())
-    return ast.Tuple([_target(x, frame) for x in t], ast.Store())
 
 
 def _may_be_read(label: irx.Expr, frame: Frame) -> bool:
     """Whether a computed label's value may be what a computed `@"..."` of the body reads: their
     literal starts agree ("down{i}" and `@"down{3 - i}"`; one that starts computed agrees with all)."""
-    start = _literal_start(label)
+    start = literal_start(label)
     return any(start.startswith(p) or p.startswith(start) for p in frame.computed)
 
 
@@ -1297,13 +1072,6 @@ def _member(owner: ast.expr, label, key: ast.expr) -> ast.expr:
     if isinstance(label, str) and plain_attribute(label):
         return attr(owner, label)
     return call("getattr", owner, key)
-
-
-def _literal_start(e: irx.Expr) -> str:
-    """How a computed name starts, as written: "down" for "down{i}" ("" if it starts computed)."""
-    if isinstance(e, irx.Format) and e.parts and isinstance(e.parts[0], str):
-        return e.parts[0]
-    return ""
 
 
 def _has_join(body) -> bool:
@@ -1357,342 +1125,6 @@ def _channels_only(f: str, flow: Flow, span) -> ast.expr:
     if f in ("channels", "features"):
         return flow.channels
     raise Unsupported(f"a default that reads in.{f}", span)
-
-
-def _bind_args(c: defs.Call, names_: list[str]) -> dict[str, irx.Expr]:
-    out: dict[str, irx.Expr] = {}
-    positional = [a for a in c.args if a.name is None]
-    if len(positional) > len(names_):
-        raise Unsupported(f"{c.written} takes {len(names_)} positional arguments", c.span)
-    for n, a in zip(names_, positional):
-        out[n] = a.value
-    for a in c.args:
-        if a.name is not None:
-            out[a.name] = a.value
-    return out
-
-
-def _agreed(nodes: list[Node], attr_name: str, c: defs.Call) -> Any:
-    values = {repr(n.attrs.get(attr_name)) for n in nodes}
-    if len(values) != 1:
-        raise Unsupported(f"'{attr_name}' of {c.written} differs between instances and is not written as an expression", c.span)
-    return nodes[0].attrs.get(attr_name)
-
-
-# marker values for computed arguments, by kind: numbers no spec writes as a literal there
-# the permutes of [C, H, W] whose channel count the backend can follow: channels last and back, and H <-> W
-_TRACKED_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1))
-
-_MARKED = {
-    "int": lambda k: 918_273_645 + k,
-    "int0": lambda k: 918_273_645 + k,
-    "pair": lambda k: 918_273_645 + k,
-    "pair?": lambda k: 918_273_645 + k,
-    "pad": lambda k: 918_273_645 + k,
-    "size": lambda k: 918_273_645 + k,
-    "float": lambda k: 0.918273645 + k,
-    "float+": lambda k: 0.918273645 + k,
-    "prob": lambda k: 0.918273645 + k / 1e6,
-}
-
-
-def _parse_module(source: str, values: dict[str, ast.expr], markers: dict | None = None, c: defs.Call | None = None) -> ast.expr:
-    """A lowering's constructor source, parsed, with each placeholder and marker replaced by its expression."""
-    tree = ast.parse(source, mode="eval").body
-    found: set = set()
-
-    class Fill(ast.NodeTransformer):
-        def visit_Name(self, node: ast.Name) -> ast.expr:
-            return values.get(node.id, node)
-
-        def visit_Constant(self, node: ast.Constant) -> ast.expr:
-            if markers and type(node.value) in (int, float) and node.value in markers:
-                found.add(node.value)
-                return markers[node.value]
-            return node
-
-    tree = Fill().visit(tree)
-    if markers and found != set(markers):
-        raise Unsupported(f"an argument of {c.written if c else 'an op'} computed from parameters that its PyTorch module does not take as is", c.span if c else None)
-    if isinstance(tree, ast.Call) and ast.unparse(tree.func) in ("nn.Conv2d", "PaddedConv2d", "nn.ConvTranspose2d"):  # leave out their defaults
-        tree.keywords = [
-            k
-            for k in tree.keywords
-            if not (k.arg in _CONSTRUCTOR_DEFAULTS and isinstance(k.value, ast.Constant) and k.value.value == _CONSTRUCTOR_DEFAULTS[k.arg])
-        ]
-    return tree
-
-
-def _is_inplace(module: ast.expr) -> bool:
-    return isinstance(module, ast.Call) and any(k.arg == "inplace" for k in module.keywords)
-
-
-def _drop_inplace(module: ast.Call) -> ast.Call:
-    module.keywords = [k for k in module.keywords if k.arg != "inplace"]
-    return module
-
-
-def _is_self(e: ast.expr) -> bool:
-    return isinstance(e, ast.Name) and e.id == "self"
-
-
-def _local_name(label) -> str:
-    if isinstance(label, str) and label.isidentifier():
-        return identifier(label)
-    if isinstance(label, ast.JoinedStr) and label.values and isinstance(label.values[0], ast.Constant):
-        stem = "".join(ch for ch in str(label.values[0].value) if ch.isalnum() or ch == "_")
-        if stem and stem.isidentifier():
-            return identifier(stem)
-    return "level"
-
-
-def _drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Leave out the channel counts kept for a value that nothing sized by them reads
-    (`low_classifier_channels = classes` before an `add`): plain arithmetic, never a call."""
-    while True:
-        read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        kept = [_without_dead_counts(st, read) for st in body if not _dead_count(st, read)]
-        if len(kept) == len(body) and all(a is b for a, b in zip(kept, body)):
-            return body
-        body = kept
-
-
-def _without_dead_stores(body: list[ast.stmt]) -> list[ast.stmt]:
-    """A forward without the copies nothing reads: `x = values['box0']` that the next line
-    overwrites, `x = values[f'{i}']` right after `values[f'{i}'] = x`. Only copies of a name or a
-    kept value are dropped (never a call), and only where the next statements show it is dead."""
-    out: list[ast.stmt] = []
-    for k, st in enumerate(body):
-        if isinstance(st, ast.For):
-            st = ast.For(st.target, st.iter, _without_dead_stores(st.body) or [ast.Pass()], st.orelse)
-        if _copy(st) and (_reads_back(out[-1] if out else None, st) or _overwritten(st.targets[0].id, body[k + 1 :])):
-            continue
-        out.append(st)
-    return out
-
-
-def _copy(st: ast.stmt) -> bool:
-    """`x = y` or `x = values[...]`: a copy of a reference, nothing computed."""
-    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
-        return False
-    v = st.value
-    return isinstance(v, ast.Name) or (isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name) and not any(isinstance(n, ast.Call) for n in ast.walk(v)))
-
-
-def _reads_back(before: ast.stmt | None, st: ast.Assign) -> bool:
-    """`values[k] = x` then `x = values[k]`: x holds it already."""
-    return (
-        isinstance(before, ast.Assign)
-        and isinstance(before.value, ast.Name)
-        and before.value.id == st.targets[0].id  # type: ignore[attr-defined]
-        and ast.dump(before.targets[0]) == ast.dump(ast.Subscript(st.value.value, st.value.slice, ast.Store()))  # type: ignore[attr-defined]
-    )
-
-
-def _overwritten(var: str, rest: list[ast.stmt]) -> bool:
-    """Whether `var` is assigned again by a plain statement, or the function returns, before anything reads it."""
-    for st in rest:
-        loads = any(isinstance(n, ast.Name) and n.id == var and isinstance(n.ctx, ast.Load) for n in ast.walk(st))
-        if loads:
-            return False
-        if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == var for t in st.targets):
-            return True
-        if isinstance(st, ast.Return):  # returned without reading it
-            return True
-        if not isinstance(st, (ast.Assign, ast.Expr)):  # a loop or a branch may not run
-            return False
-    return False
-
-
-def _without_dead_counts(st: ast.stmt, read: set[str]) -> ast.stmt:
-    """A loop with the counts it updates and nothing reads left out (`channels = ...` as its last step)."""
-    if not isinstance(st, ast.For):
-        return st
-    inner = [s for s in st.body if not _dead_count(s, read)]
-    if len(inner) == len(st.body):
-        return st
-    return ast.For(st.target, st.iter, inner or [ast.Pass()], st.orelse)
-
-
-def _dead_count(st: ast.stmt, read: set[str]) -> bool:
-    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
-        return False
-    target = st.targets[0].id
-    return (target == "channels" or target.endswith("_channels")) and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
-
-
-def _unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:
-    """A forward loop's target with the names its body does not read prefixed `_`, as ruff asks
-    (`for i, _n in enumerate(layers)`: __init__ read `n`, forward only needs `i`)."""
-    read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    for n in ast.walk(target):
-        if isinstance(n, ast.Name) and n.id not in read and not n.id.startswith("_"):
-            n.id = "_" + n.id
-    return target
-
-
-def _branch_name(b) -> str:
-    if isinstance(b, defs.Labeled) and isinstance(b.label, str) and b.label != "_" and b.label.isidentifier():
-        return identifier(b.label)
-    if isinstance(b, defs.Line) and len(b.items) == 1 and isinstance(b.items[0], defs.Call) and b.items[0].callee == "identity":
-        return "identity"
-    if isinstance(b, defs.Line) and b.items and isinstance(b.items[0], defs.Ref):  # `@down4; crop(...)`: named after it
-        ref = b.items[0].name
-        base = ref if isinstance(ref, str) else _literal_start(ref).rstrip("_")
-        if base.isidentifier():
-            return identifier(base) if len(b.items) == 1 else identifier(f"{base}_out")
-    return "out"
-
-
-def _retarget(stmt: ast.stmt, old: str, new: str) -> ast.stmt:
-    """`if self.d is not None: d = self.d(x)` -> the same, writing `new`."""
-
-    class R(ast.NodeTransformer):
-        def visit_Name(self, node: ast.Name) -> ast.Name:
-            return ast.Name(new, node.ctx) if node.id == old else node
-
-    return R().visit(stmt)
-
-
-_INVERSE = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In}
-
-
-def _appends(stmts: list[ast.stmt], target: str) -> list[ast.expr] | None:
-    """The modules of statements that only append to `target`, in order; None for anything else."""
-    items = []
-    for st in stmts:
-        if not (
-            isinstance(st, ast.Expr)
-            and isinstance(st.value, ast.Call)
-            and isinstance(st.value.func, ast.Attribute)
-            and st.value.func.attr == "append"
-            and isinstance(st.value.func.value, ast.Name)
-            and st.value.func.value.id == target
-        ):
-            return None
-        items.append(st.value.args[0])
-    return items
-
-
-def _assigned_names(stmts: list[ast.stmt]) -> set[str]:
-    out: set[str] = set()
-    for st in stmts:
-        for n in ast.walk(st):
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                out.add(n.id)
-    return out
-
-
-def _replace_name(st: ast.stmt, old: str, new: ast.expr) -> ast.stmt:
-    class R(ast.NodeTransformer):
-        def visit_Name(self, node: ast.Name) -> ast.expr:
-            return copy.deepcopy(new) if node.id == old and isinstance(node.ctx, ast.Load) else node
-
-    return R().visit(st)
-
-
-def _members_built(stmts: list[ast.stmt]) -> list[str]:
-    """The members `self.x = ...` / `self.add_module("3", ...)` statements build, nested ones too."""
-    out: list[str] = []
-    for st in stmts:
-        for n in ast.walk(st):
-            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Attribute) and _is_self(n.targets[0].value):
-                if not isinstance(n.value, ast.Constant):
-                    out.append(n.targets[0].attr)
-            elif (
-                isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Attribute)
-                and n.func.attr == "add_module"
-                and _is_self(n.func.value)
-                and isinstance(n.args[0], ast.Constant)
-            ):
-                out.append(n.args[0].value)
-    return out
-
-
-def _register_in_order(init: list[ast.stmt], members: tuple[str, ...]) -> None:
-    """`members cv1, cv2, m`: where the members would be registered in another order, register
-    the rest of the list first (`self.register_module("cv2", None)`); assigning the module later
-    keeps that place, so the state_dict lists them as the spec says."""
-    built = [m for m in _members_built(init) if m in members]
-    listed = [m for m in members if m in built]
-    first = next((k for k, (a, b) in enumerate(zip(built, listed)) if a != b), None)
-    if first is None:
-        return
-    at = next(i for i, st in enumerate(init) if built[first] in _members_built([st]))
-    init[at:at] = [expr_stmt(call(attr("self", "register_module"), const(m), ast.Constant(None))) for m in listed[first:]]
-
-
-def _placeholder(member: str) -> ast.stmt:
-    empty = call("nn.Sequential")
-    if plain_attribute(member):
-        return assign(attr("self", member), empty)
-    return expr_stmt(call(attr("self", "add_module"), const(member), empty))
-
-
-def _as_module_dict(init: list[ast.stmt], fwd: list[ast.stmt]) -> bool:
-    """A class whose members are all made by one loop, one an iteration, and whose forward loops over
-    them (DenseNet's dense block): an nn.ModuleDict whose forward iterates `self.items()`, as
-    torchvision's `_DenseBlock` does, so that TorchScript can compile it. Rewrites `fwd` in place."""
-    loops = [st for st in init if isinstance(st, ast.For)]
-    if len(loops) != 1 or len(fwd) != 2 or not isinstance(fwd[0], ast.For):
-        return False
-    adds = [n for n in ast.walk(loops[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_module"]
-    refs = [
-        n
-        for n in ast.walk(fwd[0])
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Call) and isinstance(n.func.func, ast.Name) and n.func.func.id == "getattr"
-    ]
-    others = [n for st in fwd[0].body for n in ast.walk(st) if isinstance(n, ast.Attribute) and _is_self(n.value)]
-    if len(adds) != 1 or len(refs) != 1 or not isinstance(adds[0].args[0], ast.JoinedStr) or others:
-        return False
-    if any(isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) for st in init if st is not loops[0] and not _attr_store(st)):
-        return False
-    refs[0].func = name("layer")
-    fwd[0].target = ast.Tuple([ast.Name("_", ast.Store()), ast.Name("layer", ast.Store())], ast.Store())
-    fwd[0].iter = call(attr("self", "items"))
-    init[:] = [st for st in init if not (_attr_store(st) and st.targets[0].attr != "out_channels")]  # forward reads none now
-    return True
-
-
-def _attr_store(st: ast.stmt) -> bool:
-    return isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) and isinstance(st.value, (ast.Name, ast.Attribute))
-
-
-def _literal(e: irx.Expr) -> bool:
-    """Whether an expression is a literal: `3`, `(2, 3)`, `-1`."""
-    if isinstance(e, irx.TupleOf):
-        return all(_literal(x) for x in e.items)
-    if isinstance(e, irx.Neg):
-        return _literal(e.operand)
-    return isinstance(e, irx.Const)
-
-
-def _negate(test: ast.expr) -> ast.expr:
-    """`stride_on in (...)` -> `stride_on not in (...)`; anything else -> `not (...)`."""
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        return ast.Compare(test.left, [_INVERSE[type(test.ops[0])]()], test.comparators)
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return test.operand
-    return ast.UnaryOp(ast.Not(), test)
-
-
-def _if_chain(tests: list[ast.expr], bodies: list[list[ast.stmt]]) -> ast.If:
-    orelse = bodies[-1]
-    node = None
-    for test, body in reversed(list(zip(tests, bodies))):
-        node = ast.If(test, body or [ast.Pass()], orelse)
-        orelse = [node]
-    return node  # type: ignore[return-value]
-
-
-def _closed(e: ast.expr, allowed: set[str]) -> bool:
-    """Whether an output-channel formula reads only the class's parameters (and the channels flowing in)."""
-    return not isinstance(e, ast.Attribute) and names_in(e) <= allowed | {"make_divisible", "math", "int", "round", "max", "min", "len", "abs"}
-
-
-def _reads(fn: ast.FunctionDef, n: str) -> bool:
-    return any(isinstance(x, ast.Name) and x.id == n for x in ast.walk(fn))
 
 
 def _annotation(values: list[Any]) -> ast.expr | None:

@@ -14,9 +14,11 @@ import ast
 import copy
 from pathlib import Path
 
-from archspec.backends.torch_classes import Emitted, Frame, Writer, _ancestors, class_name
+from archspec.backends.torch_classes import Writer
 from archspec.backends.torch_lowering import HELPERS
+from archspec.backends.torch_names import class_name
 from archspec.backends.torch_python import Unsupported, attr, call, const, docstring, expr_stmt, identifier, layout, name, plain_attribute
+from archspec.backends.torch_scope import Emitted, Frame, ancestors
 from archspec.cost import layer_costs, total
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir import Graph
@@ -212,7 +214,7 @@ def _residual_batchnorms(g: Graph, writer: Writer) -> list[tuple[str, str]]:
                 best, best_convs = g.nodes[i].path, convs
         if best is None:
             continue
-        scope = next((s for s in _ancestors(node.scope) if g.scopes[s].kind == "block"), None)
+        scope = next((s for s in ancestors(node.scope) if g.scopes[s].kind == "block"), None)
         if scope is None:
             raise Unsupported("zero_residual for an add in the network's own body", node.span)
         em = writer.emitted[g.scopes[scope].block]

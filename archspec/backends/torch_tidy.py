@@ -1,0 +1,246 @@
+"""Reading and tidying the Python the writer has built (lists of `ast` statements).
+
+The writer emits each step as it goes; some choices need the whole function: a chain of
+appends becomes `nn.Sequential(a, b, c)`, a channel count or a copy nothing reads is left
+out, a loop's unread target gets a `_`, `members` fixes the registration order, a loop that
+makes every member turns its class into an `nn.ModuleDict`. These passes only drop or
+reorder what the writer made, or read it; they never write spec values.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+
+from archspec.backends.torch_python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute
+
+
+def is_self(e: ast.expr) -> bool:
+    return isinstance(e, ast.Name) and e.id == "self"
+
+
+def drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Leave out the channel counts kept for a value that nothing sized by them reads
+    (`low_classifier_channels = classes` before an `add`): plain arithmetic, never a call."""
+    while True:
+        read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        kept = [_without_dead_counts(st, read) for st in body if not _dead_count(st, read)]
+        if len(kept) == len(body) and all(a is b for a, b in zip(kept, body)):
+            return body
+        body = kept
+
+
+def without_dead_stores(body: list[ast.stmt]) -> list[ast.stmt]:
+    """A forward without the copies nothing reads: `x = values['box0']` that the next line
+    overwrites, `x = values[f'{i}']` right after `values[f'{i}'] = x`. Only copies of a name or a
+    kept value are dropped (never a call), and only where the next statements show it is dead."""
+    out: list[ast.stmt] = []
+    for k, st in enumerate(body):
+        if isinstance(st, ast.For):
+            st = ast.For(st.target, st.iter, without_dead_stores(st.body) or [ast.Pass()], st.orelse)
+        if _copy(st) and (_reads_back(out[-1] if out else None, st) or _overwritten(st.targets[0].id, body[k + 1 :])):
+            continue
+        out.append(st)
+    return out
+
+
+def _copy(st: ast.stmt) -> bool:
+    """`x = y` or `x = values[...]`: a copy of a reference, nothing computed."""
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+        return False
+    v = st.value
+    return isinstance(v, ast.Name) or (isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name) and not any(isinstance(n, ast.Call) for n in ast.walk(v)))
+
+
+def _reads_back(before: ast.stmt | None, st: ast.Assign) -> bool:
+    """`values[k] = x` then `x = values[k]`: x holds it already."""
+    return (
+        isinstance(before, ast.Assign)
+        and isinstance(before.value, ast.Name)
+        and before.value.id == st.targets[0].id  # type: ignore[attr-defined]
+        and ast.dump(before.targets[0]) == ast.dump(ast.Subscript(st.value.value, st.value.slice, ast.Store()))  # type: ignore[attr-defined]
+    )
+
+
+def _overwritten(var: str, rest: list[ast.stmt]) -> bool:
+    """Whether `var` is assigned again by a plain statement, or the function returns, before anything reads it."""
+    for st in rest:
+        loads = any(isinstance(n, ast.Name) and n.id == var and isinstance(n.ctx, ast.Load) for n in ast.walk(st))
+        if loads:
+            return False
+        if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == var for t in st.targets):
+            return True
+        if isinstance(st, ast.Return):  # returned without reading it
+            return True
+        if not isinstance(st, (ast.Assign, ast.Expr)):  # a loop or a branch may not run
+            return False
+    return False
+
+
+def _without_dead_counts(st: ast.stmt, read: set[str]) -> ast.stmt:
+    """A loop with the counts it updates and nothing reads left out (`channels = ...` as its last step)."""
+    if not isinstance(st, ast.For):
+        return st
+    inner = [s for s in st.body if not _dead_count(s, read)]
+    if len(inner) == len(st.body):
+        return st
+    return ast.For(st.target, st.iter, inner or [ast.Pass()], st.orelse)
+
+
+def _dead_count(st: ast.stmt, read: set[str]) -> bool:
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+        return False
+    target = st.targets[0].id
+    return (target == "channels" or target.endswith("_channels")) and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
+
+
+def unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:
+    """A forward loop's target with the names its body does not read prefixed `_`, as ruff asks
+    (`for i, _n in enumerate(layers)`: __init__ read `n`, forward only needs `i`)."""
+    read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    for n in ast.walk(target):
+        if isinstance(n, ast.Name) and n.id not in read and not n.id.startswith("_"):
+            n.id = "_" + n.id
+    return target
+
+
+def retarget(stmt: ast.stmt, old: str, new: str) -> ast.stmt:
+    """`if self.d is not None: d = self.d(x)` -> the same, writing `new`."""
+
+    class R(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.Name:
+            return ast.Name(new, node.ctx) if node.id == old else node
+
+    return R().visit(stmt)
+
+
+_INVERSE = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In}
+
+
+def appends(stmts: list[ast.stmt], target: str) -> list[ast.expr] | None:
+    """The modules of statements that only append to `target`, in order; None for anything else."""
+    items = []
+    for st in stmts:
+        if not (
+            isinstance(st, ast.Expr)
+            and isinstance(st.value, ast.Call)
+            and isinstance(st.value.func, ast.Attribute)
+            and st.value.func.attr == "append"
+            and isinstance(st.value.func.value, ast.Name)
+            and st.value.func.value.id == target
+        ):
+            return None
+        items.append(st.value.args[0])
+    return items
+
+
+def assigned_names(stmts: list[ast.stmt]) -> set[str]:
+    out: set[str] = set()
+    for st in stmts:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                out.add(n.id)
+    return out
+
+
+def replace_name(st: ast.stmt, old: str, new: ast.expr) -> ast.stmt:
+    class R(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            return copy.deepcopy(new) if node.id == old and isinstance(node.ctx, ast.Load) else node
+
+    return R().visit(st)
+
+
+def members_built(stmts: list[ast.stmt]) -> list[str]:
+    """The members `self.x = ...` / `self.add_module("3", ...)` statements build, nested ones too."""
+    out: list[str] = []
+    for st in stmts:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Attribute) and is_self(n.targets[0].value):
+                if not isinstance(n.value, ast.Constant):
+                    out.append(n.targets[0].attr)
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr == "add_module"
+                and is_self(n.func.value)
+                and isinstance(n.args[0], ast.Constant)
+            ):
+                out.append(n.args[0].value)
+    return out
+
+
+def register_in_order(init: list[ast.stmt], members: tuple[str, ...]) -> None:
+    """`members cv1, cv2, m`: where the members would be registered in another order, register
+    the rest of the list first (`self.register_module("cv2", None)`); assigning the module later
+    keeps that place, so the state_dict lists them as the spec says."""
+    built = [m for m in members_built(init) if m in members]
+    listed = [m for m in members if m in built]
+    first = next((k for k, (a, b) in enumerate(zip(built, listed)) if a != b), None)
+    if first is None:
+        return
+    at = next(i for i, st in enumerate(init) if built[first] in members_built([st]))
+    init[at:at] = [expr_stmt(call(attr("self", "register_module"), const(m), ast.Constant(None))) for m in listed[first:]]
+
+
+def placeholder(member: str) -> ast.stmt:
+    empty = call("nn.Sequential")
+    if plain_attribute(member):
+        return assign(attr("self", member), empty)
+    return expr_stmt(call(attr("self", "add_module"), const(member), empty))
+
+
+def as_module_dict(init: list[ast.stmt], fwd: list[ast.stmt]) -> bool:
+    """A class whose members are all made by one loop, one an iteration, and whose forward loops over
+    them (DenseNet's dense block): an nn.ModuleDict whose forward iterates `self.items()`, as
+    torchvision's `_DenseBlock` does, so that TorchScript can compile it. Rewrites `fwd` in place."""
+    loops = [st for st in init if isinstance(st, ast.For)]
+    if len(loops) != 1 or len(fwd) != 2 or not isinstance(fwd[0], ast.For):
+        return False
+    adds = [n for n in ast.walk(loops[0]) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_module"]
+    refs = [
+        n
+        for n in ast.walk(fwd[0])
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Call) and isinstance(n.func.func, ast.Name) and n.func.func.id == "getattr"
+    ]
+    others = [n for st in fwd[0].body for n in ast.walk(st) if isinstance(n, ast.Attribute) and is_self(n.value)]
+    if len(adds) != 1 or len(refs) != 1 or not isinstance(adds[0].args[0], ast.JoinedStr) or others:
+        return False
+    if any(isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) for st in init if st is not loops[0] and not _attr_store(st)):
+        return False
+    refs[0].func = name("layer")
+    fwd[0].target = ast.Tuple([ast.Name("_", ast.Store()), ast.Name("layer", ast.Store())], ast.Store())
+    fwd[0].iter = call(attr("self", "items"))
+    init[:] = [st for st in init if not (_attr_store(st) and st.targets[0].attr != "out_channels")]  # forward reads none now
+    return True
+
+
+def _attr_store(st: ast.stmt) -> bool:
+    return isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) and isinstance(st.value, (ast.Name, ast.Attribute))
+
+
+def negate(test: ast.expr) -> ast.expr:
+    """`stride_on in (...)` -> `stride_on not in (...)`; anything else -> `not (...)`."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        return ast.Compare(test.left, [_INVERSE[type(test.ops[0])]()], test.comparators)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return test.operand
+    return ast.UnaryOp(ast.Not(), test)
+
+
+def if_chain(tests: list[ast.expr], bodies: list[list[ast.stmt]]) -> ast.If:
+    orelse = bodies[-1]
+    node = None
+    for test, body in reversed(list(zip(tests, bodies))):
+        node = ast.If(test, body or [ast.Pass()], orelse)
+        orelse = [node]
+    return node  # type: ignore[return-value]
+
+
+def reads_only(e: ast.expr, allowed: set[str]) -> bool:
+    """Whether an output-channel formula reads only the class's parameters (and the channels flowing in)."""
+    return not isinstance(e, ast.Attribute) and names_in(e) <= allowed | {"make_divisible", "math", "int", "round", "max", "min", "len", "abs"}
+
+
+def reads_name(fn: ast.FunctionDef, n: str) -> bool:
+    return any(isinstance(x, ast.Name) and x.id == n for x in ast.walk(fn))
