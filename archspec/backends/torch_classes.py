@@ -567,18 +567,22 @@ class Writer:
         """A level whose values are read outside it: its members go into a container (`self.encoder`,
         as the state_dict names them) and the parent's forward calls them one by one, keeping values."""
         local = frame.internal(local_name(label))
+        mark = len(init)
         init.append(assign(local, call("nn.Sequential")))
         key = const(label) if isinstance(label, str) else label
         reach = _member(flow.prefix if flow.prefix is not None else name("self"), label, key)
         inner = Flow(flow.channels, flow.rank, 0, name(local), flow.var, flow.out, flow.fresh, prefix=reach)
         inner = self._stmts(body, inner, frame, init, fwd)
-        if flow.target is not None:
+        count = flow.count + 1 if flow.count is not None else None
+        if not any(local in names_in(st) for st in init[mark + 1 :]):  # a level of no module (a join): no empty container
+            del init[mark]
+            frame.used.discard(local)
+        elif flow.target is not None:
             init.append(expr_stmt(call(attr(flow.target, "add_module"), key, name(local))))
         elif isinstance(label, str) and plain_attribute(label):
             init.append(assign(attr("self", label), name(local)))
         else:
             init.append(expr_stmt(call(attr("self", "add_module"), key, name(local))))
-        count = flow.count + 1 if flow.count is not None else None
         return Flow(inner.channels, inner.rank, count, flow.target, inner.var, flow.out, inner.fresh, flow.prefix)
 
     def _level_class(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:

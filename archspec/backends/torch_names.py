@@ -67,8 +67,11 @@ def literal_start(e: irx.Expr) -> str:
 
 
 def local_name(label) -> str:
+    """The local a level's container is built in: the label where it is a name, `level22` for `"22"`."""
     if isinstance(label, str) and label.isidentifier():
         return identifier(label)
+    if isinstance(label, str) and label.isascii() and label.isdigit():
+        return f"level{label}"
     if isinstance(label, ast.JoinedStr) and label.values and isinstance(label.values[0], ast.Constant):
         stem = "".join(ch for ch in str(label.values[0].value) if ch.isalnum() or ch == "_")
         if stem and stem.isidentifier():
