@@ -123,3 +123,115 @@ def test_schema_validates_the_shipped_yaml_specs():
 
     for path in SPECS.glob("*.yaml"):
         SpecFile.model_validate(yaml.safe_load(path.read_text()))
+
+
+_MEMBERS_ARCH = """
+param n = 2
+input 8x16x16
+block cbs(c, k=1):
+    conv: conv(c, k, padding=k // 2, bias=false)
+    bn: batchnorm
+    silu
+block c2f(c2, n):
+    members cv1, cv2, m
+    c = c2 // 2
+    cv1: cbs(2 * c, 1)
+    chunk(2, 1)
+    m:
+        for i in range(n):
+            "{i}": cbs(c, 3)
+    concat:
+        @cv1
+        for i in range(n):
+            @"{i}"
+    cv2: cbs(c2, 1)
+block head():
+    a: conv(4, 1)
+    "y0" = @a
+    idle dfl: conv(1, 1, bias=false)
+network twin:
+    members body, head
+    body: c2f(8, n)
+    head: head()
+"""
+
+_MEMBERS_YAML = """
+params: {n: 2}
+input: 8x16x16
+blocks:
+  cbs:
+    params: [c, k=1]
+    body:
+      - conv: conv(c, k, padding=k // 2, bias=false)
+      - bn: batchnorm
+      - silu
+  c2f:
+    params: [c2, n]
+    members: [cv1, cv2, m]
+    body:
+      - c = c2 // 2
+      - cv1: cbs(2 * c, 1)
+      - chunk(2, 1)
+      - m:
+          - for: i in range(n)
+            body:
+              - "{i}": cbs(c, 3)
+      - concat:
+          - "@cv1"
+          - for: i in range(n)
+            body: ['@"{i}"']
+      - cv2: cbs(c2, 1)
+  head:
+    body:
+      - a: conv(4, 1)
+      - '"y0" = @a'
+      - idle dfl: conv(1, 1, bias=false)
+network:
+  name: twin
+  members: [body, head]
+  body:
+    - body: c2f(8, n)
+    - head: head()
+"""
+
+
+def test_members_idle_and_loop_branches_have_a_yaml_spelling(write_spec):
+    """YOLOv8's constructs (issue 17) in the YAML form: the same layers, idle flags, totals and
+    generated module as the .arch twin; only the file name differs."""
+    arch = write_spec(_MEMBERS_ARCH, "twin.arch")
+    yml = write_spec(_MEMBERS_YAML, "twin.yaml")
+    a, y = archspec.load(arch), archspec.load(yml)
+    assert [(x.path, x.op, x.output, x.idle) for x in y.layers] == [(x.path, x.op, x.output, x.idle) for x in a.layers]
+    assert any(x.idle for x in y.layers) and y.total == a.total
+    torch_a = archspec.compile_torch(arch).replace("twin.arch", "twin.yaml")
+    torch_y = archspec.compile_torch(yml)
+    assert _without_lines(torch_y) == _without_lines(torch_a)
+    assert "self.register_module('cv2', None)" in torch_y
+
+
+def _without_lines(source: str) -> str:
+    """A generated file without the spec's line numbers (the docstrings': `twin.yaml:10`)."""
+    import re
+
+    return re.sub(r"(twin\.yaml):\d+", r"\1", source)
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("members: [cv1, cv2, m]", "members: [cv1, cv1]", r"members: 'cv1' is listed twice"),
+        ("members: [cv1, cv2, m]", "members: [cv1, cvx, m]", r"'cvx' is not a member.*\n(.*\n)*help: did you mean 'cv2'"),
+        ("- idle dfl: conv", "- idle: conv", r"'idle' takes the member's name"),
+    ],
+    ids=["twice", "unknown", "idle-without-name"],
+)
+def test_yaml_members_and_idle_errors_are_located(write_spec, old, new, message):
+    import re
+
+    assert old in _MEMBERS_YAML
+    path = write_spec(_MEMBERS_YAML.replace(old, new), "bad.yaml")
+    r = run_cli("check", str(path))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = next(k for k, x in enumerate(_MEMBERS_YAML.replace(old, new).splitlines(), 1) if new in x)
+    assert re.search(rf"bad\.yaml:{line}:\d+: error: ", r.stderr), r.stderr
+    assert re.search(message, r.stderr), r.stderr

@@ -82,7 +82,8 @@ class MulStmt(_Strict):
 
 
 class Labeled(RootModel[dict[str, Union[str, list["Stmt"]]]]):
-    """`{name: item}` names one item; `{name: [items]}` opens a scope; `{"name if cond": ...}` guards it."""
+    """`{name: item}` names one item; `{name: [items]}` opens a scope; `{"name if cond": ...}` guards it;
+    `{"idle name": item}` builds a member that forward never runs (the .arch form's `idle name: ...`)."""
 
     @model_validator(mode="after")
     def _one_key(self):
@@ -91,19 +92,26 @@ class Labeled(RootModel[dict[str, Union[str, list["Stmt"]]]]):
         (key,) = self.root
         if key.split()[0] in KEYWORDS:
             raise ValueError(f"'{key.split()[0]}' needs its own fields (see the schema)")
+        if key.split() == ["idle"]:
+            raise ValueError("'idle' takes the member's name: {\"idle dfl\": \"dfl()\"}")
         return self
 
 
 Stmt = Union[str, RepeatStmt, ForStmt, IfStmt, ConcatStmt, AddStmt, MulStmt, Labeled]
 
 
+_MEMBERS = "the order it registers these members in, where it differs from the order they run (the .arch form's `members a, b`)"
+
+
 class BlockSpec(_Strict):
     params: list[str] = Field(default_factory=list, description='parameter names, with defaults as "stride=1"')
+    members: list[str] = Field(default_factory=list, description=_MEMBERS)
     body: list[Stmt]
 
 
 class NetworkSpec(_Strict):
     name: str
+    members: list[str] = Field(default_factory=list, description=_MEMBERS)
     body: list[Stmt]
     outputs: list[str] = Field(default_factory=list, description="the named values it returns (the .arch form's `return a, b`); none: its last value")
 
@@ -215,14 +223,30 @@ class _Conv:
             if kind in m:
                 return ast.Combinator(kind, self.body(m[kind][1]), span)
         ((k, v),) = m.values()
-        label, guard = self.label(k)
+        idle = re.match(r"idle\s+(?=\S)", str(k.value))
+        label, guard = self.label(k, idle.end() if idle else 0)
         if isinstance(v, yaml.ScalarNode):
-            return ast.Labeled(label, guard, (ast.Line((self.item(v),), self.span(v)),), True, span)
-        return ast.Labeled(label, guard, self.body(v), False, span)
+            labeled = ast.Labeled(label, guard, (ast.Line((self.item(v),), self.span(v)),), True, span)
+        else:
+            labeled = ast.Labeled(label, guard, self.body(v), False, span)
+        return ast.Idle(labeled, span) if idle else labeled
 
-    def label(self, key: yaml.ScalarNode):
-        text = str(key.value)
+    def members(self, m: dict) -> ast.Members | None:
+        """A block's or the network's `members:` list, checked as the .arch form's `members` line is."""
+        if "members" not in m or not isinstance(m["members"][1], yaml.SequenceNode) or not m["members"][1].value:
+            return None
+        node = m["members"][1]
+        names = tuple(self.name(n, "member") for n in node.value)
+        twice = next((n for k, n in enumerate(names) if n in names[:k]), None)
+        if twice is not None:
+            self.fail(f"members: '{twice}' is listed twice", node)
+        return ast.Members(names, self.span(node))
+
+    def label(self, key: yaml.ScalarNode, skip: int = 0):
+        """A label key (`down`, `"stage{i}"`, `down if cond`), read from its `skip`-th character."""
+        text = str(key.value)[skip:]
         line, col = self._offset(key)
+        col += skip
         name, _, cond = text.partition(" if ")
         name = name.strip()
         guard = parse_expr(cond, self.file, line, col + text.index(" if ") + 4) if cond else None
@@ -453,7 +477,7 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
                 name, eq, default = str(p.value).partition("=")
                 line, col = conv._offset(p)
                 ps.append(ast.Param(conv.name(p, "parameter", name.strip()), parse_expr(default, file, line, col + len(name) + 1) if eq else None, conv.span(p)))
-            blocks.append(ast.BlockDef(conv.name(k, "block"), tuple(ps), conv.body(bm["body"][1]), conv.span(k)))
+            blocks.append(ast.BlockDef(conv.name(k, "block"), tuple(ps), conv.body(bm["body"][1]), conv.span(k), conv.members(bm)))
     network = None
     if "network" in m and isinstance(m["network"][1], yaml.MappingNode):
         nm = conv.mapping(m["network"][1])
@@ -464,7 +488,9 @@ def _module(root: yaml.MappingNode, conv: _Conv, file: str) -> ast.Module:
             outputs_span = conv.span(nm["outputs"][1])
             if len(set(outputs)) != len(outputs):
                 conv.fail("a value is returned twice", nm["outputs"][1])
-        network = ast.Network(conv.name(nm["name"][1], "network"), conv.body(nm["body"][1]), conv.span(m["network"][0]), outputs, outputs_span)
+        network = ast.Network(
+            conv.name(nm["name"][1], "network"), conv.body(nm["body"][1]), conv.span(m["network"][0]), outputs, outputs_span, conv.members(nm)
+        )
     init = None
     if "init" in m and isinstance(m["init"][1], yaml.ScalarNode) and not m["init"][1].tag.endswith(":null"):
         init = conv.item(m["init"][1])
