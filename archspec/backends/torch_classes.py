@@ -154,55 +154,21 @@ class Writer:
     ) -> Emitted:
         """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
         cls = self._unique_class(cls)
-        frame = Frame({}, name("in_channels"), in_shapes)
-        frame.used |= PYTHON_NAMES | self.class_names
-        spec_names = defs.bound_names(body) | {p.name for p in params} | set(extra or ())
-        in_name = free_name("in_channels", {identifier(n) for n in spec_names})
-        frame.used.add(in_name)
-        frame.reserved = {identifier(n) for n in spec_names} | (defs.free_names(body) & set(self.defs.globals.get(file, {})))
-        if rank is None:
-            rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
-        if network:
-            frame.in_channels = const(self.g.input_shape[0])
-            frame.spatial, frame.network_params = set(), frozenset(p.name for p in params)
-        else:
-            frame.in_channels = name(in_name)
-        py_params: list[tuple[str, str]] = []
-        for p in params:
-            py = free_name(identifier(p.name), frame.used)
-            frame.used.add(py)
-            frame.vars[p.name] = name(py)
-            py_params.append((p.name, py))
-        for n in extra or ():
-            py = free_name(identifier(n), frame.used)
-            frame.used.add(py)
-            frame.vars[n] = name(py)
-            py_params.append((n, py))
-        frame.file = file
-        frame.read = {r.name for r in defs.refs(body) if isinstance(r.name, str)}
-        frame.computed = {literal_start(r.name) for r in defs.refs(body) if not isinstance(r.name, str)}
-        made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
-        # a literal `@box0` of a value only a computed name makes (`"box{i}" = ...`): read from the dict
-        frame.computed |= {r.name for r in defs.refs(body) if isinstance(r.name, str) and r.name not in made and r.name != "input"}
-        frame.computed_reads = {n for r in defs.refs(body) if not isinstance(r.name, str) for n in self.g.ref_names.get(r.key, ())}
-        frame.wanted = set(frame.read)
-        if network and self.g.outputs:
-            frame.wanted |= {n for n, _ in self.g.outputs}
+        frame, in_name, py_params = self._frame(params, body, file, in_shapes, network, extra or [])
         idle = any(isinstance(x, defs.Idle) for x in defs.walk(body))  # an nn.Sequential would run it
         sequential = not _has_join(body) and not (network and _reads_as_forward(body)) and not frame.wanted and not frame.computed and not idle and not members  # nn.Sequential runs in registration order
         init: list[ast.stmt] = []
         fwd: list[ast.stmt] | None = None if sequential else []
         frame.tops = (init, fwd) if fwd is not None else None
+        if rank is None:
+            rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
         flow = Flow(frame.in_channels, rank, 0, name("self") if sequential else None)
         if "input" in frame.wanted and fwd is not None:  # `@input`: forward's argument, kept before x is reassigned
             start = self._keep("input", replace(flow, var="_"), frame, init, fwd, None)
             fwd[-1] = assign(start.var, name("x"))
         flow = self._stmts(body, flow, frame, init, fwd)
-        # globals read: extra keyword parameters
-        globals_ = sorted(frame.globals)
-        for g in globals_:
-            py = frame.vars[g].id
-            py_params.append((g, py))
+        globals_ = sorted(frame.globals)  # the file's parameters it read: keyword parameters after the others
+        py_params += [(g, frame.vars[g].id) for g in globals_]  # type: ignore[attr-defined]
         out = flow.channels
         for _ in range(8):  # a local assigned once at the top stands for its value
             lets = {k: v for k, v in frame.lets.items() if v is not None}
@@ -214,14 +180,78 @@ class Writer:
             init.append(assign(attr("self", "out_channels"), out))
         for spec, a in frame.attrs.items():
             init.append(assign(attr("self", a), frame.vars[spec] if spec in frame.vars else name(spec)))
-        py_of = dict(py_params)
-        globals_values = self.defs.globals.get(file, {})
+        args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, values or {}, in_name)
+        init[:0] = prologue
+        init[:] = drop_dead_counts(init)
+        if members:
+            register_in_order(init, members)
+        for p in sorted(frame.fixed):  # a flatten multiplied in the spatial size these gave when compiled
+            message = f"{p} changes the spatial size a flatten multiplies in, which is fixed in this file: compile the spec with --set {p}=..."
+            check = ast.If(ast.Compare(frame.vars[p], [ast.NotEq()], [const(self.g.params[p])]), [ast.Raise(call("ValueError", ast.Constant(message)), None)], [])
+            init.insert(len(prologue), check)
+        super_call = expr_stmt(call(attr(call("super"), "__init__")))
+        items = appends(init, "self") if sequential else None
+        if items is not None:  # a plain chain: its layers go straight to nn.Sequential
+            super_call, init = expr_stmt(call(attr(call("super"), "__init__"), *items)), []
+        init_fn = ast.FunctionDef("__init__", ast.arguments([], [ast.arg("self")] + args, None, [], [], None, arg_defaults), [super_call] + init, [], ast.Constant(None))
+        class_body: list[ast.stmt] = [expr_stmt(ast.Constant(docstring))] if docstring else []
+        class_body.append(init_fn)
+        base = attr("nn", "Sequential") if sequential else attr("nn", "Module")
+        if fwd is not None:
+            class_body.append(self._forward(cls, fwd, flow, frame, network))
+            if as_module_dict(init_fn.body, class_body[-1].body):  # type: ignore[attr-defined]
+                base = attr("nn", "ModuleDict")
+            class_body[-1].body = without_dead_stores(class_body[-1].body)  # type: ignore[attr-defined]
+        source = ast.ClassDef(cls, [base], [], class_body, [])
+        takes_in = not network and reads_name(init_fn, in_name)
+        em = Emitted(cls, py_params, globals_, takes_in, substitute(out, {in_name: name(IN)}) if closed else None, flow.rank, sequential, source)
+        if not takes_in and not network:
+            init_fn.args.args = [a for a in init_fn.args.args if a.arg != in_name]
+        self.order.append(em)
+        return em
+
+    def _frame(self, params, body: tuple, file: str, in_shapes, network: bool, extra: list[str]) -> tuple[Frame, str, list[tuple[str, str]]]:
+        """The names a class's functions start with: its parameters' Python names (first the
+        spec's `params`, then `extra`), the channels flowing in, and the values the body reads by name."""
+        frame = Frame({}, name("in_channels"), in_shapes, file=file)
+        frame.used |= PYTHON_NAMES | self.class_names
+        spec_names = defs.bound_names(body) | {p.name for p in params} | set(extra)
+        in_name = free_name("in_channels", {identifier(n) for n in spec_names})
+        frame.used.add(in_name)
+        frame.reserved = {identifier(n) for n in spec_names} | (defs.free_names(body) & set(self.defs.globals.get(file, {})))
+        if network:
+            frame.in_channels = const(self.g.input_shape[0])
+            frame.spatial, frame.network_params = set(), frozenset(p.name for p in params)
+        else:
+            frame.in_channels = name(in_name)
+        py_params: list[tuple[str, str]] = []
+        for n in [p.name for p in params] + extra:
+            py = free_name(identifier(n), frame.used)
+            frame.used.add(py)
+            frame.vars[n] = name(py)
+            py_params.append((n, py))
+        refs = defs.refs(body)
+        frame.read = {r.name for r in refs if isinstance(r.name, str)}
+        frame.computed = {literal_start(r.name) for r in refs if not isinstance(r.name, str)}
+        made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
+        # a literal `@box0` of a value only a computed name makes (`"box{i}" = ...`): read from the dict
+        frame.computed |= {r.name for r in refs if isinstance(r.name, str) and r.name not in made and r.name != "input"}
+        frame.computed_reads = {n for r in refs if not isinstance(r.name, str) for n in self.g.ref_names.get(r.key, ())}
+        frame.wanted = set(frame.read)
+        if network and self.g.outputs:
+            frame.wanted |= {n for n, _ in self.g.outputs}
+        return frame, in_name, py_params
+
+    def _signature(self, params, extra: list[str], py_of: dict[str, str], globals_: list[str], frame: Frame, network: bool, values: dict[str, list], in_name: str):
+        """`__init__`'s arguments with their annotations and defaults, and the statements that compute
+        the defaults Python cannot write (`b=a * 2`: `None`, then `if b is None: b = a * 2`)."""
+        globals_values = self.defs.globals.get(frame.file, {})
         args = [] if network else [ast.arg(in_name, name("int"))]
         for p in params:
-            seen = (values or {}).get(p.name) or []
+            seen = values.get(p.name) or []
             kind = _annotation(seen) if seen and len({type(v) for v in seen}) == 1 else None
             args.append(ast.arg(py_of[p.name], _annotation_of(p, globals_values) or kind))
-        args += [ast.arg(py_of[n], None) for n in extra or ()]
+        args += [ast.arg(py_of[n], None) for n in extra]
         arg_defaults: list[ast.expr] = []
         prologue: list[ast.stmt] = []
         for p in params:
@@ -233,73 +263,29 @@ class Writer:
             if literal is None:  # `b=a * 2`: Python defaults cannot read other parameters, so None stands for it
                 arg_defaults.append(ast.Constant(None))
                 py = frame.vars[p.name]
-                prologue.append(self._computed_default(p, py, frame))
+                prologue.append(self._computed_default(p, py, frame))  # type: ignore[arg-type]
                 args[[a.arg for a in args].index(py.id)].annotation = None  # type: ignore[attr-defined]
             else:
                 arg_defaults.append(literal)
-        init[:0] = prologue
-        init[:] = drop_dead_counts(init)
-        if members:
-            register_in_order(init, members)
-        for p in sorted(frame.fixed):  # a flatten multiplied in the spatial size these gave when compiled
-            py = frame.vars[p]
-            message = f"{p} changes the spatial size a flatten multiplies in, which is fixed in this file: compile the spec with --set {p}=..."
-            check = ast.If(ast.Compare(py, [ast.NotEq()], [const(self.g.params[p])]), [ast.Raise(call("ValueError", ast.Constant(message)), None)], [])
-            init.insert(len(prologue), check)
         for g in globals_:
             args.append(ast.arg(py_of[g], _annotation([globals_values[g]])))
             arg_defaults.append(const(globals_values[g]))
-        super_call = expr_stmt(call(attr(call("super"), "__init__")))
-        items = appends(init, "self") if sequential else None
-        if items is not None:  # a plain chain: its layers go straight to nn.Sequential
-            super_call, init = expr_stmt(call(attr(call("super"), "__init__"), *items)), []
-        init_fn = ast.FunctionDef(
-            "__init__",
-            ast.arguments([], [ast.arg("self")] + args, None, [], [], None, arg_defaults),
-            [super_call] + init,
-            [],
-            ast.Constant(None),
-        )
-        members: list[ast.stmt] = [expr_stmt(ast.Constant(docstring))] if docstring else []
-        members.append(init_fn)
-        if fwd is not None and network and self.g.outputs:
+        return args, arg_defaults, prologue
+
+    def _forward(self, cls: str, fwd: list[ast.stmt], flow: Flow, frame: Frame, network: bool) -> ast.FunctionDef:
+        """`forward(self, x)`: the statements written, then the return (the network's named outputs
+        as a NamedTuple where it has several)."""
+        returns: ast.expr = attr("torch", "Tensor")
+        if network and self.g.outputs:
             missing = [n for n, _ in self.g.outputs if n not in frame.named]
             if missing:
                 raise Unsupported(f"the output '{missing[0]}', named where the network's forward cannot keep it", self.defs.network.outputs_span)
             self.outputs_class = self._unique_class(cls + "Outputs")
             fwd.append(ast.Return(call(self.outputs_class, *[name(frame.named[n][0]) for n, _ in self.g.outputs])))
-        elif fwd is not None:
+            returns = name(self.outputs_class)
+        else:
             fwd.append(ast.Return(name(flow.var)))
-        if fwd is not None:
-            members.append(
-                ast.FunctionDef(
-                    "forward",
-                    ast.arguments([], [ast.arg("self"), ast.arg("x", attr("torch", "Tensor"))], None, [], [], None, []),
-                    fwd,
-                    [],
-                    name(self.outputs_class) if network and self.g.outputs else attr("torch", "Tensor"),
-                )
-            )
-        base = attr("nn", "Sequential") if sequential else attr("nn", "Module")
-        if fwd is not None and as_module_dict(init_fn.body, fwd):
-            base = attr("nn", "ModuleDict")
-        if fwd is not None:
-            members[-1].body = without_dead_stores(members[-1].body)
-        source = ast.ClassDef(cls, [base], [], members, [])
-        em = Emitted(
-            cls,
-            py_params,
-            globals_,
-            not network and reads_name(init_fn, in_name),
-            substitute(out, {in_name: name(IN)}) if closed else None,
-            flow.rank,
-            sequential,
-            source,
-        )
-        if not em.takes_in and not network:
-            init_fn.args.args = [a for a in init_fn.args.args if a.arg != in_name]
-        self.order.append(em)
-        return em
+        return ast.FunctionDef("forward", ast.arguments([], [ast.arg("self"), ast.arg("x", attr("torch", "Tensor"))], None, [], [], None, []), fwd, [], returns)
 
     def _default(self, p: defs.Param, globals_values: dict, network: bool) -> ast.expr | None:
         """A parameter's default as a literal (for the network, the value it was compiled with);
