@@ -290,13 +290,15 @@ def to_onnx(
     seed: int = 0,
     input: tuple[int, ...] | str | None = None,
     fold_batchnorm: bool = False,
+    functions: bool = False,
     **overrides: Any,
 ):
     """The spec's ONNX model (`onnx.ModelProto`), as `archspec compile --to onnx` writes it.
 
     `weights`: a state dict (names -> numpy arrays or tensors) or a `.pt`/`.safetensors` path;
     without, a deterministic initialisation from `seed`. `batch`: an int, or "dynamic" (`N`).
-    `fold_batchnorm`: batch norms after a conv folded into its weights (docs/onnx.md)."""
+    `fold_batchnorm`: batch norms after a conv folded into its weights; `functions`: each block
+    instance a call of an ONNX local function of its definition (docs/onnx.md)."""
     from archspec.backends.onnx_export import read_weights, to_model
 
     a = path if isinstance(path, Analysis) else load(path, input=input, **overrides)
@@ -305,7 +307,7 @@ def to_onnx(
     elif weights is not None:
         weights = {k: (v.detach().float().numpy() if hasattr(v, "detach") else v) for k, v in weights.items()}
     return to_model(
-        a.graph, a.spec, opset=opset, batch="N" if batch == "dynamic" else batch, weights=weights, seed=seed, fold_batchnorm=fold_batchnorm
+        a.graph, a.spec, opset=opset, batch="N" if batch == "dynamic" else batch, weights=weights, seed=seed, fold_batchnorm=fold_batchnorm, functions=functions
     )
 
 

@@ -230,7 +230,7 @@ class BatchParam(click.ParamType):
 DIAGRAMS = ("dot", "svg", "png", "pdf")
 # which compile options apply to which targets: one given for another target is a usage error
 _APPLIES = {
-    "opset": ("onnx",), "batch": ("onnx",), "weights": ("onnx",), "seed": ("onnx",), "fold_batchnorm": ("onnx",),
+    "opset": ("onnx",), "batch": ("onnx",), "weights": ("onnx",), "seed": ("onnx",), "fold_batchnorm": ("onnx",), "functions": ("onnx",),
     "detail": DIAGRAMS, "depth": DIAGRAMS, "rankdir": DIAGRAMS, "unfold": DIAGRAMS,
 }  # fmt: skip
 
@@ -244,20 +244,21 @@ _APPLIES = {
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True), default=None, help="ONNX initializers from a .pt/.pth or .safetensors state dict.")
 @click.option("--seed", type=int, default=0, show_default=True, help="ONNX: seed of the deterministic initialisation (without --weights).")
 @click.option("--fold-batchnorm", is_flag=True, help="ONNX: fold each batch norm after a conv into the conv's weights.")
+@click.option("--functions", is_flag=True, help="ONNX: each block instance a call of a local function of its definition.")
 @click.option("--detail", type=click.Choice(["layers", "blocks"]), default="layers", show_default=True, help="Diagram: every layer, or each block as one node.")
 @click.option("--depth", type=click.IntRange(min=1), default=None, help="Diagram: draw scopes this many levels deep as one node each.")
 @click.option("--rankdir", type=click.Choice(["TB", "LR"], case_sensitive=False), default="TB", show_default=True, help="Diagram: top to bottom, or left to right.")
 @click.option("--unfold", is_flag=True, help="Diagram: draw every block of a run of identical ones (default: once, marked xN).")
 @_spec_options
 @click.pass_context
-def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchnorm, detail, depth, rankdir, unfold, input_shape, sets, max_layers, variant):
+def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchnorm, functions, detail, depth, rankdir, unfold, input_shape, sets, max_layers, variant):
     """Compile SPEC into a standalone PyTorch module (a .py file that needs only torch), an ONNX
     model, or a diagram (DOT, or SVG/PNG/PDF drawn by Graphviz)."""
     for name, targets in _APPLIES.items():
         if target not in targets and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
             raise click.UsageError(f"--{name.replace('_', '-')} applies to --to {'|'.join(targets)}, not --to {target}")
     if target == "onnx":
-        return _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers, variant)
+        return _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, functions, input_shape, sets, max_layers, variant)
     if target in DIAGRAMS:
         return _compile_diagram(spec, target, output, detail, depth, rankdir.upper(), unfold, input_shape, sets, max_layers, variant)
     from archspec.backends.torch_runtime import source
@@ -291,7 +292,7 @@ def _compile_diagram(spec, fmt, output, detail, depth, rankdir, unfold, input_sh
     click.echo(f"{path}: {a.network}, {fmt}, {len(data):,} bytes")
 
 
-def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, input_shape, sets, max_layers, variant) -> None:
+def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, functions, input_shape, sets, max_layers, variant) -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -305,12 +306,13 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, inp
         click.echo(f"error: --opset {opset}: the installed onnx/onnxruntime run opsets up to {newest_opset()}", err=True)
         sys.exit(2)
     try:
-        model = to_onnx(a, opset=opset, batch=batch, weights=weights, seed=seed, fold_batchnorm=fold_batchnorm)
+        model = to_onnx(a, opset=opset, batch=batch, weights=weights, seed=seed, fold_batchnorm=fold_batchnorm, functions=functions)
     except ArchspecError as err:
         _fail(err)
     path = Path(output) if output else Path(Path(spec).stem + ".onnx")
     data_path = path.with_name(path.name + ".data")
     nodes, inits, opset_used = len(model.graph.node), len(model.graph.initializer), model.opset_import[0].version
+    calls = f" ({len(model.functions)} functions)" if model.functions else ""
     data, external = serialize(model, data_path.name)
     extra = ""
     if external:  # over protobuf's 2 GiB: the weights go beside the model, written first
@@ -322,7 +324,7 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, inp
         if external:
             data_path.unlink(missing_ok=True)  # no half of a model left behind
         raise
-    click.echo(f"{path}: {a.network}, {nodes} nodes, {inits} initializers, opset {opset_used}{extra}")
+    click.echo(f"{path}: {a.network}, {nodes} nodes{calls}, {inits} initializers, opset {opset_used}{extra}")
 
 
 def _check_output(path: Path, spec: str) -> None:

@@ -5,6 +5,7 @@ names are the state_dict keys and layer paths; the same command gives the same b
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,7 +47,7 @@ def _weights(graph, seed: int = 1):
     return w
 
 
-def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, module=None, fold_batchnorm: bool = False):
+def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, module=None, fold_batchnorm: bool = False, functions: bool = False):
     """ONNX (onnxruntime) and the generated torch module on the same weights and input, after
     onnx's checker and its strict shape inference, which must agree with archspec's shapes."""
     import onnx
@@ -56,7 +57,7 @@ def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, modul
     from archspec.backends.torch_runtime import build_module
 
     w = _weights(a.graph)
-    model = archspec.to_onnx(a, opset=opset, weights=w, fold_batchnorm=fold_batchnorm)
+    model = archspec.to_onnx(a, opset=opset, weights=w, fold_batchnorm=fold_batchnorm, functions=functions)
     onnx.checker.check_model(model, full_check=True)
     inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     ours = {v.name: v.type.tensor_type.shape for v in model.graph.value_info}
@@ -280,3 +281,91 @@ def test_weights_from_a_safetensors_file(tmp_path):
     r = run_cli("compile", spec, "--to", "onnx", "--weights", str(tmp_path / "cut.safetensors"), "-o", str(tmp_path / "cut.onnx"))
     assert r.returncode == 1 and "not a safetensors file" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "cut.onnx").exists()
+
+
+def _instances(model) -> dict[str, int]:
+    """How many times each local function runs: its calls, those inside other functions counted
+    once for each run of the caller."""
+    functions = {f.name: f for f in model.functions}
+    counts: dict[str, int] = {}
+
+    def walk(nodes, times: int) -> None:
+        for node in nodes:
+            if node.op_type in functions and node.domain == "archspec.blocks":
+                counts[node.op_type] = counts.get(node.op_type, 0) + times
+                walk(functions[node.op_type].node, times)
+
+    walk(model.graph.node, 1)
+    return counts
+
+
+_FUNCTION_SPECS = ["resnet50.arch", "googlenet.arch", "mobilenet_v3_large.arch", "densenet121.arch", "unet_resnet34.arch", "yolov8.arch", "inception_v3_aux.arch"]
+
+
+@pytest.mark.parametrize("spec", _FUNCTION_SPECS)
+def test_block_functions_compute_what_the_flat_graph_computes(spec):
+    """--functions: the model passes the full check, onnxruntime's outputs are bit-identical to
+    the flat graph's, the initializers are the same, every call names a function of the model,
+    and the same spec gives the same bytes."""
+    import numpy as np
+    import onnx
+
+    from archspec.backends.onnx_runtime import session
+
+    a = archspec.load(SPECS / spec)
+    flat, fn = archspec.to_onnx(a), archspec.to_onnx(a, functions=True)
+    onnx.checker.check_model(fn, full_check=True)
+    assert fn.functions and len(fn.graph.node) < len(flat.graph.node)
+    assert [i.name for i in fn.graph.initializer] == [i.name for i in flat.graph.initializer]
+    assert [o.name for o in fn.graph.output] == [o.name for o in flat.graph.output]
+    names = {f.name for f in fn.functions}
+    blocks = set(a.graph.definitions.blocks)
+    assert all(f.name in blocks or f.name.rpartition("_")[0] in blocks for f in fn.functions)
+    for node in [*fn.graph.node, *(n for f in fn.functions for n in f.node)]:
+        assert node.domain != "archspec.blocks" or node.op_type in names
+    # one run of a function for each block instance that has nodes in the flat graph (not an idle one)
+    held = [s for s in a.graph.scopes.values() if s.kind == "block" and any(n.name.startswith(s.path + ".") for n in flat.graph.node)]
+    assert sum(_instances(fn).values()) == len(held)
+    x = np.random.default_rng(0).standard_normal((1, *a.graph.input_shape)).astype(np.float32)
+    for want, got in zip(session(flat, threads=1).run(None, {"input": x}), session(fn, threads=1).run(None, {"input": x})):
+        assert np.array_equal(want, got)
+    assert archspec.to_onnx(a, functions=True).SerializeToString(deterministic=True) == fn.SerializeToString(deterministic=True)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
+@pytest.mark.parametrize("spec", ["resnet18.arch", "shufflenet_v2.arch"])
+def test_block_functions_equal_the_torch_module(spec):
+    a = archspec.load(SPECS / spec)
+    model, _ = _agree(a, batch=1, functions=True)
+    assert model.functions
+
+
+@pytest.mark.parametrize(
+    "spec,instance,function",
+    [("resnet50.arch", r"(layer\d\.\d+)\.(.*)", "bottleneck"), ("densenet121.arch", r"(.*\.denselayer\d+)\.(.*)", "dense_layer")],
+)
+def test_one_function_per_structure_as_torchvisions_keys_show_it(spec, instance, function):
+    """ResNet-50's bottlenecks and DenseNet-121's dense layers, read from torchvision's own
+    state_dict keys (tests/fixtures/state_dicts): one call per block, one function per distinct
+    set of keys (a bottleneck with a downsample and one without; every dense layer alike, its
+    channels in its weights, its strides, kernels and pads attributes of the calls)."""
+    import json
+    import re
+
+    keys = json.loads((Path(__file__).parent / "fixtures" / "state_dicts" / spec.replace(".arch", ".json")).read_text())
+    members: dict[str, set[str]] = {}
+    for k in keys:
+        m = re.fullmatch(instance, k)
+        if m:
+            members.setdefault(m.group(1), set()).add(m.group(2))
+    counts = _instances(archspec.to_onnx(archspec.load(SPECS / spec), functions=True))
+    ours = {f: n for f, n in counts.items() if f == function or f.startswith(function + "_")}
+    assert sum(ours.values()) == len(members) > 1
+    assert len(ours) == len({frozenset(v) for v in members.values()})
+
+
+def test_functions_flag_applies_to_onnx_only(tmp_path):
+    r = run_cli("compile", "specs/resnet18.arch", "--to", "onnx", "--functions", "-o", str(tmp_path / "r.onnx"))
+    assert r.returncode == 0 and "(2 functions)" in r.stdout, r.stdout + r.stderr
+    r = run_cli("compile", "specs/resnet18.arch", "--to", "torch", "--functions")
+    assert r.returncode == 2 and "--functions applies to --to onnx" in r.stderr
