@@ -369,3 +369,12 @@ def test_functions_flag_applies_to_onnx_only(tmp_path):
     assert r.returncode == 0 and "(2 functions)" in r.stdout, r.stdout + r.stderr
     r = run_cli("compile", "specs/resnet18.arch", "--to", "torch", "--functions")
     assert r.returncode == 2 and "--functions applies to --to onnx" in r.stderr
+
+
+def test_identical_instances_share_one_function_even_the_one_giving_the_output(write_spec):
+    """Four calls of one block with the same arguments: one function run four times, though
+    the last one's value is renamed `output` in the graph."""
+    spec = write_spec("input 4x8x8\nblock unit():\n    add:\n        _:\n            conv(4, 3, padding=1)\n            relu\nnetwork n:\n    repeat 4: unit()\n")
+    model = archspec.to_onnx(archspec.load(spec), functions=True)
+    assert [f.name for f in model.functions] == ["unit"] and _instances(model) == {"unit": 4}
+    assert [o.name for o in model.graph.output] == ["output"] and model.graph.node[-1].output[:] == ["output"]

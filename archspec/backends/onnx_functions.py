@@ -57,8 +57,13 @@ def as_functions(graph: Graph, nodes: list, initializers: set[str], outputs: set
     call, and the functions the calls need, each after those it calls."""
     tops = _instances(graph, nodes)
     everything = _flatten(tops)
+    last_read: dict[str, int] = {}  # each value's last reader, by position (outputs: past the end)
+    for k, n in enumerate(nodes):
+        for i in n.input:
+            last_read[i] = k
+    last_read.update({o: len(nodes) for o in outputs})
     for inst in everything:
-        _localize(inst, nodes, initializers, outputs)
+        _localize(inst, nodes, initializers, last_read)
     groups = _group(everything, set(graph.definitions.blocks))
     for g in groups:  # inner groups first: a call's attributes need the callee's
         _attributes(g)
@@ -75,14 +80,19 @@ def as_functions(graph: Graph, nodes: list, initializers: set[str], outputs: set
 
 def _instances(graph: Graph, nodes: list) -> list[_Instance]:
     """The block instances whose nodes are one run of the flat order, nested as their paths are."""
-    found = []
-    for s in graph.scopes.values():
-        if s.kind != "block":
-            continue
-        prefix = s.path + "."
-        inside = [k for k, n in enumerate(nodes) if n.name.startswith(prefix)]
-        if inside and inside == list(range(inside[0], inside[-1] + 1)):  # else left flat
-            found.append(_Instance(s.path, s.block, inside[0], inside[-1] + 1))  # type: ignore[arg-type]
+    blocks = {s.path: s.block for s in graph.scopes.values() if s.kind == "block"}
+    inside: dict[str, list[int]] = {}
+    for k, n in enumerate(nodes):
+        parts = n.name.split(".")
+        for d in range(1, len(parts)):
+            path = ".".join(parts[:d])
+            if path in blocks:
+                inside.setdefault(path, []).append(k)
+    found = [
+        _Instance(path, blocks[path], ks[0], ks[-1] + 1)  # type: ignore[arg-type]
+        for path, ks in inside.items()
+        if ks[-1] - ks[0] + 1 == len(ks)  # one run of the order; else left flat
+    ]
     found.sort(key=lambda i: (i.start, -i.stop))
     tops: list[_Instance] = []
     stack: list[_Instance] = []
@@ -98,13 +108,12 @@ def _flatten(instances: list[_Instance]) -> list[_Instance]:
     return [x for i in instances for x in (*_flatten(i.children), i)]
 
 
-def _localize(inst: _Instance, nodes: list, initializers: set[str], outputs: set[str]) -> None:
+def _localize(inst: _Instance, nodes: list, initializers: set[str], last_read: dict[str, int]) -> None:
     """Its body's items and names: its path taken off, values read from outside `in:0`, `in:1`
     (no path or label holds ':'), weights by their key without the path."""
     prefix = inst.path + "."
     run = nodes[inst.start : inst.stop]
     made = {o for n in run for o in n.output}
-    later = {i for n in nodes[: inst.start] + nodes[inst.stop :] for i in n.input} | outputs
 
     def rename(v: str) -> str:
         if v not in inst.local:
@@ -113,12 +122,17 @@ def _localize(inst: _Instance, nodes: list, initializers: set[str], outputs: set
 
     values: list[str] = []
     weights: list[str] = []
+    seen: set[str] = set()
     for n in run:
         for i in n.input:
-            if i and i not in made and i not in values and i not in weights:
+            if i and i not in made and i not in seen:
+                seen.add(i)
                 (weights if i in initializers else values).append(i)
     for k, v in enumerate(values):
         inst.local[v] = f"in:{k}"
+    for n in run:  # a value renamed as a graph output (`output`) keeps its layer's name inside
+        if len(n.output) == 1 and not n.output[0].startswith(prefix) and n.name.startswith(prefix):
+            inst.local.setdefault(n.output[0], n.name[len(prefix) :])
     inst.ins = [(inst.local[v], v) for v in values] + [(rename(w), w) for w in weights]
     k = inst.start
     children = {c.start: c for c in inst.children}
@@ -132,7 +146,7 @@ def _localize(inst: _Instance, nodes: list, initializers: set[str], outputs: set
     for n in run:
         for o in n.output:
             rename(o)
-    inst.outs = [(inst.local[o], o) for n in run for o in n.output if o in later]
+    inst.outs = [(inst.local[o], o) for n in run for o in n.output if last_read.get(o, -1) >= inst.stop]  # read after it
 
 
 def _structure(inst: _Instance) -> bytes:
@@ -150,7 +164,7 @@ def _structure(inst: _Instance) -> bytes:
             bare.CopyFrom(item)
             bare.input[:] = [inst.local.get(i, i) if i else i for i in item.input]
             bare.output[:] = [inst.local[o] for o in item.output]
-            bare.name = inst.local.get(item.name, item.name)
+            bare.name = _node_name(inst, item)
             for a in bare.attribute:
                 kind, name = a.type, a.name
                 a.Clear()
@@ -187,7 +201,7 @@ def _slots(inst: _Instance) -> dict[str, Any]:
                 out[_slot_name(item.path[len(inst.path) + 1 :], a)] = item.values[a]
         else:
             for a in item.attribute:
-                out[_slot_name(inst.local.get(item.name, item.name), a.name)] = a
+                out[_slot_name(_node_name(inst, item), a.name)] = a
     return out
 
 
@@ -221,7 +235,7 @@ def _function(g: _Group, graph: Graph, opset: int):
             node.CopyFrom(item)
             node.input[:] = [inst.local.get(i, i) if i else i for i in item.input]
             node.output[:] = [inst.local[o] for o in item.output]
-            node.name = inst.local.get(item.name, item.name)
+            node.name = _node_name(inst, item)
             for a in node.attribute:
                 slot = _slot_name(node.name, a.name)
                 if slot in params:
@@ -273,3 +287,9 @@ def _free(base: str, taken: set[str]) -> str:
     while n in taken:
         n, k = f"{base}_{k}", k + 1
     return n
+
+
+def _node_name(inst: _Instance, node) -> str:
+    """A body node's name: its layer path without the instance's (`layer2.0.conv1` -> `conv1`)."""
+    prefix = inst.path + "."
+    return node.name[len(prefix) :] if node.name.startswith(prefix) else node.name
