@@ -151,7 +151,6 @@ def _localize(inst: _Instance, nodes: list, initializers: set[str], last_read: d
 
 def _structure(inst: _Instance) -> bytes:
     """What two instances of one function share: ops, wiring, attribute names; not their values."""
-    import onnx
 
     parts = [inst.block.encode(), "|".join(f for f, _ in inst.ins).encode(), "|".join(f for f, _ in inst.outs).encode()]
     for item in inst.items:
@@ -160,11 +159,7 @@ def _structure(inst: _Instance) -> bytes:
             outs = [inst.local.get(a, a) for _, a in item.outs]
             parts.append(f"call {id(item.group)} {ins} {outs} {item.path[len(inst.path) + 1 :]}".encode())
         else:
-            bare = onnx.NodeProto()
-            bare.CopyFrom(item)
-            bare.input[:] = [inst.local.get(i, i) if i else i for i in item.input]
-            bare.output[:] = [inst.local[o] for o in item.output]
-            bare.name = _node_name(inst, item)
+            bare = _local_node(inst, item)
             for a in bare.attribute:
                 kind, name = a.type, a.name
                 a.Clear()
@@ -231,11 +226,7 @@ def _function(g: _Group, graph: Graph, opset: int):
             outs = [(f, inst.local[act]) for f, act in item.outs]
             body.append(_call(item, ins, outs, attrs, item.path[len(inst.path) + 1 :]))
         else:
-            node = onnx.NodeProto()
-            node.CopyFrom(item)
-            node.input[:] = [inst.local.get(i, i) if i else i for i in item.input]
-            node.output[:] = [inst.local[o] for o in item.output]
-            node.name = _node_name(inst, item)
+            node = _local_node(inst, item)
             for a in node.attribute:
                 slot = _slot_name(node.name, a.name)
                 if slot in params:
@@ -287,6 +278,18 @@ def _free(base: str, taken: set[str]) -> str:
     while n in taken:
         n, k = f"{base}_{k}", k + 1
     return n
+
+
+def _local_node(inst: _Instance, node):
+    """A copy of one of the instance's nodes as its body holds it: every name local."""
+    import onnx
+
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    copy.input[:] = [inst.local.get(i, i) if i else i for i in node.input]
+    copy.output[:] = [inst.local[o] for o in node.output]
+    copy.name = _node_name(inst, node)
+    return copy
 
 
 def _node_name(inst: _Instance, node) -> str:
