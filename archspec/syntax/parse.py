@@ -168,9 +168,9 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def members_stmt(self, meta, children):
         names = tuple(str(c) for c in children if c is not None)
-        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
-        if twice is not None:
-            raise _Located(f"members: '{twice}' is listed twice", self._span(meta))
+        problem = members_problem(names)
+        if problem:
+            raise _Located(problem, self._span(meta))
         return ast.Members(names, self._span(meta))
 
     @v_args(meta=True)
@@ -660,6 +660,12 @@ def parse_expr(text: str, file: str = "<expr>", line_offset: int = 0, col_offset
 def parse_item(text: str, file: str = "<item>", line_offset: int = 0, col_offset: int = 0):
     """Parse one item (`conv(64, 3)`, `*block(2)`, `x = 3`): the YAML form's leaves."""
     return _run(text.strip(), file, "item", line_offset, col_offset)
+
+
+def members_problem(names: tuple[str, ...]) -> str | None:
+    """What is wrong with a `members` list on its own (a name listed twice), for both front ends."""
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    return f"members: '{twice}' is listed twice" if twice is not None else None
 
 
 def _members(body: tuple) -> tuple[tuple, ast.Members | None]:

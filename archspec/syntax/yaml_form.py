@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, m
 from archspec.diagnostics import ArchspecError, Diagnostic, Span
 from archspec.naming import name_problem
 from archspec.syntax import ast
-from archspec.syntax.parse import parse_expr, parse_item
+from archspec.syntax.parse import members_problem, parse_expr, parse_item
 
 KEYWORDS = ("repeat", "for", "if", "concat", "add", "mul")
 
@@ -237,9 +237,9 @@ class _Conv:
             return None
         node = m["members"][1]
         names = tuple(self.name(n, "member") for n in node.value)
-        twice = next((n for k, n in enumerate(names) if n in names[:k]), None)
-        if twice is not None:
-            self.fail(f"members: '{twice}' is listed twice", node)
+        problem = members_problem(names)
+        if problem:
+            self.fail(problem, node)
         return ast.Members(names, self.span(node))
 
     def label(self, key: yaml.ScalarNode, skip: int = 0):
