@@ -70,7 +70,7 @@ def as_functions(graph: Graph, nodes: list, initializers: set[str], outputs: set
     functions = [_function(g, graph, opset) for g in groups]
     out: list = []
     k = 0
-    for inst in sorted(tops, key=lambda i: i.start):
+    for inst in tops:  # in the flat order
         out += nodes[k : inst.start]
         out.append(_call(inst, inst.ins, inst.outs, {a: inst.values[a] for a in inst.group.attributes}, inst.path))  # type: ignore[union-attr]
         k = inst.stop
@@ -157,7 +157,7 @@ def _structure(inst: _Instance) -> bytes:
         if isinstance(item, _Instance):
             ins = [inst.local.get(a, a) for _, a in item.ins]
             outs = [inst.local.get(a, a) for _, a in item.outs]
-            parts.append(f"call {id(item.group)} {ins} {outs} {item.path[len(inst.path) + 1 :]}".encode())
+            parts.append(f"call {id(item.group)} {ins} {outs} {_inner(inst, item.path)}".encode())
         else:
             bare = _local_node(inst, item)
             for a in bare.attribute:
@@ -193,10 +193,10 @@ def _slots(inst: _Instance) -> dict[str, Any]:
     for item in inst.items:
         if isinstance(item, _Instance):
             for a in item.group.attributes:  # type: ignore[union-attr]
-                out[_slot_name(item.path[len(inst.path) + 1 :], a)] = item.values[a]
+                out[_slot_name(_inner(inst, item.path), a)] = item.values[a]
         else:
             for a in item.attribute:
-                out[_slot_name(_node_name(inst, item), a.name)] = a
+                out[_slot_name(_inner(inst, item.name), a.name)] = a
     return out
 
 
@@ -220,11 +220,11 @@ def _function(g: _Group, graph: Graph, opset: int):
         if isinstance(item, _Instance):
             attrs = {}
             for a in item.group.attributes:  # type: ignore[union-attr]
-                slot = _slot_name(item.path[len(inst.path) + 1 :], a)
+                slot = _slot_name(_inner(inst, item.path), a)
                 attrs[a] = _ref(a, slot, item.values[a]) if slot in params else item.values[a]
             ins = [(f, inst.local.get(act, act)) for f, act in item.ins]
             outs = [(f, inst.local[act]) for f, act in item.outs]
-            body.append(_call(item, ins, outs, attrs, item.path[len(inst.path) + 1 :]))
+            body.append(_call(item, ins, outs, attrs, _inner(inst, item.path)))
         else:
             node = _local_node(inst, item)
             for a in node.attribute:
@@ -288,11 +288,11 @@ def _local_node(inst: _Instance, node):
     copy.CopyFrom(node)
     copy.input[:] = [inst.local.get(i, i) if i else i for i in node.input]
     copy.output[:] = [inst.local[o] for o in node.output]
-    copy.name = _node_name(inst, node)
+    copy.name = _inner(inst, node.name)
     return copy
 
 
-def _node_name(inst: _Instance, node) -> str:
-    """A body node's name: its layer path without the instance's (`layer2.0.conv1` -> `conv1`)."""
+def _inner(inst: _Instance, path: str) -> str:
+    """A path inside the instance as its body names it: without the instance's (`layer2.0.conv1` -> `conv1`)."""
     prefix = inst.path + "."
-    return node.name[len(prefix) :] if node.name.startswith(prefix) else node.name
+    return path[len(prefix) :] if path.startswith(prefix) else path
