@@ -87,7 +87,7 @@ class Analysis:
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows the network as its diagram (blocks, folded); None without Graphviz's dot."""
-        from archspec.backends.diagram import render
+        from archspec.backends.diagram.dot import render
 
         try:
             return render(diagram(self, detail="blocks"), "svg").decode("utf-8")
@@ -267,7 +267,7 @@ def _need_torch(what: str) -> None:
 def build(path: str | Path, *, input: tuple[int, ...] | str | None = None, **overrides: Any):
     """The spec's PyTorch module, built from the same source `archspec compile --to torch` writes."""
     _need_torch("build")
-    from archspec.backends.torch_runtime import build_module
+    from archspec.backends.torch.runtime import build_module
 
     a = load(path, input=input, **overrides)
     return build_module(a.graph, a.spec)
@@ -275,7 +275,7 @@ def build(path: str | Path, *, input: tuple[int, ...] | str | None = None, **ove
 
 def compile_torch(path: str | Path, *, input: tuple[int, ...] | str | None = None, **overrides: Any) -> str:
     """The generated PyTorch source of a spec, as a string."""
-    from archspec.backends.torch_runtime import source
+    from archspec.backends.torch.runtime import source
 
     a = load(path, input=input, **overrides)
     return source(a.graph, a.spec)
@@ -299,7 +299,7 @@ def to_onnx(
     without, a deterministic initialisation from `seed`. `batch`: an int, or "dynamic" (`N`).
     `fold_batchnorm`: batch norms after a conv folded into its weights; `functions`: each block
     instance a call of an ONNX local function of its definition (docs/onnx.md)."""
-    from archspec.backends.onnx_export import read_weights, to_model
+    from archspec.backends.onnx.export import read_weights, to_model
 
     a = path if isinstance(path, Analysis) else load(path, input=input, **overrides)
     if isinstance(weights, (str, Path)):
@@ -314,7 +314,7 @@ def to_onnx(
 def verify(path: str | Path | Analysis, *, device: str = "cpu", batch: int = 2, **overrides: Any):
     """Build the spec's module and check it against the analysis (see `archspec verify`)."""
     _need_torch("verify")
-    from archspec.backends.torch_runtime import verify as run
+    from archspec.backends.torch.runtime import verify as run
 
     a = path if isinstance(path, Analysis) else load(path, **overrides)
     return run(a.graph, a.spec, device=device, batch=batch)
@@ -332,8 +332,8 @@ def diagram(
 ):
     """The spec's diagram as a `graphviz.Digraph`, as `archspec compile --to dot` writes it:
     `.source` is the DOT text, `.render()`/`.pipe()` draw it, and Jupyter shows it as is."""
-    from archspec.backends.diagram import Options
-    from archspec.backends.diagram import diagram as draw
+    from archspec.backends.diagram.dot import Options
+    from archspec.backends.diagram.dot import diagram as draw
 
     if detail not in ("layers", "blocks") or rankdir not in ("TB", "LR") or (depth is not None and depth < 1):
         raise ValueError("detail is 'layers' or 'blocks', rankdir 'TB' or 'LR', depth a positive int or None")

@@ -261,7 +261,7 @@ def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchn
         return _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, functions, input_shape, sets, max_layers, variant)
     if target in DIAGRAMS:
         return _compile_diagram(spec, target, output, detail, depth, rankdir.upper(), unfold, input_shape, sets, max_layers, variant)
-    from archspec.backends.torch_runtime import source
+    from archspec.backends.torch.runtime import source
 
     a = analyse(spec, input_shape, sets, max_layers, variant)
     try:
@@ -275,7 +275,7 @@ def compile_(ctx, spec, target, output, opset, batch, weights, seed, fold_batchn
 
 
 def _compile_diagram(spec, fmt, output, detail, depth, rankdir, unfold, input_shape, sets, max_layers, variant) -> None:
-    from archspec.backends.diagram import Options, diagram, render
+    from archspec.backends.diagram.dot import Options, diagram, render
 
     a = analyse(spec, input_shape, sets, max_layers, variant)
     path = Path(output) if output else None if fmt in ("dot", "svg") else Path(f"{Path(spec).stem}.{fmt}")
@@ -299,7 +299,7 @@ def _compile_onnx(spec, output, opset, batch, weights, seed, fold_batchnorm, fun
         click.echo("error: --to onnx needs the onnx package: pip install 'archspec[onnx]'", err=True)
         sys.exit(1)
     from archspec.api import to_onnx
-    from archspec.backends.onnx_export import newest_opset, serialize
+    from archspec.backends.onnx.export import newest_opset, serialize
 
     a = analyse(spec, input_shape, sets, max_layers, variant)
     if opset is not None and opset > newest_opset():
@@ -382,7 +382,7 @@ def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers, variant):
     from rich.console import Console
     from rich.table import Table
 
-    from archspec.backends.torch_runtime import verify
+    from archspec.backends.torch.runtime import verify
 
     progress = Console(stderr=True)
     what = f"{'exporting and running' if onnx_ else 'building and running'} {a.network} ({len(a.layers):,} layers, batch {batch})"
@@ -637,7 +637,7 @@ def memory_(spec, batch, dtype, optimizer, mode, device, budget, fmt, input_shap
 
 def _verify(a: Analysis, onnx_: bool, device: str, batch: int, verify):
     if onnx_:
-        from archspec.backends.onnx_runtime import verify_onnx
+        from archspec.backends.onnx.runtime import verify_onnx
 
         return verify_onnx(a.graph, a.spec, batch=batch)
     return verify(a.graph, a.spec, device=device, batch=batch)

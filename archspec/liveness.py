@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from archspec.backends.torch_lowering import LOWERINGS
+from archspec.backends.torch.lowering import LOWERINGS
 from archspec.ir import Graph, Node
 from archspec.ops import OPS
 

@@ -219,7 +219,7 @@ class Memory:
 
 def memory(g: Graph, batch: int = 1, dtype: str = "float32", optimizer: str = "adamw", mode: str = "train", device: str = "cuda") -> Memory:
     """`mode="infer"`: no gradients, optimizer state or saved activations (and no rule needed for them)."""
-    from archspec.backends.state_dict import state_dict_shapes
+    from archspec.backends.torch.state_dict import state_dict_shapes
     from archspec.cost import layer_costs, total
 
     size = DTYPE_BYTES[dtype]

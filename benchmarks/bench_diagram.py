@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import archspec
-from archspec.backends.diagram import render
+from archspec.backends.diagram.dot import render
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 1.0  # DOT text of one spec at one detail, load included

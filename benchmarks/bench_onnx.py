@@ -45,7 +45,7 @@ import onnxruntime as ort
 import torch
 
 import archspec
-from archspec.backends.onnx_export import newest_opset
+from archspec.backends.onnx.export import newest_opset
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ("resnet50", "mobilenet_v2", "googlenet", "densenet121")

@@ -113,9 +113,9 @@ def heavy_imports(*argv: str) -> list[str]:
 
 
 def verify_or_skip(*args, **kwargs):
-    """`torch_runtime.verify(...)`; where torch is not installed, skips the rest of the test
+    """`torch.runtime.verify(...)`; where torch is not installed, skips the rest of the test
     instead, so the source checks before it still run there."""
     pytest.importorskip("torch")
-    from archspec.backends.torch_runtime import verify
+    from archspec.backends.torch.runtime import verify
 
     return verify(*args, **kwargs)

@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 import archspec
-from archspec.backends.diagram_labels import LABELS
+from archspec.backends.diagram.labels import LABELS
 from archspec.ops import OPS
 from tests.conftest import SPECS, run_cli
 

@@ -96,7 +96,7 @@ def test_mutated_specs_load_or_fail_with_a_located_error(tmp_path, case):
         assert err.diagnostics and err.render()
         return
     # what loads also lowers to valid Python (or is refused by name, never by a crash)
-    from archspec.backends.torch_runtime import source
+    from archspec.backends.torch.runtime import source
 
     try:
         compile(source(analysis.graph, analysis.spec), "generated.py", "exec")

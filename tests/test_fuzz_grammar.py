@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.backends.torch_python import Unsupported  # noqa: F401  (the backend's refusal, by name)
+from archspec.backends.unsupported import Unsupported  # noqa: F401  (the backends' refusal, by name)
 from tests.conftest import HAVE_TORCH
 from tests.test_torch_random_networks import networks
 
@@ -205,7 +205,7 @@ def _load_compile_import(path: Path, canary: Path) -> None:
         return
     finally:
         assert time.process_time() - start < TIME_LIMIT_S, f"load took {time.process_time() - start:.2f} s"
-    from archspec.backends.torch_runtime import source
+    from archspec.backends.torch.runtime import source
 
     src = source(a.graph, a.spec)  # check passing means compile passes: no refusal allowed here
     code = compile(src, "generated.py", "exec")
@@ -217,7 +217,7 @@ def _load_compile_import(path: Path, canary: Path) -> None:
         exec(code, {"__name__": "generated"})  # imports, classes, defaults: nothing from the spec runs
         t = a.total
         if t.params + t.buffers < SMALL and t.activations < SMALL:  # check passing means verify passes
-            from archspec.backends.torch_runtime import verify
+            from archspec.backends.torch.runtime import verify
 
             result = verify(a.graph, a.spec, batch=2)
             assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches[:3]
@@ -259,7 +259,7 @@ def test_valid_random_networks_check_and_compile(tmp_path, text):
     start = time.process_time()
     a = archspec.load(path)  # valid by construction: no error allowed
     assert time.process_time() - start < TIME_LIMIT_S
-    from archspec.backends.torch_runtime import source
+    from archspec.backends.torch.runtime import source
 
     compile(source(a.graph, a.spec), "valid.py", "exec")
     archspec.diagram(a, detail="blocks")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 import archspec
-from archspec.backends.state_dict import state_dict_shapes
+from archspec.backends.torch.state_dict import state_dict_shapes
 from tests.conftest import needs_torch, run_cli
 
 C2F = """\

@@ -200,7 +200,7 @@ def test_torch_module_keeps_named_values_and_returns_a_named_tuple(spec, tmp_pat
 def test_onnx_model_has_every_output(spec):
     import onnx
 
-    from archspec.backends.onnx_runtime import verify_onnx
+    from archspec.backends.onnx.runtime import verify_onnx
 
     a = archspec.load(spec(UNET))
     model = archspec.to_onnx(a)
@@ -237,7 +237,7 @@ def test_loop_names_in_the_torch_module(spec):
     result = archspec.verify(path)
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches
     if HAVE_ONNX:
-        from archspec.backends.onnx_runtime import verify_onnx
+        from archspec.backends.onnx.runtime import verify_onnx
 
         a = archspec.load(path)
         assert verify_onnx(a.graph, a.spec).ok

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import archspec
-from archspec.backends.onnx_export import OLDEST_OPSET, newest_opset
-from archspec.backends.state_dict import state_dict_shapes
+from archspec.backends.onnx.export import OLDEST_OPSET, newest_opset
+from archspec.backends.torch.state_dict import state_dict_shapes
 from archspec.ops import OPS
 from tests.conftest import HAVE_TORCH, SPECS, run_cli
 from tests.test_torch_lowering import _LOWERED, SAMPLES
@@ -26,7 +26,7 @@ ALL_SPECS = [s for s in ALL_SPECS if s != "d2l/lib.arch"]  # a library of blocks
 
 
 def test_every_op_has_an_onnx_lowering():
-    from archspec.backends.onnx_lowering import LOWERINGS
+    from archspec.backends.onnx.lowering import LOWERINGS
 
     assert set(LOWERINGS) == set(OPS), (sorted(set(OPS) - set(LOWERINGS)), sorted(set(LOWERINGS) - set(OPS)))
 
@@ -35,7 +35,7 @@ def _weights(graph, seed: int = 1):
     """The deterministic initialisation, with batch norm statistics that are not the identity."""
     import numpy as np
 
-    from archspec.backends.onnx_export import initial_weights
+    from archspec.backends.onnx.export import initial_weights
 
     w = initial_weights(graph, 0)
     rng = np.random.default_rng(seed)
@@ -53,8 +53,8 @@ def _agree(a: archspec.Analysis, opset: int | None = None, batch: int = 2, modul
     import onnx
     import torch
 
-    from archspec.backends.onnx_runtime import compare
-    from archspec.backends.torch_runtime import build_module
+    from archspec.backends.onnx.runtime import compare
+    from archspec.backends.torch.runtime import build_module
 
     w = _weights(a.graph)
     model = archspec.to_onnx(a, opset=opset, weights=w, fold_batchnorm=fold_batchnorm, functions=functions)
@@ -202,8 +202,8 @@ def test_weights_past_the_protobuf_limit_go_to_external_data(tmp_path, monkeypat
     import torch
     from click.testing import CliRunner
 
-    from archspec.backends import onnx_export
-    from archspec.backends.onnx_runtime import compare
+    from archspec.backends.onnx import export as onnx_export
+    from archspec.backends.onnx.runtime import compare
     from archspec.cli import main
 
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 64 * 1024)
@@ -310,7 +310,7 @@ def test_block_functions_compute_what_the_flat_graph_computes(spec):
     import numpy as np
     import onnx
 
-    from archspec.backends.onnx_runtime import session
+    from archspec.backends.onnx.runtime import session
 
     a = archspec.load(SPECS / spec)
     flat, fn = archspec.to_onnx(a), archspec.to_onnx(a, functions=True)

@@ -11,7 +11,7 @@ import json
 import pytest
 
 import archspec
-from archspec.backends.state_dict import state_dict_shapes
+from archspec.backends.torch.state_dict import state_dict_shapes
 from tests.conftest import FIXTURES, SPECS, VARIANTS, reference_spec
 
 TORCHVISION_SPECS = [
@@ -203,7 +203,7 @@ def test_variant_matches_torchvision_measured(fixture, name, analyses):
 def test_later_spec_matches_its_reference(name, later_figures, analyses):
     """Params, buffers, macs, every output's shape and the number of state_dict keys, as measured
     from the reference implementation (torchvision's googlenet(aux_logits=True) in training mode)."""
-    from archspec.backends.state_dict import state_dict_shapes
+    from archspec.backends.torch.state_dict import state_dict_shapes
 
     want = later_figures[name]
     a = analyses(f"{LATER_SPECS[name]}.arch")
@@ -223,7 +223,7 @@ def test_googlenet_aux_is_googlenet_plus_torchvisions_two_aux_heads(analyses):
     """Every key of torchvision's googlenet (reference/state_dicts/googlenet.json), and InceptionAux's
     keys (torchvision/models/googlenet.py: conv.conv, conv.bn, fc1, fc2) for aux1 (on 512 channels,
     after inception4a) and aux2 (528, after inception4d)."""
-    from archspec.backends.state_dict import state_dict_shapes
+    from archspec.backends.torch.state_dict import state_dict_shapes
 
     base = json.loads((FIXTURES / "state_dicts" / "googlenet.json").read_text())
     base = base.get("state_dict", base)
@@ -244,7 +244,7 @@ def test_aux_heads_state_dict_is_torchvisions(name, torchvision_measured):
     """Keys and shapes of torchvision's model with aux_logits=True, so its checkpoints load strictly.
     Inception v3 registers AuxLogits where it runs, so the order is torchvision's too; GoogLeNet
     registers aux1 and aux2 after inception5b, where archspec has them where they run."""
-    from archspec.backends.state_dict import state_dict_shapes
+    from archspec.backends.torch.state_dict import state_dict_shapes
 
     want = torchvision_measured[name]["state_dict"]
     a = archspec.load(SPECS / f"{name}.arch")

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import archspec
-from archspec.backends.state_dict import state_dict_shapes
+from archspec.backends.torch.state_dict import state_dict_shapes
 from tests.conftest import FIXTURES, ROOT, SPECS, VARIANTS, reference_spec, run_cli
 
 torch = pytest.importorskip("torch")
@@ -28,7 +28,7 @@ NETWORK_SPECS = sorted(
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", NETWORK_SPECS)
 def test_generated_module_agrees_with_the_static_analysis(spec):
-    from archspec.backends.torch_runtime import verify
+    from archspec.backends.torch.runtime import verify
 
     a = archspec.load(ROOT / spec)
     result = verify(a.graph, a.spec, batch=2)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.api import parse_value
-from archspec.backends.torch_python import Translator, const, name
+from archspec.backends.torch.python import Translator, const, name
 from archspec.definitions import lower_expr
 from archspec.expressions import Env, EvalError, evaluate
 from archspec.ir.expr import free_names

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import archspec
-from archspec.backends.torch_lowering import HELPERS, LOWERINGS, TorchOp, lit
+from archspec.backends.torch.lowering import HELPERS, LOWERINGS, TorchOp, lit
 from archspec.ir import Node
 from archspec.ops import OPS
 
@@ -194,7 +194,7 @@ def test_a_block_argument_named_layers_builds(tmp_path):
     its `repeat` and `if` fill, do not collide with that list: it did (`for i in range(layers)`
     read the list, and building failed with a TypeError)."""
     pytest.importorskip("torch")
-    from archspec.backends.torch_runtime import source, verify
+    from archspec.backends.torch.runtime import source, verify
 
     path = tmp_path / "layers.arch"
     path.write_text(
@@ -271,7 +271,7 @@ def test_stochastic_depth_drops_whole_rows_in_training_and_nothing_in_eval():
     torch = pytest.importorskip("torch")
     from torch import nn
 
-    from archspec.backends.torch_lowering import HELPERS
+    from archspec.backends.torch.lowering import HELPERS
 
     namespace = {"torch": torch, "nn": nn}
     exec(HELPERS["StochasticDepth"], namespace)  # noqa: S102 - archspec's own helper source

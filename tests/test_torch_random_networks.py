@@ -165,7 +165,7 @@ def test_random_networks_compile_to_the_same_valid_python_every_time(tmp_path, t
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(networks())
 def test_random_networks_verify(tmp_path, text):
-    from archspec.backends.torch_runtime import verify
+    from archspec.backends.torch.runtime import verify
 
     path = tmp_path / "random.arch"
     path.write_text(text)

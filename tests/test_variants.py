@@ -9,7 +9,7 @@ import json
 import pytest
 
 import archspec
-from archspec.backends.state_dict import state_dict_shapes
+from archspec.backends.torch.state_dict import state_dict_shapes
 from tests.conftest import SPECS, run_cli
 
 SPEC = """\

@@ -12,7 +12,7 @@ import json
 import pytest
 
 import archspec
-from archspec.backends.state_dict import state_dict_shapes
+from archspec.backends.torch.state_dict import state_dict_shapes
 from tests.conftest import FIXTURES, HAVE_TORCH, SPECS, needs_torch, run_cli
 
 MEASURED = json.loads((FIXTURES / "ultralytics_measured.json").read_text())["models"]

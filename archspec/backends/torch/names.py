@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 
-from archspec.backends.torch_python import identifier
+from archspec.backends.torch.python import identifier
 from archspec.ir import defs
 from archspec.ir import expr as irx
 from archspec.naming import MODULE_ATTRS

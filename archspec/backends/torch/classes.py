@@ -18,7 +18,7 @@ writes its networks; a class whose members one loop makes, one an iteration, is 
 How the pieces fit: `Writer` walks a definition's statements with a `Flow` (what flows: the
 channel count as a Python expression, the rank, the next free member position, the
 container members join, the forward variable) and a `Frame` (the names of the function
-being written). An op's constructor comes from its record in `torch_lowering.LOWERINGS`,
+being written). An op's constructor comes from its record in `lowering.LOWERINGS`,
 with sizes substituted as expressions and other computed arguments through marker values.
 
 Concrete values come from the flat graph only where the spec leaves them to shapes: the
@@ -35,13 +35,12 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from archspec.backends.torch_lowering import HELPERS, LOWERINGS
-from archspec.backends.torch_names import attribute_name, branch_name, class_name, literal_start, local_name, snake_case
-from archspec.backends.torch_ops import TRACKED_ORDERS, agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
-from archspec.backends.torch_python import (
+from archspec.backends.torch.lowering import HELPERS, LOWERINGS
+from archspec.backends.torch.names import attribute_name, branch_name, class_name, literal_start, local_name, snake_case
+from archspec.backends.torch.ops import TRACKED_ORDERS, agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
+from archspec.backends.torch.python import (
     PYTHON_NAMES,
     Translator,
-    Unsupported,
     assign,
     attr,
     call,
@@ -55,8 +54,8 @@ from archspec.backends.torch_python import (
     same,
     substitute,
 )
-from archspec.backends.torch_scope import IN, Emitted, Flow, Frame, ancestors, bind_target, end_loop, free_name
-from archspec.backends.torch_tidy import (
+from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, ancestors, bind_target, end_loop, free_name
+from archspec.backends.torch.tidy import (
     appends,
     as_module_dict,
     assigned_names,
@@ -74,6 +73,7 @@ from archspec.backends.torch_tidy import (
     unused_as_underscore,
     without_dead_stores,
 )
+from archspec.backends.unsupported import Unsupported
 from archspec.expressions import Env, evaluate
 from archspec.ir import Graph, Node, defs
 from archspec.ir import expr as irx
@@ -98,7 +98,7 @@ class Writer:
         self.order: list[Emitted] = []
         self.level_classes: dict[str, Emitted] = {}
         self.class_names: set[str] = set()
-        self.helpers: set[str] = set()  # helper classes of torch_lowering the modules use (PaddedConv2d, Chunk)
+        self.helpers: set[str] = set()  # helper classes of lowering.py the modules use (PaddedConv2d, Chunk)
         self.functions: set[str] = set()  # math, make_divisible
         self.outputs_class: str | None = None  # the NamedTuple the network's forward returns, for several outputs
         self.by_site: dict[str, list[Node]] = {}

@@ -2,12 +2,12 @@
 
 This is how a spec is checked against torchvision's checkpoints without importing
 torch; the torch backend's modules must produce exactly these keys. Each op's tensors
-are its lowering record's `state` rule (`archspec/backends/torch_lowering.py`).
+are its lowering record's `state` rule (`archspec/backends/torch/lowering.py`).
 """
 
 from __future__ import annotations
 
-from archspec.backends.torch_lowering import LOWERINGS
+from archspec.backends.torch.lowering import LOWERINGS
 from archspec.ir import Graph, Node
 
 

@@ -3,7 +3,7 @@
 Nodes are named by layer path, initializers by the PyTorch module's state_dict keys (so a
 checkpoint of the generated module fills them), and every intermediate value carries its
 static shape in `value_info`. The batch dimension is `N` unless a fixed batch is asked for.
-Each op's lowering is in `onnx_lowering.py`. Strings from the spec reach the file only as
+Each op's lowering is in `lowering.py`. Strings from the spec reach the file only as
 data (names, doc_string, metadata), never as anything ONNX runs.
 """
 
@@ -13,10 +13,10 @@ import functools
 import math
 from typing import Any
 
-from archspec.backends.onnx_functions import DOMAIN, as_functions
-from archspec.backends.onnx_lowering import LOWERINGS
-from archspec.backends.state_dict import state_dict_shapes
-from archspec.backends.torch_python import Unsupported
+from archspec.backends.onnx.functions import DOMAIN, as_functions
+from archspec.backends.onnx.lowering import LOWERINGS
+from archspec.backends.torch.state_dict import state_dict_shapes
+from archspec.backends.unsupported import Unsupported
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir import Graph, Node
 
@@ -128,7 +128,7 @@ def to_model(
     `fold_batchnorm`: each batch norm that alone reads a convolution's output is folded into
     that convolution's weights and bias (what inference runtimes do anyway), one node fewer.
     `functions`: each block instance is a call of a local function of its definition
-    (`onnx_functions.py`); the values inside it then have no `value_info`."""
+    (`functions.py`); the values inside it then have no `value_info`."""
     import onnx
 
     from archspec import __version__

@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from archspec.backends.onnx_export import serialize, to_model
-from archspec.backends.torch_runtime import Check, Verification, build_module
+from archspec.backends.onnx.export import serialize, to_model
+from archspec.backends.torch.runtime import Check, Verification, build_module
 from archspec.ir import Graph
 
 ATOL, RTOL = 1e-4, 1e-3  # onnxruntime against torch, elementwise (numpy.allclose)

@@ -2,7 +2,7 @@
 
 What the file holds, top to bottom (torchvision's style): a header naming the spec, its
 parameters, shapes and totals; the imports it needs; helper functions and classes its
-modules use; one class per block definition (`torch_classes.py` writes them, callees
+modules use; one class per block definition (`classes.py` writes them, callees
 first); the network class; a factory named after the spec (`def resnet50(classes=1000)`).
 The network's parameters are the constructor's and the factory's, with the spec's names
 and the values it was compiled with as defaults.
@@ -14,11 +14,12 @@ import ast
 import copy
 from pathlib import Path
 
-from archspec.backends.torch_classes import Writer
-from archspec.backends.torch_lowering import HELPERS
-from archspec.backends.torch_names import class_name
-from archspec.backends.torch_python import Unsupported, attr, call, const, docstring, expr_stmt, identifier, layout, name, plain_attribute
-from archspec.backends.torch_scope import Emitted, Frame, ancestors
+from archspec.backends.torch.classes import Writer
+from archspec.backends.torch.lowering import HELPERS
+from archspec.backends.torch.names import class_name
+from archspec.backends.torch.python import attr, call, const, docstring, expr_stmt, identifier, layout, name, plain_attribute
+from archspec.backends.torch.scope import Emitted, Frame, ancestors
+from archspec.backends.unsupported import Unsupported
 from archspec.cost import layer_costs, total
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir import Graph

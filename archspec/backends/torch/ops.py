@@ -1,4 +1,4 @@
-"""An op's PyTorch constructor, from its lowering record (`torch_lowering.LOWERINGS`) and a call.
+"""An op's PyTorch constructor, from its lowering record (`lowering.LOWERINGS`) and a call.
 
 The record writes the constructor's source from a node's attributes (`nn.Conv2d(64, 128, 3)`);
 here that source becomes a Python `ast` expression in which the sizes are the spec's
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from archspec.backends.torch_lowering import HELPERS, LOWERINGS
-from archspec.backends.torch_python import Unsupported
+from archspec.backends.torch.lowering import HELPERS, LOWERINGS
+from archspec.backends.unsupported import Unsupported
 from archspec.expressions import Env, evaluate
 from archspec.ir import Node, defs
 from archspec.ir import expr as irx
@@ -46,7 +46,7 @@ class Constructor:
 
     def __init__(self, module: ast.expr, helper: str | None, computed: bool):
         self.module = module
-        self.helper = helper  # the helper class of torch_lowering it instantiates (PaddedConv2d), if any
+        self.helper = helper  # the helper class of lowering.py it instantiates (PaddedConv2d), if any
         self.computed = computed  # some argument is computed: forward cannot call a function in its place
 
 

@@ -13,7 +13,7 @@ import sys
 import types
 from dataclasses import dataclass, field
 
-from archspec.backends.torch_codegen import factory_name, generate
+from archspec.backends.torch.codegen import factory_name, generate
 from archspec.cost import layer_costs, total
 from archspec.ir import Graph
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from archspec.backends.torch_python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute
+from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute
 
 
 def is_self(e: ast.expr) -> bool:

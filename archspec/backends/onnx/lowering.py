@@ -1,4 +1,4 @@
-"""How each op lowers to ONNX: one function per op, keyed by the op's name (as torch_lowering.py).
+"""How each op lowers to ONNX: one function per op, keyed by the op's name (as torch/lowering.py).
 
 A lowering gets the graph being built (`b`), the IR node and the names of its input values,
 and returns the name of its output value. It adds the fewest standard nodes that compute what
@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from archspec.backends.torch_python import Unsupported
+from archspec.backends.unsupported import Unsupported
 from archspec.ir import Node
 
 

@@ -15,22 +15,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from archspec.backends.unsupported import Unsupported
 from archspec.ir import expr as irx
 from archspec.naming import MODULE_ATTRS
-
-
-class Unsupported(Exception):
-    """A construct the torch backend cannot write yet; the message says which and where."""
-
-    def __init__(self, message: str, span=None):
-        super().__init__(message)
-        self.message, self.span = message, span
-
 
 
 def plain_attribute(label: str) -> bool:
     """Whether a member can be written `self.label`; otherwise add_module adds it and getattr reads it."""
     return label.isidentifier() and not keyword.iskeyword(label) and label not in MODULE_ATTRS and not label.startswith("_")
+
 
 def identifier(name: str) -> str:
     """A spec name as a Python identifier: `class` -> `class_`, `3x` -> `_3x`."""

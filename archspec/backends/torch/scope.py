@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from archspec.backends.torch_python import PYTHON_NAMES, identifier, name
+from archspec.backends.torch.python import PYTHON_NAMES, identifier, name
 from archspec.ir import defs
 from archspec.ir import expr as irx
 

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from archspec.backends.diagram_labels import COLOURS, JOIN_SHAPES, family, label
+from archspec.backends.diagram.labels import COLOURS, JOIN_SHAPES, family, label
 from archspec.cost import Totals, layer_costs
 from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir import Graph, Node
