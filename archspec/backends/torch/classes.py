@@ -318,16 +318,8 @@ class Writer:
         args, kwargs = self._call_args(splice, base, frame, self.defs.blocks[splice.callee])
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
-        args_def, defaults, prologue = [], [], []
-        for p in net.params:
-            py = frame.vars[p.name]
-            if self._derived(p):  # computed from the parameters before it, as the spec does
-                args_def.append(ast.arg(py.id, None))  # type: ignore[attr-defined]
-                defaults.append(ast.Constant(None))
-                prologue.append(self._computed_default(p, py, frame))
-            else:
-                args_def.append(ast.arg(py.id, _annotation([self.g.params[p.name]])))  # type: ignore[attr-defined]
-                defaults.append(const(self.g.params[p.name]))
+        py_of = {p.name: frame.vars[p.name].id for p in net.params}  # type: ignore[attr-defined]
+        args_def, defaults, prologue = self._signature(net.params, [], py_of, [], frame, True, {}, "")
         init = ast.FunctionDef(
             "__init__",
             ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, defaults),
@@ -644,6 +636,13 @@ class Writer:
         init.append(assign(var, flow.channels))
         return replace(flow, channels=name(var))
 
+    def _channels_var(self, flow: Flow, frame: Frame) -> str:
+        """The variable that takes channels known only once built (or that branches set): the one
+        flowing in where it is the container's running count, else a new one."""
+        if flow.target is not None and isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars:
+            return flow.channels.id
+        return frame.channels_var()
+
     def _if(self, branches: list, orelse: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
         outs: list[Flow] = []
         inits: list[list] = []
@@ -659,8 +658,7 @@ class Writer:
             fwds.append(f or [])
         channels = outs[0].channels
         if not all(same(o.channels, channels) for o in outs):
-            reuse = flow.target is not None and isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars
-            var = flow.channels.id if reuse else frame.channels_var()  # type: ignore[union-attr]
+            var = self._channels_var(flow, frame)
             for o, i in zip(outs, inits):
                 if not same(o.channels, name(var)):
                     i.append(assign(var, o.channels))
@@ -789,8 +787,7 @@ class Writer:
             init.append(assign(local, module))
             out = replace(flow, channels=attr(local, "out_channels"), rank=em.rank)
             out = self._add_member(label, name(local), out, frame, init, fwd, flow)
-            reuse = flow.target is not None and isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars
-            var = flow.channels.id if reuse else frame.channels_var()  # type: ignore[union-attr]
+            var = self._channels_var(flow, frame)
             init.append(assign(var, attr(local, "out_channels")))
             return replace(out, channels=name(var), fresh=False)
         out = replace(flow, channels=channels, rank=em.rank)
