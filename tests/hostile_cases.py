@@ -319,9 +319,10 @@ def cases() -> list[Case]:
     )
     add("yaml-python-tag", {"s.yaml": "params:\n  p: !!python/object/apply:os.system ['touch {canary}']\ninput: 3x8x8\nnetwork:\n  name: n\n  body:\n    - conv(4, 3)\n"}, ("check", "s.yaml"), tags=("code",))
 
-    # --- linear time: a spec of many joins checks in well under 2 s
-    add("joins-45000", spec("block r():\n    add:\n        identity\n        relu\nnetwork n:\n    conv(4, 1)\n    repeat 45000: r\n"), ("check", "s.arch", "--max-layers", "1000000"), "ok")
-    add("concats-20000", spec("network n:\n    conv(4, 1)\n    repeat 20000:\n        concat:\n            identity\n            conv(1, 1)\n"), ("check", "s.arch", "--max-layers", "1000000"), "ok")
+    # --- linear time: a spec of many joins checks in well under 2 s (tests/test_hostile.py also
+    # checks that a third of the repeats takes about a third of the time: "linear")
+    add("joins-45000", spec("block r():\n    add:\n        identity\n        relu\nnetwork n:\n    conv(4, 1)\n    repeat 45000: r\n"), ("check", "s.arch", "--max-layers", "1000000"), "ok", tags=("linear",))
+    add("concats-20000", spec("network n:\n    conv(4, 1)\n    repeat 20000:\n        concat:\n            identity\n            conv(1, 1)\n"), ("check", "s.arch", "--max-layers", "1000000"), "ok", tags=("linear",))
 
     # --- values the backend would reject are rejected by the op, with a location
     for id, call in {
