@@ -6,6 +6,7 @@ dtypes; the optimizer state equals what torch's optimizers allocate."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -23,12 +24,12 @@ SPECS_CHECKED = [
 ]  # fmt: skip
 
 
-def _measured(spec, batch: int, dtype: str) -> int:
+def _measured(path: Path, batch: int, dtype: str) -> int:
     torch = pytest.importorskip("torch")
     from tests.torch_probes import saved_storage_bytes
 
-    a = archspec.load(SPECS / spec)
-    model = archspec.build(SPECS / spec).to(getattr(torch, dtype)).train()
+    a = archspec.load(path)
+    model = archspec.build(path).to(getattr(torch, dtype)).train()
     torch.manual_seed(0)
     return saved_storage_bytes(model, torch.randn(batch, *a.input_shape, dtype=getattr(torch, dtype)))
 
@@ -48,24 +49,18 @@ FLOAT32_ONLY = {"fcn_resnet50.arch"}
 )
 def test_saved_bytes_equal_what_autograd_saves(spec, batch, dtype):
     predicted = memory(archspec.load(SPECS / spec).graph, batch, dtype, device="cpu").saved_bytes
-    assert predicted == _measured(spec, batch, dtype)
+    assert predicted == _measured(SPECS / spec, batch, dtype)
 
 
 def test_fcns_head_in_bfloat16_saves_what_autograd_saves(write_spec):
     """FCN's ops (a dilated bottleneck's convs, batch norm, dropout, the bilinear upsample to the
     input's size) in bfloat16 at batch 3, on a small input."""
-    torch = pytest.importorskip("torch")
     path = write_spec(
         "input 3x20x20\nnetwork n:\n    conv(8, 3, stride=2, padding=1)\n    batchnorm\n    relu\n    maxpool(2)\n"
         "    add:\n        _:\n            conv(8, 3, padding=2, dilation=2, bias=false)\n            batchnorm\n        identity\n"
         "    relu\n    dropout(0.1)\n    conv(4, 1)\n    upsample(like=\"input\", mode=\"bilinear\")\n"
     )
-    g = archspec.load(path).graph
-    from tests.torch_probes import saved_storage_bytes
-
-    model = archspec.build(path).to(torch.bfloat16).train()
-    torch.manual_seed(0)
-    assert memory(g, 3, "bfloat16", device="cpu").saved_bytes == saved_storage_bytes(model, torch.randn(3, 3, 20, 20, dtype=torch.bfloat16))
+    assert memory(archspec.load(path).graph, 3, "bfloat16", device="cpu").saved_bytes == _measured(path, 3, "bfloat16")
 
 
 @pytest.mark.parametrize(

@@ -319,7 +319,7 @@ class Writer:
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
         py_of = {p.name: frame.vars[p.name].id for p in net.params}  # type: ignore[attr-defined]
-        args_def, defaults, prologue = self._signature(net.params, [], py_of, [], frame, True, {}, "")
+        args_def, defaults, prologue = self._signature(net.params, [], py_of, [], frame, network=True, values={}, in_name="")
         init = ast.FunctionDef(
             "__init__",
             ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, defaults),
