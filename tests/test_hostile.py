@@ -3,6 +3,7 @@ result, within 2 s and 1 GB, never a traceback, a hang, code run from the spec o
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -14,13 +15,15 @@ import pytest
 from archspec.output import OutputError, check_target
 from tests.conftest import HAVE_TORCH, ROOT
 from tests.hostile_cases import cases
-from tools.hostile import grade
+from tools.hostile import TIME_LIMIT_S, grade, speed_factor
 
 HAVE_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
 CASES = [c for c in cases() if "system" not in c.tags]  # writing to /dev/*: checked below without writing
 # `python tools/hostile.py` grades at 2 s of CPU on an idle machine; beside the rest of the suite
-# (every core busy, caches shared) the same work takes up to a third longer, so the test allows 3 s
-TIME_LIMIT_S = 3.0
+# (every core busy, caches shared) the same work takes up to a third longer, so the test allows
+# 1.5 times that, and more on a machine that is slower still: the limit scales with the machine's
+# speed measured in this run (tools.hostile.speed_factor, a start-up that is none of archspec's work)
+LOAD_ALLOWANCE = 1.5
 # The "linear" cases (tens of thousands of joins) do work in proportion to their size: their
 # seconds are the machine's speed (1.5-1.9 s where the limit was set, 5.3 s on an AVX2 machine
 # 2.8 times slower), so the suite checks how their time grows (test_many_joins_take_linear_time)
@@ -29,13 +32,19 @@ LINEAR_LIMIT_S = 9.0
 LINEAR = [c for c in CASES if "linear" in c.tags]
 
 
+@functools.cache
+def time_limit() -> float:
+    """TIME_LIMIT_S on this machine under this run's load, measured once per worker."""
+    return TIME_LIMIT_S * max(LOAD_ALLOWANCE, speed_factor())
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_hostile_case(case):
     if case.import_output and not HAVE_TORCH:
         pytest.skip("importing the compiled module needs torch")
     if "onnx" in case.tags and not HAVE_ONNX:
         pytest.skip("needs onnx (pip install '.[onnx]')")
-    outcome = grade(case, time_limit=LINEAR_LIMIT_S if "linear" in case.tags else TIME_LIMIT_S)
+    outcome = grade(case, time_limit=LINEAR_LIMIT_S if "linear" in case.tags else time_limit())
     assert outcome.grade == "pass", f"{outcome.grade} (rc={outcome.rc}, {outcome.seconds:.2f} s):\n{outcome.stderr[-2000:]}"
 
 
