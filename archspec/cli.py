@@ -133,7 +133,7 @@ def check(spec, input_shape, sets, max_layers, variant):
     click.echo(summary_line(a))
 
 
-@main.command()
+@main.command(short_help="Count parameters, buffers and multiply-adds; compare specs.")
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--depth", type=click.IntRange(min=1), default=None, help="Aggregate layers by scope to this depth.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table", show_default=True)
@@ -235,7 +235,7 @@ _APPLIES = {
 }  # fmt: skip
 
 
-@main.command("compile")
+@main.command("compile", short_help="Compile SPEC to a PyTorch module, an ONNX model or a diagram.")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--to", "target", type=click.Choice(["torch", "onnx", *DIAGRAMS]), required=True, help="What to emit: a PyTorch module, an ONNX model, or a diagram.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here (torch, dot, svg: instead of stdout; onnx, png, pdf: default SPEC_NAME.EXT).")
@@ -351,7 +351,7 @@ def _write_output(path: Path, text: str | bytes | list[bytes], spec: str, also: 
         sys.exit(1)
 
 
-@main.command("verify")
+@main.command("verify", short_help="Run SPEC's module (or ONNX model); check it against the analysis.")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=2, show_default=True)
@@ -431,7 +431,7 @@ def _spec_files(paths: tuple[str, ...]) -> list[Path]:
     return found
 
 
-@main.command("list")
+@main.command("list", short_help="List every spec and variant under PATHS with their totals.")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--max-layers", type=click.IntRange(min=1), default=DEFAULT_MAX_LAYERS, show_default=True, help="Refuse networks with more layers.")
@@ -485,7 +485,7 @@ def _sweep_values(item: str) -> tuple[str, tuple]:
     return key, values
 
 
-@main.command()
+@main.command(short_help="Cost every combination of some parameters' values (a design sweep).")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, required=True, metavar="NAME=V1,V2,...", help="A parameter and the values to try; several --set: every combination.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -567,7 +567,7 @@ class BytesParam(click.ParamType):
         return int(float(m.group(1)) * scale)
 
 
-@main.command("memory")
+@main.command("memory", short_help="The bytes one training step of SPEC holds, and its peak.")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)

@@ -152,3 +152,13 @@ def test_cost_table_with_depth_aggregates():
     r = run_cli("cost", "specs/resnet18.arch", "--depth", "1")
     assert r.returncode == 0
     assert "layer1" in r.stdout and "layer1.0" not in r.stdout and "11,689,512" in r.stdout
+
+
+def test_help_lists_every_command_with_a_whole_summary():
+    """`archspec --help` names what each command does in full: no summary cut off with '...'
+    (compile's used to say only "a standalone PyTorch module")."""
+    r = run_cli("--help")
+    assert r.returncode == 0, r.stderr
+    commands = r.stdout.split("Commands:")[1]
+    assert "..." not in commands, commands
+    assert "ONNX" in commands and "diagram" in commands
