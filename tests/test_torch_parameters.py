@@ -83,3 +83,67 @@ def test_a_parameter_that_moves_a_flattened_spatial_size_is_refused_by_the_const
     vgg16 = _module(archspec.compile_torch(ROOT / "specs/vgg16.arch"), "vgg16")
     assert "changes the spatial size" not in archspec.compile_torch(ROOT / "specs/vgg16.arch")
     assert vgg16["vgg16"](arch=((1, 64), (1, 128), (2, 256), (2, 512)))(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+
+
+# A spatial size the file takes from the graph (a flatten's, `in.height`) holds only while what it
+# depends on does: followed through blocks, their parameters, splices and levels up to the
+# network's parameters. Each spec: the parameter to change, its other value, whether the
+# constructor must refuse it.
+SPATIAL = {
+    "in-height-in-a-block": ("s", 1, True, "block head:\n    conv(in.height, 1)\n    relu\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    head\n    global_avgpool\n    flatten\n    linear(10)\n"),
+    "flatten-in-a-block": ("s", 1, True, "block classifier(classes):\n    flatten\n    linear(classes)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    maxpool(2)\n    classifier(10)\n"),
+    "a-block-parameter": ("s", 1, True, "block tail(t):\n    conv(8, 3, stride=t, padding=1)\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, padding=1)\n    tail(s)\n"),
+    "a-default-over-a-parameter": ("s", 1, True, "block tail(t, u=t * 2):\n    conv(8, 3, stride=u, padding=1)\n    flatten\n    linear(10)\n\nnetwork net:\n    tail(s)\n"),
+    "a-block-in-a-block": ("s", 1, True, "block flat:\n    flatten\n    linear(10)\n\nblock tail:\n    relu\n    flat\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    tail\n"),
+    "a-splice": ("s", 1, True, "block flat:\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    *flat()\n"),
+    "a-level-that-joins": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    head:\n        add:\n            identity\n            relu\n        flatten\n        linear(10)\n"),
+    "pooled-first-is-free": ("s", 1, False, "block classifier:\n    adaptive_avgpool(2)\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    classifier\n"),
+    "the-file-parameter-read-by-the-block": ("s", 1, True, "block tail:\n    conv(8, 3, stride=s, padding=1)\n    flatten\n    linear(10)\n\nnetwork net:\n    tail\n"),
+}
+
+
+@pytest.mark.parametrize("case", SPATIAL, ids=list(SPATIAL))
+def test_a_parameter_that_moves_a_spatial_size_the_file_fixed_is_refused(case):
+    """`net(s=1)` either builds what `--set s=1` compiles (params, output) or says to recompile;
+    never a module that fails in forward or has other layers."""
+    param, other, refused, body = SPATIAL[case]
+    text = f"param {param} = 2\ninput 3x16x16\n\n{body}"
+    ns = _module(_compile(text), case)
+    x = torch.randn(1, 3, 16, 16)
+    assert ns["Net"]()(x).shape == (1, 10)  # the compiled value
+    if refused:
+        with pytest.raises(ValueError, match=f"--set {param}="):
+            ns["Net"](**{param: other})
+        return
+    want = archspec.loads(text, **{param: other}).total
+    m = ns["Net"](**{param: other})
+    assert sum(p.numel() for p in m.parameters()) == want.params
+    assert m(x).shape == (1, 10)
+
+
+def _compile(text: str) -> str:
+    from archspec.backends.torch.runtime import source
+
+    a = archspec.loads(text, name="spatial.arch")
+    return source(a.graph, a.spec)
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        # `in` in a splice is the value flowing into it, whose spatial size the backend does not track
+        ("block head:\n    conv(in.width, 1)\n\nnetwork net:\n    conv(8, 3, stride=2, padding=1)\n    *head()\n", "in.width inside a spliced block"),
+        # a level that joins becomes a class whose own input is not the block's `in`
+        ("network net:\n    conv(8, 3, padding=1)\n    head:\n        add:\n            identity\n            relu\n        conv(in.channels, 1)\n", "`in` inside a level that joins"),
+    ],
+    ids=["in-width-in-a-splice", "in-in-a-level-that-joins"],
+)
+def test_what_the_backend_would_write_wrong_is_a_located_refusal(body, what):
+    """Both once compiled to modules that disagree with `check` (a conv of 16 channels where the
+    spec's `in` has 8; of 8 where it has 3): now a located error that names the construct."""
+    text = f"input 3x16x16\n\n{body}"
+    archspec.loads(text, name="spatial.arch")  # the spec itself is fine
+    with pytest.raises(archspec.ArchspecError) as err:
+        _compile(text)
+    (d,) = err.value.diagnostics
+    assert what in d.message and d.span is not None and d.span.line > 1

@@ -54,7 +54,7 @@ from archspec.backends.torch.python import (
     same,
     substitute,
 )
-from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, ancestors, bind_target, end_loop, free_name
+from archspec.backends.torch.scope import IN, IN_SPATIAL, Emitted, Flow, Frame, ancestors, bind_target, end_loop, free_name
 from archspec.backends.torch.tidy import (
     appends,
     as_module_dict,
@@ -185,10 +185,8 @@ class Writer:
         init[:] = drop_dead_counts(init)
         if members:
             register_in_order(init, members)
-        for p in sorted(frame.fixed):  # a flatten multiplied in the spatial size these gave when compiled
-            message = f"{p} changes the spatial size a flatten multiplies in, which is fixed in this file: compile the spec with --set {p}=..."
-            check = ast.If(ast.Compare(frame.vars[p], [ast.NotEq()], [const(self.g.params[p])]), [ast.Raise(call("ValueError", ast.Constant(message)), None)], [])
-            init.insert(len(prologue), check)
+        if network:  # a size taken from the graph holds for the values these had when compiled
+            init[len(prologue) : len(prologue)] = self._fixed_checks(frame.fixed, frame)
         super_call = expr_stmt(call(attr(call("super"), "__init__")))
         items = appends(init, "self") if sequential else None
         if items is not None:  # a plain chain: its layers go straight to nn.Sequential
@@ -204,7 +202,8 @@ class Writer:
             class_body[-1].body = without_dead_stores(class_body[-1].body)  # type: ignore[attr-defined]
         source = ast.ClassDef(cls, [base], [], class_body, [])
         takes_in = not network and reads_name(init_fn, in_name)
-        em = Emitted(cls, py_params, globals_, takes_in, substitute(out, {in_name: name(IN)}) if closed else None, flow.rank, sequential, source)
+        deps = frozenset() if network else frozenset(frame.fixed)
+        em = Emitted(cls, py_params, globals_, takes_in, substitute(out, {in_name: name(IN)}) if closed else None, flow.rank, sequential, source, deps)
         if not takes_in and not network:
             init_fn.args.args = [a for a in init_fn.args.args if a.arg != in_name]
         self.order.append(em)
@@ -222,8 +221,10 @@ class Writer:
         if network:
             frame.in_channels = const(self.g.input_shape[0])
             frame.spatial, frame.network_params = set(), frozenset(p.name for p in params)
-        else:
+        else:  # what a block's sizes depend on: the size flowing in, its parameters, its file's
             frame.in_channels = name(in_name)
+            frame.spatial, frame.in_spatial = {IN_SPATIAL}, {IN_SPATIAL}
+            frame.network_params = frozenset([p.name for p in params] + extra + list(self.defs.globals.get(file, {})))
         py_params: list[tuple[str, str]] = []
         for n in [p.name for p in params] + extra:
             py = free_name(identifier(n), frame.used)
@@ -302,6 +303,28 @@ class Writer:
         """`if b is None: b = a * 2`: a default that reads the parameters before it, computed first thing."""
         return ast.If(ast.Compare(py, [ast.Is()], [ast.Constant(None)]), [assign(py.id, self._expr(p.default, frame))], [])
 
+    def _fixed_checks(self, fixed: set[str], frame: Frame) -> list[ast.stmt]:
+        """`if s != 2: raise ValueError(...)`: a network parameter that changes a spatial size the
+        file took from the graph (a flatten multiplies it in, a block reads `in.height`)."""
+        checks: list[ast.stmt] = []
+        for p in sorted(fixed):
+            message = f"{p} changes the spatial size a flatten multiplies in or in.height reads, which is fixed in this file: compile the spec with --set {p}=..."
+            checks.append(ast.If(ast.Compare(frame.vars[p], [ast.NotEq()], [const(self.g.params[p])]), [ast.Raise(call("ValueError", ast.Constant(message)), None)], []))
+        return checks
+
+    def _call_fixes(self, em: Emitted, bound: dict[str, irx.Expr], defaults: dict[str, irx.Expr], same_file: bool, frame: Frame) -> set[str]:
+        """What the spatial sizes a called class took from the graph depend on, in the caller's
+        terms: the size flowing in now for IN_SPATIAL, and each parameter's argument."""
+        out = set(frame.spatial or ()) if IN_SPATIAL in em.spatial_deps else set()
+        for spec in em.spatial_deps - {IN_SPATIAL}:
+            if spec in bound:
+                out |= frame.params_in(bound[spec])
+            elif spec in defaults:  # a default reads the parameters before it
+                out |= set().union(*(frame.params_in(bound[q]) for q in irx.free_names(defaults[spec]) if q in bound))
+            elif same_file:  # a parameter of the file: the caller's own
+                out |= frame.params_in(irx.Var(spec))
+        return out
+
     def _derived(self, p: defs.Param) -> bool:
         """A network parameter whose default reads the ones before it (`r = 2 if reduced_tail else 1`)
         and that was compiled with that default: the module computes it too, so `reduced_tail=True` works."""
@@ -313,9 +336,13 @@ class Writer:
         base = self.block(splice.callee)
         frame = Frame({}, const(self.g.input_shape[0]), [self.g.input_shape], file=net.file)
         frame.used |= {"self", "super"}
+        frame.spatial, frame.network_params = set(), frozenset(p.name for p in net.params)
         for p in net.params:
             frame.vars[p.name] = name(frame.internal(identifier(p.name)))
-        args, kwargs = self._call_args(splice, base, frame, self.defs.blocks[splice.callee])
+        d = self.defs.blocks[splice.callee]
+        args, kwargs = self._call_args(splice, base, frame, d)
+        defaults = {p.name: p.default for p in d.params if p.default is not None}
+        fixed = self._call_fixes(base, bind_args(splice, [p.name for p in d.params]), defaults, d.file == net.file, frame)
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
         py_of = {p.name: frame.vars[p.name].id for p in net.params}  # type: ignore[attr-defined]
@@ -323,7 +350,7 @@ class Writer:
         init = ast.FunctionDef(
             "__init__",
             ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, defaults),
-            [*prologue, expr_stmt(call(attr(call("super"), "__init__"), *args, **kwargs))],
+            [*prologue, *self._fixed_checks(fixed, frame), expr_stmt(call(attr(call("super"), "__init__"), *args, **kwargs))],
             [],
             ast.Constant(None),
         )
@@ -565,6 +592,8 @@ class Writer:
 
     def _level_class(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level whose body joins: a class written for it, taking the names its body reads."""
+        if any(irx.reads_input(e) for st in defs.walk(body) for e in defs.expressions(st)):
+            raise Unsupported("`in` inside a level that joins (it is the block's input, and the level becomes a class of its own): assign what it reads outside the level (`c = in.channels`) and use that", span)
         key = f"{span}"
         free = sorted(n for n in defs.free_names(body) if n in frame.vars or n in self.defs.globals.get(frame.file, {}))
         em = self.level_classes.get(key)
@@ -574,6 +603,7 @@ class Writer:
             self.level_classes[key] = em
         args = [flow.channels] if em.takes_in else []
         kwargs = {py: self._var(spec, frame) for spec, py in em.params}
+        frame.fixed |= self._call_fixes(em, {spec: irx.Var(spec) for spec, _ in em.params}, {}, True, frame)
         if frame.spatial is not None:
             for spec, _ in em.params:
                 frame.spatial |= frame.params_in(irx.Var(spec))
@@ -754,9 +784,11 @@ class Writer:
         return ast.BinOp(ast.BinOp(flow.channels, ast.Mult(), const(shape[0])), ast.Mult(), const(shape[1])) if len(shape) == 2 else _mul(flow.channels, const(s))
 
     def _block_call(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
-        frame.spatial_reads(*(a.value for a in c.args))
         em = self.block(c.callee)
         d = self.defs.blocks[c.callee]
+        defaults = {p.name: p.default for p in d.params if p.default is not None}
+        frame.fixed |= self._call_fixes(em, bind_args(c, [p.name for p in d.params]), defaults, d.file == frame.file, frame)
+        frame.spatial_reads(*(a.value for a in c.args))
         args, kwargs = self._call_args(c, em, frame, d)
         if em.takes_in:
             args.insert(0, flow.channels)
@@ -767,7 +799,6 @@ class Writer:
             by_spec: dict[str, ast.expr] = {}
             bound = bind_args(c, [p.name for p in d.params])
             file_values = self.defs.globals.get(d.file, {})
-            defaults = {p.name: p.default for p in d.params if p.default is not None}
             for spec, py in em.params:
                 if spec in bound:
                     by_spec[spec] = self._expr(bound[spec], frame)
@@ -805,9 +836,10 @@ class Writer:
         """`*block(...)`: the block's statements, written in place with its arguments as local names."""
         d = self.defs.blocks[c.callee]
         bound = bind_args(c, [p.name for p in d.params])
-        inner = Frame({}, flow.channels, frame.in_shapes, frame.used, set(), frame.attrs, frame.globals, d.file, {}, frame.depth, frame.fwd_used)
+        inner = Frame({}, flow.channels, [], frame.used, set(), frame.attrs, frame.globals, d.file, {}, frame.depth, frame.fwd_used)
         inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in defs.bound_names(d.body)}, frame.channel_vars
         inner.spatial, inner.fixed, inner.network_params = frame.spatial, frame.fixed, frame.network_params
+        inner.in_spatial = set(frame.spatial or ())  # `in` is what flows into the splice
         inner.depends = {p.name: frame.params_in(bound[p.name]) if p.name in bound else set() for p in d.params}
         if not isinstance(flow.channels, (ast.Name, ast.Constant)):
             var = frame.channels_var()
@@ -997,6 +1029,10 @@ class Writer:
     def _in_field(self, f: str, frame: Frame, span) -> ast.expr:
         if f in ("channels", "features"):
             return frame.in_channels
+        if not frame.in_shapes:  # a splice: `in` is the value flowing into it, whose shape is not tracked
+            raise Unsupported(f"in.{f} inside a spliced block (`*block(...)`): call the block instead", span)
+        if f != "rank":  # a size of `in`, taken from the graph: it holds while what it depends on does
+            frame.fixed |= frame.in_spatial
         shapes = {s for s in frame.in_shapes}
         if len(shapes) != 1:
             raise Unsupported(f"in.{f} in a block whose instances take different shapes", span)

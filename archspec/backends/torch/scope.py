@@ -16,6 +16,7 @@ from archspec.ir import defs
 from archspec.ir import expr as irx
 
 IN = "__in__"  # stands for the caller's channels in a class's output-channel formula
+IN_SPATIAL = "__in_spatial__"  # stands for the spatial size flowing into a block, in what a size depends on
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Emitted:
     rank: int  # rank of its output (3: C x H x W, 1: features)
     sequential: bool
     source: ast.ClassDef | None = None
+    # what the spatial sizes it took from the graph (a flatten's, `in.height`) depend on: its
+    # parameters' spec names, and IN_SPATIAL for the size flowing in; a caller maps them to its own
+    spatial_deps: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -66,10 +70,12 @@ class Frame:
     reserved: set[str] = field(default_factory=set)  # the spec's own names in the body: internal names avoid them
     channel_vars: set[str] = field(default_factory=set)  # locals that hold the running channel count
     module_locals: dict[str, str] = field(default_factory=dict)  # class -> the local that holds a new instance of it
-    # the network class only: the network parameters the spatial size flowing now depends on, those a
-    # flatten multiplied in (fixed when the file is written), and what each local depends on
+    # the parameters (the network's, or a block's and IN_SPATIAL) the spatial size flowing now depends
+    # on, those a size taken from the graph depends on (a flatten's, `in.height`: fixed when the file is
+    # written), what `in`'s spatial size depends on, and what each local depends on
     spatial: set[str] | None = None
     fixed: set[str] = field(default_factory=set)
+    in_spatial: set[str] = field(default_factory=set)
     depends: dict[str, set[str]] = field(default_factory=dict)
     # values the body reads by name (`@down1`, and the network's outputs), and where each is kept:
     # (forward local, its channels in __init__, rank)
