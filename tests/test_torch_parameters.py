@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import archspec
 
@@ -97,6 +99,7 @@ SPATIAL = {
     "a-block-in-a-block": ("s", 1, True, "block flat:\n    flatten\n    linear(10)\n\nblock tail:\n    relu\n    flat\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    tail\n"),
     "a-splice": ("s", 1, True, "block flat:\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    *flat()\n"),
     "a-level-that-joins": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    head:\n        add:\n            identity\n            relu\n        flatten\n        linear(10)\n"),
+    "a-flatten-of-one-pixel": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    maxpool(8)\n    flatten\n    linear(10)\n"),
     "pooled-first-is-free": ("s", 1, False, "block classifier:\n    adaptive_avgpool(2)\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    classifier\n"),
     "the-file-parameter-read-by-the-block": ("s", 1, True, "block tail:\n    conv(8, 3, stride=s, padding=1)\n    flatten\n    linear(10)\n\nnetwork net:\n    tail\n"),
 }
@@ -121,10 +124,10 @@ def test_a_parameter_that_moves_a_spatial_size_the_file_fixed_is_refused(case):
     assert m(x).shape == (1, 10)
 
 
-def _compile(text: str) -> str:
+def _compile(text: str, **values) -> str:
     from archspec.backends.torch.runtime import source
 
-    a = archspec.loads(text, name="spatial.arch")
+    a = archspec.loads(text, name="spatial.arch", **values)
     return source(a.graph, a.spec)
 
 
@@ -147,3 +150,64 @@ def test_what_the_backend_would_write_wrong_is_a_located_refusal(body, what):
         _compile(text)
     (d,) = err.value.diagnostics
     assert what in d.message and d.span is not None and d.span.line > 1
+
+
+# Random networks whose stride `s` and width `c` reach blocks that flatten, read `in.height`, pool
+# to a fixed size or take the stride as an argument: whatever the mix, the file compiled once and
+# called with other values builds what `--set` compiles, or its constructor refuses them.
+RANDOM_BLOCKS = """block flat(k):
+    flatten
+    linear(k)
+
+block probe:
+    conv(in.height, 1)
+
+block strided(t=2):
+    conv(8, 3, stride=t, padding=1)
+
+block nested:
+    relu
+    probe
+
+block pooled:
+    adaptive_avgpool(2)
+"""
+STEPS = [
+    "conv(8, 3, stride=s, padding=1)", "conv(c, 3, padding=1)", "strided(s)", "strided()", "strided(t=s + 1)", "probe", "nested", "pooled", "relu", "*nested()",
+    "if s > 2:\n        maxpool(2)", "repeat s - 1:\n        strided()", "stem{i}:\n        conv(c, 3, stride=s, padding=1)\n        probe",
+]  # fmt: skip
+ENDS = ["flat(10)", "global_avgpool; flatten; linear(10)", "flatten; linear(10)", "pooled; flat(10)"]
+
+
+@st.composite
+def spatial_networks(draw) -> str:
+    steps = draw(st.lists(st.sampled_from(STEPS), min_size=1, max_size=5))
+    body = "".join(f"    {step.format(i=i)}\n" for i, step in enumerate([*steps, draw(st.sampled_from(ENDS))]))
+    return f"param s = 2\nparam c = 8\ninput 3x32x32\n\n{RANDOM_BLOCKS}\nnetwork net:\n{body}"
+
+
+def _shapes(module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(spatial_networks(), st.sampled_from([{"s": 1}, {"s": 3}, {"c": 4}, {"s": 1, "c": 16}]))
+def test_random_networks_called_with_other_values_equal_set_or_refuse(text, values):
+    try:
+        compiled = _module(_compile(text), "compiled")
+    except archspec.ArchspecError as err:  # the two refusals docs/torch.md names for these blocks, located
+        (d,) = err.diagnostics
+        assert d.span is not None and ("in.height inside a spliced block" in d.message or "instances take different values of it" in d.message), d.message
+        event("refused when compiled")
+        return
+    try:
+        built = compiled["Net"](**values)
+    except ValueError as err:
+        assert any(f"--set {p}=" in str(err) for p in values), err
+        event("refused by the constructor")
+        return
+    want = _module(_compile(text, **values), "set")["Net"]()
+    assert _shapes(built) == _shapes(want)
+    x = torch.randn(1, 3, 32, 32)
+    assert built(x).shape == want(x).shape
+    event("built what --set compiles")

@@ -742,7 +742,7 @@ class Writer:
             frame.spatial_reads(*(a.value for a in c.args))
         if c.callee == "flatten":
             channels, rank = self._flatten(flow, nodes, c), 1
-            if frame.spatial and not same(channels, flow.channels):
+            if frame.spatial:  # the size it multiplies in (1 too) holds while what it depends on does
                 frame.fixed |= frame.spatial
         else:
             rank = 1 if c.callee == "linear" and not node.attrs.get("per_position") else flow.rank
@@ -1033,12 +1033,10 @@ class Writer:
             raise Unsupported(f"in.{f} inside a spliced block (`*block(...)`): call the block instead", span)
         if f != "rank":  # a size of `in`, taken from the graph: it holds while what it depends on does
             frame.fixed |= frame.in_spatial
-        shapes = {s for s in frame.in_shapes}
-        if len(shapes) != 1:
-            raise Unsupported(f"in.{f} in a block whose instances take different shapes", span)
-        (shape,) = shapes
-        value = {"shape": shape, "rank": len(shape), "height": shape[1] if len(shape) == 3 else None, "width": shape[2] if len(shape) == 3 else None}[f]
-        return const(value)
+        values = {_field_of(shape, f) for shape in frame.in_shapes}  # only the field read must agree
+        if len(values) != 1:
+            raise Unsupported(f"in.{f} in a block whose instances take different values of it", span)
+        return const(values.pop())
 
     def _fwd(self, e: irx.Expr, frame: Frame, iterated: bool = False) -> ast.expr:
         """An expression forward evaluates: names read from attributes __init__ keeps."""
@@ -1141,6 +1139,11 @@ def _whole_splice(body) -> defs.Call | None:
         if isinstance(c, defs.Call) and c.splice and c.kind == "block":
             return c
     return None
+
+
+def _field_of(shape: tuple[int, ...], f: str) -> Any:
+    """`in.shape`, `in.rank`, `in.height`, `in.width` of a shape (the last two None for features)."""
+    return {"shape": shape, "rank": len(shape), "height": shape[1] if len(shape) == 3 else None, "width": shape[2] if len(shape) == 3 else None}[f]
 
 
 def _channels_only(f: str, flow: Flow, span) -> ast.expr:
