@@ -100,6 +100,7 @@ SPATIAL = {
     "a-splice": ("s", 1, True, "block flat:\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    *flat()\n"),
     "a-level-that-joins": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    head:\n        add:\n            identity\n            relu\n        flatten\n        linear(10)\n"),
     "a-flatten-of-one-pixel": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    maxpool(8)\n    flatten\n    linear(10)\n"),
+    "the-channels-are-free": ("c", 4, False, "network net:\n    conv(8, 3)\n    conv(8, 3, stride=2, padding=1, groups=c)\n    conv(c, 1)\n    flatten\n    linear(10)\n"),
     "pooled-first-is-free": ("s", 1, False, "block classifier:\n    adaptive_avgpool(2)\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    classifier\n"),
     "the-file-parameter-read-by-the-block": ("s", 1, True, "block tail:\n    conv(8, 3, stride=s, padding=1)\n    flatten\n    linear(10)\n\nnetwork net:\n    tail\n"),
 }
@@ -171,10 +172,14 @@ block nested:
 
 block pooled:
     adaptive_avgpool(2)
+
+block widen(k, wide=k * 2):
+    conv(wide + in.channels, 1)
 """
 STEPS = [
     "conv(8, 3, stride=s, padding=1)", "conv(c, 3, padding=1)", "strided(s)", "strided()", "strided(t=s + 1)", "probe", "nested", "pooled", "relu", "*nested()",
     "if s > 2:\n        maxpool(2)", "repeat s - 1:\n        strided()", "stem{i}:\n        conv(c, 3, stride=s, padding=1)\n        probe",
+    "for w in widths:\n        conv(w, 3, padding=1)", "if c > 8:\n        conv(c * 2, 1)", "widen(c)",
 ]  # fmt: skip
 ENDS = ["flat(10)", "global_avgpool; flatten; linear(10)", "flatten; linear(10)", "pooled; flat(10)"]
 
@@ -183,7 +188,7 @@ ENDS = ["flat(10)", "global_avgpool; flatten; linear(10)", "flatten; linear(10)"
 def spatial_networks(draw) -> str:
     steps = draw(st.lists(st.sampled_from(STEPS), min_size=1, max_size=5))
     body = "".join(f"    {step.format(i=i)}\n" for i, step in enumerate([*steps, draw(st.sampled_from(ENDS))]))
-    return f"param s = 2\nparam c = 8\ninput 3x32x32\n\n{RANDOM_BLOCKS}\nnetwork net:\n{body}"
+    return f"param s = 2\nparam c = 8\nparam widths = (8, 16)\ninput 3x32x32\n\n{RANDOM_BLOCKS}\nnetwork net:\n{body}"
 
 
 def _shapes(module) -> dict[str, tuple[int, ...]]:
@@ -191,7 +196,7 @@ def _shapes(module) -> dict[str, tuple[int, ...]]:
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(spatial_networks(), st.sampled_from([{"s": 1}, {"s": 3}, {"c": 4}, {"s": 1, "c": 16}]))
+@given(spatial_networks(), st.sampled_from([{"s": 1}, {"s": 3}, {"c": 4}, {"s": 1, "c": 16}, {"widths": (4, 4, 4)}, {"widths": (), "c": 12}]))
 def test_random_networks_called_with_other_values_equal_set_or_refuse(text, values):
     try:
         compiled = _module(_compile(text), "compiled")
@@ -201,12 +206,16 @@ def test_random_networks_called_with_other_values_equal_set_or_refuse(text, valu
         event("refused when compiled")
         return
     try:
+        want = _module(_compile(text, **values), "set")["Net"]()
+    except archspec.ArchspecError:  # the spec itself refuses these values (a size shrinks to nothing)
+        event("refused by --set")
+        return
+    try:
         built = compiled["Net"](**values)
     except ValueError as err:
         assert any(f"--set {p}=" in str(err) for p in values), err
         event("refused by the constructor")
         return
-    want = _module(_compile(text, **values), "set")["Net"]()
     assert _shapes(built) == _shapes(want)
     x = torch.randn(1, 3, 32, 32)
     assert built(x).shape == want(x).shape

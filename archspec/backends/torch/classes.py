@@ -82,6 +82,7 @@ from archspec.ops import OPS
 # ops whose arguments set the spatial size
 _WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool", "conv_transpose", "upsample", "pixel_shuffle", "pad", "crop"})
 _RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool"})  # ops that fix it
+_NOT_SPATIAL = frozenset({"out", "groups", "bias", "multiplier", "value", "mode", "align_corners", "count_include_pad"})  # their arguments that do not
 
 
 def _mul(a: ast.expr, b: ast.expr) -> ast.expr:
@@ -739,7 +740,7 @@ class Writer:
         if frame.spatial is not None and c.callee in _RESETS and frame.depth == 0 and not frame.params_in_args(c):
             frame.spatial.clear()  # a fixed output size: what came before no longer matters
         elif c.callee in _WINDOWS or c.callee in _RESETS:
-            frame.spatial_reads(*(a.value for a in c.args))
+            frame.spatial_reads(*(e for n, e in exprs.items() if n not in _NOT_SPATIAL))
         if c.callee == "flatten":
             channels, rank = self._flatten(flow, nodes, c), 1
             if frame.spatial:  # the size it multiplies in (1 too) holds while what it depends on does
