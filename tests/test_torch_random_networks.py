@@ -4,7 +4,8 @@ A generator of valid specs (shapes kept consistent by construction) exercises th
 backend's structure handling (nested joins, unnamed multi-item branches, numbered members
 in classes, optional members, block variants, blocks whose instances take different `if`
 branches or repeat counts; long skips that read a value named anywhere earlier, and networks
-that return two values, issue 17) beyond the shipped specs. Compiling them needs no torch and runs
+that return two values, issue 17; sizes read from `in`, defaults over other parameters and
+`in` in a splice) beyond the shipped specs. Compiling them needs no torch and runs
 without it; verifying the modules needs torch and skips without it.
 """
 
@@ -58,6 +59,9 @@ def sequence(draw, c: int, depth: int, labels: list[int]) -> list[str]:
                             f"branchy({c}, {draw(st.integers(0, 2))}, {draw(st.integers(0, 2))})",
                             f"gated({c}, {draw(st.booleans())})".lower(),
                             f"fork({c}, {draw(st.booleans())})".lower(),
+                            f"probe({c})",
+                            f"widen({c}, {draw(st.integers(1, 3))})",
+                            f"*widen({c})" if not label else f"widen({c})",
                         ]
                     )
                 )
@@ -128,6 +132,13 @@ def networks(draw) -> str:
         "        conv(c, 1)",
         "    else:",
         "        right: conv(c, 1)",
+        "block probe(c):",  # sizes read from `in`: its channels, and the height every instance shares
+        "    conv(in.height + in.channels, 1)",
+        "    conv(c, 1)",
+        "block widen(c, k=2, wide=k * c):",  # a default over the parameters before it; spliced, `in` is what flows in
+        "    conv(wide, 1)",
+        "    relu",
+        "    conv(in.channels, 1)",
         "network random:",
     ]
     body += draw(long_skips(body, c))
