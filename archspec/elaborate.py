@@ -391,7 +391,7 @@ class Elaborator:
                 close = difflib.get_close_matches(name, list(declared), n=1)
                 self.rep.error(
                     f"--set {name}: the spec has no parameter '{name}' (its parameters: {known})",
-                    Span(module.file, 1, 1),
+                    module.params[0].span if module.params and module.params[0].span else Span(module.file, 1, 1),  # where they are declared
                     help=f"did you mean '{close[0]}'?" if close else None,
                 )
         for p in module.params:

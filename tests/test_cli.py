@@ -162,3 +162,13 @@ def test_help_lists_every_command_with_a_whole_summary():
     commands = r.stdout.split("Commands:")[1]
     assert "..." not in commands, commands
     assert "ONNX" in commands and "diagram" in commands
+
+
+def test_an_unknown_set_points_at_the_parameters_the_spec_declares():
+    """`--set width=2` on ResNet-50 names the parameters it has and points at where they are
+    declared, not at the file's first line (a comment)."""
+    r = run_cli("cost", "specs/resnet50.arch", "--set", "width=2")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = (ROOT / "specs/resnet50.arch").read_text().splitlines()
+    first_param = next(i for i, line in enumerate(lines, 1) if line.startswith("param "))
+    assert f"specs/resnet50.arch:{first_param}:1: error: --set width: the spec has no parameter 'width'" in r.stderr, r.stderr
