@@ -205,6 +205,26 @@ def test_init_kaiming_and_zero_residual_as_the_spec_asks():
     assert abs(w.std().item() / (2 / (512 * 9)) ** 0.5 - 1) < 0.05
 
 
+def test_zero_residual_zeroes_the_branch_before_an_se_gate_and_every_member_a_block_joins():
+    """SE-ResNet-50's residual branch ends bn3 -> SE -> add: bn3 is its last batch norm, as
+    torchvision's Bottleneck and timm's zero_init_last have it (it zeroed the downsample's batch
+    norm once, and crashed on the blocks without one). A block that joins in a loop (`"b{i}"`) has
+    every one of its branches zeroed, not only the first."""
+    zeroed = archspec.build(SPECS / "se_resnet50.arch", zero_init_residual=True)
+    norms = {n: m for n, m in zeroed.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    last = {n for n in norms if re.fullmatch(r"layer\d\.\d+\.bn3", n)}
+    assert len(last) == 3 + 4 + 6 + 3  # one per bottleneck of ResNet-50's stages
+    assert {n for n, m in norms.items() if bool((m.weight == 0).all())} == last
+    text = "input 4x4x4\ninit kaiming(zero_residual=true)\nblock big:\n    for i in range(3):\n        add:\n            identity\n            _:\n                \"c{i}\": conv(4, 1, bias=false)\n                \"b{i}\": batchnorm\nnetwork n:\n    big\n"
+    a = archspec.loads(text, name="loop.arch")
+    from archspec.backends.torch.runtime import source
+
+    ns: dict = {"__name__": "loop"}
+    exec(compile(source(a.graph, a.spec), "loop.py", "exec"), ns)  # noqa: S102 - archspec's own generated file
+    big = next(m for m in ns["loop"]().modules() if type(m).__name__ == "Big")
+    assert all(bool((getattr(big, f"b{i}").weight == 0).all()) for i in range(3))
+
+
 @pytest.mark.slow
 def test_every_generated_file_imports_and_runs_without_archspec(tmp_path):
     """Every spec's file, imported in a process where `import archspec` fails, runs its input to its output."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import heapq
 from pathlib import Path
 
 from archspec.backends.torch.classes import Writer
@@ -22,7 +23,7 @@ from archspec.backends.torch.scope import Emitted, Frame, ancestors
 from archspec.backends.unsupported import Unsupported
 from archspec.cost import layer_costs, total
 from archspec.diagnostics import ArchspecError, Diagnostic
-from archspec.ir import Graph
+from archspec.ir import Graph, Node
 from archspec.units import outputs_str
 
 MAKE_DIVISIBLE = '''def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -145,8 +146,8 @@ def _add_init_weights(net: Emitted, g: Graph, writer: Writer) -> None:
     zeroed = _residual_batchnorms(g, writer)
     if zero is not None and zeroed:
         rules = [
-            ast.If(call("isinstance", name("m"), name(c)), [expr_stmt(call("nn.init.zeros_", attr(_member(rel), "weight")))], [])
-            for c, rel in zeroed
+            ast.If(call("isinstance", name("m"), name(c)), [expr_stmt(call("nn.init.zeros_", attr(_member(rel), "weight"))) for rel in rels], [])
+            for c, rels in zeroed.items()
         ]
         chain = rules[0]
         for r in rules[1:]:
@@ -188,38 +189,70 @@ def _member(rel: str) -> ast.expr:
     return node
 
 
-def _residual_batchnorms(g: Graph, writer: Writer) -> list[tuple[str, str]]:
-    """(class, member path) of the batch norm that ends each residual branch: the add input with the
-    most convolutions since the fork, as a member of the innermost block that holds the add."""
-    found: list[tuple[str, str]] = []
+def _residual_batchnorms(g: Graph, writer: Writer) -> dict[str, list[str]]:
+    """Each class's member paths of the batch norms that end its residual branches: of an add's input
+    with the most convolutions since the fork, its last affine batch norm (before a gate such as
+    SE's, which timm's `zero_init_last` leaves alone too), as a member of the innermost block that
+    holds the add; every instance of that block must have it."""
+    found: dict[str, list[str]] = {}
+    paths = {n.path for n in g.layers()}
     for node in g.layers():
         if node.op != "add":
             continue
-        chains = []
-        for i in node.inputs:
-            chain, n = [], g.nodes[i]
-            while n.inputs and len(n.inputs) == 1:
-                chain.append(n)
-                n = g.nodes[n.inputs[0]]
-            chain.append(n)
-            chains.append(chain)
-        shared = set.intersection(*({c.id for c in chain} for chain in chains))
-        best, best_convs = None, 0
-        for i, chain in zip(node.inputs, chains):
-            convs = 0
-            for c in chain:
-                if c.id in shared:
-                    break
-                convs += c.op in ("conv", "dwconv")
-            if g.nodes[i].op == "batchnorm" and g.nodes[i].attrs["affine"] and convs > best_convs:
-                best, best_convs = g.nodes[i].path, convs
-        if best is None:
-            continue
         scope = next((s for s in ancestors(node.scope) if g.scopes[s].kind == "block"), None)
         if scope is None:
-            raise Unsupported("zero_residual for an add in the network's own body", node.span)
-        em = writer.emitted[g.scopes[scope].block]
-        pair = (em.name, best[len(scope) + 1 :])
-        if pair not in found:
-            found.append(pair)
+            if any(g.nodes[i].op == "batchnorm" and g.nodes[i].attrs["affine"] for i in node.inputs):
+                raise Unsupported("zero_residual for an add in the network's own body", node.span)
+            continue
+        best, best_convs = None, 0
+        for own in _branches(g, node, scope):  # what each input computes that no other input shares
+            convs = sum(g.nodes[n].op in ("conv", "dwconv") for n in own)
+            norms = [n for n in own if g.nodes[n].op == "batchnorm" and g.nodes[n].attrs["affine"]]
+            if norms and convs > best_convs:
+                best, best_convs = g.nodes[max(norms)].path, convs
+        if best is None:
+            continue
+        block = g.scopes[scope].block
+        rel = best[len(scope) + 1 :]
+        if any(f"{s.path}.{rel}" not in paths for s in g.scopes.values() if s.kind == "block" and s.block == block):
+            raise Unsupported(f"zero_residual where some instances of '{block}' have no '{rel}' to zero", node.span)
+        rels = found.setdefault(writer.emitted[block].name, [])
+        if rel not in rels:
+            rels.append(rel)
     return found
+
+
+def _branches(g: Graph, join: Node, scope: str) -> list[set[int]]:
+    """For each input of a join, the nodes inside `scope` only it is computed from, back to the
+    fork: nodes are visited latest first, each marked with the inputs that reach it, and the walk
+    ends once every node still to visit is reached by all of them (so it is linear in the branch,
+    not in the block)."""
+    full = (1 << len(join.inputs)) - 1
+    marks: dict[int, int] = {}
+    for k, i in enumerate(join.inputs):
+        marks[i] = marks.get(i, 0) | 1 << k
+    heap = [-i for i in marks]
+    heapq.heapify(heap)
+    partial = sum(m != full for m in marks.values())  # nodes to visit that not every input reaches
+    own: list[set[int]] = [set() for _ in join.inputs]
+    inside = scope + "."
+    while heap and partial:
+        i = -heapq.heappop(heap)
+        m = marks[i]
+        if m == full:
+            continue
+        partial -= 1
+        n = g.nodes[i]
+        if not n.inputs or not (n.scope == scope or n.scope.startswith(inside)):
+            continue
+        if m & (m - 1) == 0:  # one input's alone
+            own[m.bit_length() - 1].add(i)
+        for j in n.inputs:
+            before = marks.get(j)
+            marks[j] = (before or 0) | m
+            if before is None:
+                heapq.heappush(heap, -j)
+                partial += marks[j] != full
+            elif before != full and marks[j] == full:
+                partial -= 1
+    return own
