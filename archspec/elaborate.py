@@ -127,9 +127,11 @@ class _Ctx:
                 raise _Fail(problem[0], span, help=problem[1])
             name = label
         if name in self.taken:
-            where = self.prefix or "the network"
+            where = f"'{self.prefix}'" if self.prefix else "the network"
             prev = self.taken[name]
-            raise _Fail(f"the name '{name}' is used twice in {where}", span, notes=[Note("first used here", prev)] if prev else [])
+            again = prev is not None and prev == span  # the same statement, run twice: a loop
+            help_ = 'a loop makes it once per iteration: give each its own name, e.g. "conv{i}": ... in a for loop' if again else None
+            raise _Fail(f"the name '{name}' is used twice in {where}", span, notes=[Note("first used here", prev)] if prev and not again else [], help=help_)
         self.take(name, span)
         self.count += 1
         return name

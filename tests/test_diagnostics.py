@@ -64,6 +64,12 @@ CASES = [
     ),
     ("huge repeat", "input 3x8x8\nnetwork n:\n    repeat 1000000000: relu\n", 3, "exceeds the limit of 100,000 layers"),
     ("duplicate name", "input 3x8x8\nnetwork n:\n    a: relu\n    a: relu\n", 4, "the name 'a' is used twice"),
+    (
+        "a name made in every iteration",
+        "input 3x8x8\nnetwork n:\n    s:\n        repeat 2:\n            a: relu\n",
+        5,
+        r"the name 'a' is used twice in 's'(.|\n)*help: a loop makes it once per iteration",
+    ),
     ("index out of range", "param t = (1, 2)\ninput 3x8x8\nnetwork n:\n    conv(t[2], 1)\n", 4, "index 2 is out of range"),
     ("division by zero", "input 3x8x8\nnetwork n:\n    conv(8 // 0, 1)\n", 3, "division by zero"),
     ("no input shape", "network n:\n    relu\n", 1, "gives no input shape"),
