@@ -220,3 +220,51 @@ def test_random_networks_called_with_other_values_equal_set_or_refuse(text, valu
     x = torch.randn(1, 3, 32, 32)
     assert built(x).shape == want(x).shape
     event("built what --set compiles")
+
+
+SHIPPED = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("specs/*.arch"), *ROOT.glob("specs/d2l/*.arch")] if p.stem != "lib")
+
+
+def _others(value) -> list:
+    """Other values of a parameter to try: a bool flipped, an int one up and halved, a float
+    halved, a tuple of ints halved (strings and nested tuples are left to CASES above)."""
+    if isinstance(value, bool):
+        return [not value]
+    if isinstance(value, int):
+        return sorted({value + 1, max(1, value // 2)} - {value})
+    if isinstance(value, float):
+        return [value * 0.5]
+    if isinstance(value, tuple) and value and all(type(x) is int for x in value):
+        return [tuple(max(1, x // 2) for x in value)]
+    return []
+
+
+@pytest.mark.parametrize("spec", SHIPPED)
+def test_every_parameter_of_every_spec_is_a_constructor_argument_equal_to_set(spec):
+    """Each network parameter of each shipped spec, given another value: the file compiled once
+    builds what `--set` compiles (every state_dict key and shape; on the meta device, so no
+    weights are made), or its constructor refuses with `--set NAME=`. Values the spec itself
+    refuses (`--set` fails) are skipped."""
+    a = archspec.load(ROOT / spec)
+    if not a.graph.params:
+        pytest.skip("no parameters")
+    factory = Path(spec).stem.replace("-", "_")
+    compiled = _module(archspec.compile_torch(ROOT / spec), "compiled")[factory]
+    tried = []
+    for name, value in a.graph.params.items():
+        for other in _others(value):
+            try:
+                want_source = archspec.compile_torch(ROOT / spec, **{name: other})
+            except archspec.ArchspecError:
+                continue
+            with torch.device("meta"):
+                try:
+                    got = compiled(**{name: other})
+                except ValueError as err:
+                    assert f"--set {name}=" in str(err), (name, other, err)
+                    tried.append(name)
+                    continue
+                want = _module(want_source, "set")[factory]()
+            assert _shapes(got) == _shapes(want), (name, other)
+            tried.append(name)
+    assert tried, "no other value of any parameter compiles"
