@@ -222,7 +222,7 @@ def test_random_networks_called_with_other_values_equal_set_or_refuse(text, valu
     event("built what --set compiles")
 
 
-SHIPPED = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("specs/*.arch"), *ROOT.glob("specs/d2l/*.arch")] if p.stem != "lib")
+SHIPPED = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("specs/*.arch"), *ROOT.glob("specs/*.yaml"), *ROOT.glob("specs/d2l/*.arch")] if p.stem != "lib")
 
 
 def _others(value) -> list:
@@ -241,7 +241,7 @@ def _others(value) -> list:
 
 @pytest.mark.parametrize("spec", SHIPPED)
 def test_every_parameter_of_every_spec_is_a_constructor_argument_equal_to_set(spec):
-    """Each network parameter of each shipped spec, given another value: the file compiled once
+    """Each network parameter of each shipped spec (.arch and .yaml), given another value: the file compiled once
     builds what `--set` compiles (every state_dict key and shape; on the meta device, so no
     weights are made), or its constructor refuses with `--set NAME=`. Values the spec itself
     refuses (`--set` fails) are skipped."""
