@@ -225,6 +225,21 @@ def test_zero_residual_zeroes_the_branch_before_an_se_gate_and_every_member_a_bl
     assert all(bool((getattr(big, f"b{i}").weight == 0).all()) for i in range(3))
 
 
+def test_a_member_only_some_instances_have_is_refused_only_where_zero_residual_asks():
+    """`unit(true)` ends its branch in `bn`, `unit(false)` has none: zeroing `m.bn` in every Unit
+    would fail, so zero_residual=true is a located refusal; plain `init kaiming` never zeroes
+    anything and compiles."""
+    from archspec.backends.torch.runtime import source
+
+    body = "block unit(norm):\n    add:\n        identity\n        _:\n            c: conv(4, 1, bias=false)\n            bn if norm: batchnorm\nnetwork n:\n    unit(true)\n    unit(false)\n"
+    plain = archspec.loads(f"input 4x4x4\ninit kaiming\n{body}", name="plain.arch")
+    assert "zeros_(m.bn" not in source(plain.graph, plain.spec)
+    zeroed = archspec.loads(f"input 4x4x4\ninit kaiming(zero_residual=true)\n{body}", name="zeroed.arch")
+    with pytest.raises(archspec.ArchspecError, match="some instances of 'unit' have no 'bn' to zero") as err:
+        source(zeroed.graph, zeroed.spec)
+    assert err.value.diagnostics[0].span.line == 4  # the add
+
+
 @pytest.mark.slow
 def test_every_generated_file_imports_and_runs_without_archspec(tmp_path):
     """Every spec's file, imported in a process where `import archspec` fails, runs its input to its output."""

@@ -143,7 +143,7 @@ def _add_init_weights(net: Emitted, g: Graph, writer: Writer) -> None:
             "        nn.init.ones_(m.weight)\n"
             "        nn.init.zeros_(m.bias)\n"
         ).body
-    zeroed = _residual_batchnorms(g, writer)
+    zeroed = _residual_batchnorms(g, writer) if zero is not None else {}  # only where the spec asks
     if zero is not None and zeroed:
         rules = [
             ast.If(call("isinstance", name("m"), name(c)), [expr_stmt(call("nn.init.zeros_", attr(_member(rel), "weight"))) for rel in rels], [])
@@ -214,11 +214,12 @@ def _residual_batchnorms(g: Graph, writer: Writer) -> dict[str, list[str]]:
             continue
         block = g.scopes[scope].block
         rel = best[len(scope) + 1 :]
-        if any(f"{s.path}.{rel}" not in paths for s in g.scopes.values() if s.kind == "block" and s.block == block):
-            raise Unsupported(f"zero_residual where some instances of '{block}' have no '{rel}' to zero", node.span)
         rels = found.setdefault(writer.emitted[block].name, [])
-        if rel not in rels:
-            rels.append(rel)
+        if rel in rels:
+            continue
+        if any(f"{instance}.{rel}" not in paths for instance in writer.instances.get(block, [])):
+            raise Unsupported(f"zero_residual where some instances of '{block}' have no '{rel}' to zero", node.span)
+        rels.append(rel)
     return found
 
 
