@@ -342,8 +342,8 @@ class Writer:
             frame.vars[p.name] = name(frame.internal(identifier(p.name)))
         d = self.defs.blocks[splice.callee]
         args, kwargs = self._call_args(splice, base, frame, d)
-        defaults = {p.name: p.default for p in d.params if p.default is not None}
-        fixed = self._call_fixes(base, bind_args(splice, [p.name for p in d.params]), defaults, d.file == net.file, frame)
+        block_defaults = {p.name: p.default for p in d.params if p.default is not None}
+        fixed = self._call_fixes(base, bind_args(splice, [p.name for p in d.params]), block_defaults, d.file == net.file, frame)
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
         py_of = {p.name: frame.vars[p.name].id for p in net.params}  # type: ignore[attr-defined]
@@ -787,8 +787,9 @@ class Writer:
     def _block_call(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
         em = self.block(c.callee)
         d = self.defs.blocks[c.callee]
+        bound = bind_args(c, [p.name for p in d.params])
         defaults = {p.name: p.default for p in d.params if p.default is not None}
-        frame.fixed |= self._call_fixes(em, bind_args(c, [p.name for p in d.params]), defaults, d.file == frame.file, frame)
+        frame.fixed |= self._call_fixes(em, bound, defaults, d.file == frame.file, frame)
         frame.spatial_reads(*(a.value for a in c.args))
         args, kwargs = self._call_args(c, em, frame, d)
         if em.takes_in:
@@ -798,7 +799,6 @@ class Writer:
         if em.out is not None:
             values: dict[str, ast.expr] = {IN: flow.channels}
             by_spec: dict[str, ast.expr] = {}
-            bound = bind_args(c, [p.name for p in d.params])
             file_values = self.defs.globals.get(d.file, {})
             for spec, py in em.params:
                 if spec in bound:
