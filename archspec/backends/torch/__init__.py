@@ -2,7 +2,8 @@
 
 To add an op, its record goes in `lowering.py`; nothing else here names an op. The rest, in
 the order the data flows: `codegen.py` writes the file (header, classes, factory), asking
-`classes.py`'s `Writer` for one class per definition; the Writer tracks what flows with
+`classes.py`'s `Writer` for one class per definition (its statements, calls, levels, named
+values, joins and expressions each in a file of their own); the Writer tracks what flows with
 `scope.py`, names things with `names.py`, turns a record and a call into a constructor with
 `ops.py` and expressions into Python `ast` with `python.py`, and `tidy.py` passes over what
 it built. `runtime.py` builds and verifies the module; `state_dict.py` gives its

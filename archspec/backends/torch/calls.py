@@ -1,0 +1,173 @@
+"""The Writer's calls: an op (through its record in `lowering.LOWERINGS`), a block, a splice.
+
+A part of `classes.Writer`. Sizes are the spec's expressions; a `flatten` takes its spatial size
+from the graph, and the spatial sizes that reach it are tracked (`Frame.spatial`) so that the
+network's constructor can refuse parameters that would change it.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import replace
+
+from archspec.backends.torch.lowering import LOWERINGS
+from archspec.backends.torch.ops import TRACKED_ORDERS, agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
+from archspec.backends.torch.python import Translator, assign, attr, call, const, fold, identifier, name, plain_attribute, substitute
+from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, free_name
+from archspec.backends.unsupported import Unsupported
+from archspec.ir import Node, defs
+from archspec.ops import OPS
+
+# ops whose arguments set the spatial size
+_WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool", "conv_transpose", "upsample", "pixel_shuffle", "pad", "crop"})
+_RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool"})  # ops that fix it
+_NOT_SPATIAL = frozenset({"out", "groups", "bias", "multiplier", "value", "mode", "align_corners", "count_include_pad"})  # their arguments that do not
+
+
+class Calls:
+    """A part of `classes.Writer`; see the module's docstring."""
+
+    def _op(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
+        record = LOWERINGS[c.callee]
+        nodes = self.by_site.get(c.key, [])
+        exprs = bind_args(c, [a.name for a in OPS[c.callee].attrs])
+        node = nodes[0] if nodes else synthetic_node(c, flow.rank)
+
+        def arg_py(n: str) -> ast.expr:
+            if n in exprs and not is_literal(exprs[n]):
+                return self._expr(exprs[n], frame)
+            return const(agreed(nodes, n, c) if nodes else node.attrs[n])
+
+        ctor = constructor(c, node, flow.channels, arg_py, lambda e: self._expr(e, frame))
+        module = ctor.module
+        if ctor.helper is not None:
+            self.helpers.add(ctor.helper)
+        channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
+        if c.callee == "permute" and any(len(n.attrs["order"]) != 3 or n.attrs["order"] not in TRACKED_ORDERS for n in nodes):
+            raise Unsupported("a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width", c.span)
+        if c.callee == "chunk" and any(self.g.nodes[n.inputs[0]].shape[0] % n.attrs["chunks"] for n in nodes):
+            raise Unsupported("a chunk that does not split the channels evenly", c.span)
+        if frame.spatial is not None and c.callee in _RESETS and frame.depth == 0 and not frame.params_in_args(c):
+            frame.spatial.clear()  # a fixed output size: what came before no longer matters
+        elif c.callee in _WINDOWS or c.callee in _RESETS:
+            frame.spatial_reads(*(e for n, e in exprs.items() if n not in _NOT_SPATIAL))
+        if c.callee == "flatten":
+            channels, rank = self._flatten(flow, nodes, c), 1
+            if frame.spatial:  # the size it multiplies in (1 too) holds while what it depends on does
+                frame.fixed |= frame.spatial
+        else:
+            rank = 1 if c.callee == "linear" and not node.attrs.get("per_position") else flow.rank
+        channels = fold(channels)
+        overwritable = record.overwritable
+        if record.module is not None and is_inplace(module) and not flow.fresh:
+            module = drop_inplace(module)
+        stateless = record.state is None and not ctor.computed  # computed arguments need the module
+        if fwd is not None and label is None and stateless and record.call is not None:
+            x = flow.var
+            inplace = record.call_inplace is not None and flow.fresh
+            text = (record.call_inplace if inplace else record.call)(node, x)
+            expr = ast.parse(text, mode="eval").body
+            if not (isinstance(expr, ast.Name) and expr.id == x):
+                fwd.append(assign(flow.out, expr))
+                flow = replace(flow, var=flow.out)
+            if flow.count is not None:
+                flow = replace(flow, count=flow.count + 1)
+            return replace(flow, channels=channels, rank=rank, fresh=False)
+        if record.apply is not None:  # a parameter of this block (`self.layer_scale`), applied in forward
+            if fwd is None or flow.target is not None or not (isinstance(label, str) and plain_attribute(label)):
+                raise Unsupported(f"{c.written} without a label, or outside a block with a forward: it is a parameter of its block", c.span)
+            init.append(assign(attr("self", label), module))
+            fwd.append(assign(flow.out, ast.parse(record.apply(f"self.{label}", flow.var), mode="eval").body))
+            count = flow.count + 1 if flow.count is not None else None
+            return replace(flow, channels=channels, rank=rank, var=flow.out, count=count, fresh=False)
+        out = replace(flow, channels=channels, rank=rank)
+        out = self._add_member(label, module, out, frame, init, fwd, flow)
+        return replace(out, fresh=overwritable)
+
+    def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:
+        spatial = {math.prod(self.g.nodes[n.inputs[0]].shape[1:]) for n in nodes}
+        if len(spatial) != 1:
+            raise Unsupported("a flatten whose input size differs between instances" if spatial else "a flatten no instance reaches", c.span)
+        (s,) = spatial
+        if s == 1:
+            return flow.channels
+        shape = self.g.nodes[nodes[0].inputs[0]].shape[1:]
+        return ast.BinOp(ast.BinOp(flow.channels, ast.Mult(), const(shape[0])), ast.Mult(), const(shape[1])) if len(shape) == 2 else _mul(flow.channels, const(s))
+
+    def _block_call(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
+        em = self.block(c.callee)
+        d = self.defs.blocks[c.callee]
+        bound = bind_args(c, [p.name for p in d.params])
+        defaults = {p.name: p.default for p in d.params if p.default is not None}
+        frame.fixed |= self._call_fixes(em, bound, defaults, d.file == frame.file, frame)
+        frame.spatial_reads(*(a.value for a in c.args))
+        args, kwargs = self._call_args(c, em, frame, d)
+        if em.takes_in:
+            args.insert(0, flow.channels)
+        module = call(em.name, *args, **kwargs)
+        channels = None
+        if em.out is not None:
+            values: dict[str, ast.expr] = {IN: flow.channels}
+            by_spec: dict[str, ast.expr] = {}
+            file_values = self.defs.globals.get(d.file, {})
+            for spec, py in em.params:
+                if spec in bound:
+                    by_spec[spec] = self._expr(bound[spec], frame)
+                elif spec in em.globals:
+                    by_spec[spec] = self._var(spec, frame) if d.file == frame.file else const(file_values[spec])
+                elif spec in defaults:  # the default, over the values of the parameters before it
+                    default = Translator(lambda n, span: by_spec[n] if n in by_spec else const(file_values[n]), lambda f, span: _channels_only(f, flow, span))
+                    by_spec[spec] = default(defaults[spec])
+                values[py] = by_spec[spec]
+            channels = substitute(em.out, values)
+        return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)
+
+    def _call_args(self, c: defs.Call, em: Emitted, frame: Frame, d: defs.BlockDef) -> tuple[list, dict]:
+        args = [self._expr(a.value, frame) for a in c.args if a.name is None]
+        kwargs = {dict(em.params).get(a.name, identifier(a.name)): self._expr(a.value, frame) for a in c.args if a.name is not None}
+        if d.file == frame.file:  # the same file's parameters: the caller has them too (the network: as arguments)
+            for g in em.globals:
+                kwargs[dict(em.params)[g]] = self._var(g, frame)
+        return args, kwargs
+
+    def _splice(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        """`*block(...)`: the block's statements, written in place with its arguments as local names."""
+        d = self.defs.blocks[c.callee]
+        bound = bind_args(c, [p.name for p in d.params])
+        inner = Frame({}, flow.channels, [], frame.used, set(), frame.attrs, frame.globals, d.file, {}, frame.depth, frame.fwd_used)
+        inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in defs.bound_names(d.body)}, frame.channel_vars
+        inner.spatial, inner.fixed, inner.network_params = frame.spatial, frame.fixed, frame.network_params
+        inner.in_spatial = set(frame.spatial or ())  # `in` is what flows into the splice
+        inner.depends = {p.name: frame.params_in(bound[p.name]) if p.name in bound else set() for p in d.params}
+        if not isinstance(flow.channels, (ast.Name, ast.Constant)):
+            var = frame.channels_var()
+            init.append(assign(var, flow.channels))
+            flow = replace(flow, channels=name(var))
+            inner.in_channels = name(var)
+        for p in d.params:
+            if p.name in bound:
+                value = self._expr(bound[p.name], frame)
+            else:
+                value = self._expr(p.default, inner)
+            if isinstance(value, (ast.Name, ast.Constant)):
+                inner.vars[p.name] = value
+            else:
+                py = free_name(identifier(p.name), frame.used)
+                frame.used.add(py)
+                init.append(assign(py, value))
+                inner.vars[p.name] = name(py)
+        out = self._stmts(d.body, flow, inner, init, fwd)
+        return out
+
+
+
+def _mul(a: ast.expr, b: ast.expr) -> ast.expr:
+    return fold(ast.BinOp(a, ast.Mult(), b))
+
+
+def _channels_only(f: str, flow: Flow, span) -> ast.expr:
+    """`in.channels` of a callee's default, seen from its caller: the channels flowing in."""
+    if f in ("channels", "features"):
+        return flow.channels
+    raise Unsupported(f"a default that reads in.{f}", span)

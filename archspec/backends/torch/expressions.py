@@ -1,0 +1,83 @@
+"""The Writer's expressions: the spec's expressions (`archspec.ir.expr`) as Python `ast`.
+
+A part of `classes.Writer`: in __init__, names are the function's variables (a file parameter
+becomes a keyword argument) and `in.channels` the channels flowing in; in forward, names are
+attributes __init__ keeps (`self.stride`); `in.height` is taken from the graph.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from archspec.backends.torch.names import attribute_name
+from archspec.backends.torch.python import Translator, attr, const, identifier, name
+from archspec.backends.torch.scope import Frame, free_name
+from archspec.backends.unsupported import Unsupported
+from archspec.ir import expr as irx
+
+
+class Expressions:
+    """A part of `classes.Writer`; see the module's docstring."""
+
+    def _var(self, spec: str, frame: Frame) -> ast.expr:
+        if spec in frame.vars:
+            return frame.vars[spec]
+        globals_ = self.defs.globals.get(frame.file, {})
+        if spec in globals_:
+            py = free_name(identifier(spec), frame.used)
+            frame.used.add(py)
+            frame.vars[spec] = name(py)
+            frame.globals.add(spec)
+            return name(py)
+        raise Unsupported(f"the name '{spec}'", None)
+
+    def _expr(self, e: irx.Expr, frame: Frame, iterated: bool = False) -> ast.expr:
+        t = Translator(lambda n, span: self._var(n, frame), lambda f, span: self._in_field(f, frame, span))
+        out = t(e, iterated)
+        self.functions |= t.used
+        return out
+
+    def _in_field(self, f: str, frame: Frame, span) -> ast.expr:
+        if f in ("channels", "features"):
+            return frame.in_channels
+        if not frame.in_shapes:  # a splice: `in` is the value flowing into it, whose shape is not tracked
+            raise Unsupported(f"in.{f} inside a spliced block (`*block(...)`): call the block instead", span)
+        if f != "rank":  # a size of `in`, taken from the graph: it holds while what it depends on does
+            frame.fixed |= frame.in_spatial
+        values = {_field_of(shape, f) for shape in frame.in_shapes}  # only the field read must agree
+        if len(values) != 1:
+            raise Unsupported(f"in.{f} in a block whose instances take different values of it", span)
+        return const(values.pop())
+
+    def _fwd(self, e: irx.Expr, frame: Frame, iterated: bool = False) -> ast.expr:
+        """An expression forward evaluates: names read from attributes __init__ keeps."""
+
+        def var(n: str, span) -> ast.expr:
+            if n in frame.loop_vars:
+                return frame.vars[n]
+            self._var(n, frame)
+            a = frame.attrs.get(n)
+            if a is None:
+                a = attribute_name(identifier(n), set(frame.attrs.values()))
+                frame.attrs[n] = a
+            return attr("self", a)
+
+        def in_field(f: str, span) -> ast.expr:
+            if f in ("channels", "features"):
+                if "__in_channels__" not in frame.attrs:
+                    frame.attrs["__in_channels__"] = "in_channels"
+                    frame.vars["__in_channels__"] = frame.in_channels
+                return attr("self", "in_channels")
+            return self._in_field(f, frame, span)
+
+        t = Translator(var, in_field)
+        out = t(e, iterated)
+        self.functions |= t.used
+        return out
+
+
+
+def _field_of(shape: tuple[int, ...], f: str) -> Any:
+    """`in.shape`, `in.rank`, `in.height`, `in.width` of a shape (the last two None for features)."""
+    return {"shape": shape, "rank": len(shape), "height": shape[1] if len(shape) == 3 else None, "width": shape[2] if len(shape) == 3 else None}[f]

@@ -1,0 +1,217 @@
+"""The Writer's statements: a definition's lines, labels, `repeat`/`for` loops and `if`s.
+
+A part of `classes.Writer` (a mixin, for one job a file): each method writes one statement into
+`__init__` (`init`) and `forward` (`fwd`, None in an `nn.Sequential`) and returns what flows after it.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import replace
+
+from archspec.backends.torch.body import claims
+from archspec.backends.torch.python import assign, call, identifier, name, names_in, same
+from archspec.backends.torch.scope import Flow, Frame, bind_target, end_loop, free_name
+from archspec.backends.torch.tidy import assigned_names, if_chain, members_built, negate, placeholder, replace_name, unused_as_underscore
+from archspec.backends.torch.values import may_be_read
+from archspec.backends.unsupported import Unsupported
+from archspec.ir import defs
+
+
+class Statements:
+    """A part of `classes.Writer`; see the module's docstring."""
+
+    def _stmts(self, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        for s in body:
+            try:
+                flow = self._stmt(s, flow, frame, init, fwd)
+            except Unsupported as u:
+                if u.span is None:  # found below a statement that knows no place: it is this one's
+                    u.span = s.span
+                raise
+        return flow
+
+    def _stmt(self, s, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        if isinstance(s, defs.Line):
+            for item in s.items:
+                flow = self._item(item, flow, frame, init, fwd, None)
+            return flow
+        if isinstance(s, defs.Labeled):
+            return self._labeled(s, flow, frame, init, fwd)
+        if isinstance(s, (defs.Repeat, defs.For)):
+            target, targets, iterable = self._loop_header(s, frame)
+            return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
+        if isinstance(s, defs.If):
+            frame.spatial_reads(*(c for c, _ in s.branches))
+            return self._if([(c, b) for c, b in s.branches], s.orelse, flow, frame, init, fwd)
+        if isinstance(s, defs.Join):
+            if fwd is None:
+                raise Unsupported("a join in a sequential scope", s.span)
+            return self._join(s, flow, frame, init, fwd)
+        if isinstance(s, defs.Idle):
+            if fwd is None:  # an nn.Sequential runs every member it holds
+                raise Unsupported("an idle member inside a sequential level", s.span)
+            self._stmt(s.item, flow, frame, init, [])  # built in __init__; what forward would do is dropped
+            return flow
+        raise Unsupported(f"the statement {type(s).__name__}", getattr(s, "span", None))
+
+    def _item(self, item, flow: Flow, frame: Frame, init: list, fwd: list | None, label, label_span=None) -> Flow:
+        if isinstance(item, defs.Let):
+            py = frame.vars.get(item.name)
+            if not isinstance(py, ast.Name) or item.name in frame.loop_vars:
+                py = name(free_name(identifier(item.name), frame.used))
+                frame.used.add(py.id)
+            value = self._expr(item.value, frame)
+            frame.vars[item.name] = py
+            frame.depends[item.name] = frame.params_in(item.value)
+            init.append(assign(py.id, value))
+            if frame.depth == 0 and py.id not in frame.lets:
+                frame.lets[py.id] = value
+            else:
+                frame.lets[py.id] = None  # type: ignore[assignment]
+            return flow
+        if isinstance(item, defs.Check):
+            test = self._expr(item.test, frame)
+            message = self._expr(item.message, frame) if item.message is not None else ast.Constant("assertion failed")
+            init.append(ast.If(negate(test), [ast.Raise(call("ValueError", message), None)], []))
+            return flow
+        if isinstance(item, defs.Ref):
+            return self._ref(item, flow, frame, fwd)
+        if isinstance(item, defs.Bind):
+            out = self._item(item.call, flow, frame, init, fwd, None)
+            if isinstance(item.name, str):
+                return self._keep(item.name, out, frame, init, fwd, item.span)
+            return self._keep_computed(item.name, out, frame, init, fwd, item.span) if may_be_read(item.name, frame) else out
+        c: defs.Call = item
+        if c.kind == "op":
+            return self._op(c, flow, frame, init, fwd, label)
+        if c.kind == "block" and c.splice:
+            return self._splice(c, flow, frame, init, fwd)
+        if c.kind == "block":
+            return self._block_call(c, flow, frame, init, fwd, label)
+        raise Unsupported(f"the call of '{c.written}'", c.span)
+
+    def _labeled(self, s: defs.Labeled, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        if s.guard is not None:
+            frame.spatial_reads(s.guard)
+            plain = defs.Labeled(s.label, None, s.body, s.inline, s.span)
+            return self._if([(s.guard, (plain,))], (), flow, frame, init, fwd)
+        label = s.label if isinstance(s.label, str) else self._expr(s.label, frame)
+        if label == "_":
+            return self._stmts(s.body, flow, frame, init, fwd)
+        only = s.body[0] if len(s.body) == 1 else None
+        if s.inline and isinstance(only, defs.Line) and len(only.items) == 1 and isinstance(only.items[0], defs.Call) and not only.items[0].splice:
+            out = self._item(only.items[0], flow, frame, init, fwd, label)
+        else:
+            out = self._level(label, s.body, flow, frame, init, fwd, s.span)
+        if isinstance(label, str):
+            return self._keep(label, out, frame, init, fwd, s.span)
+        if may_be_read(s.label, frame):
+            return self._keep_computed(s.label, out, frame, init, fwd, s.span)
+        return out
+
+    def _loop_header(self, s: defs.Repeat | defs.For, frame: Frame) -> tuple[ast.expr, tuple[str, ...], ast.expr]:
+        """A loop's target (its names bound in the frame), the spec names it binds, and what
+        __init__ iterates: `range(count)` for a repeat."""
+        if isinstance(s, defs.Repeat):
+            frame.spatial_reads(s.count)
+            return ast.Name("_", ast.Store()), (), call("range", self._expr(s.count, frame))
+        frame.spatial_reads(s.iter)
+        targets = defs.target_names(s.target)
+        for t in targets:
+            frame.depends[t] = frame.params_in(s.iter)
+        target = bind_target(s.target, frame)
+        return target, targets, self._expr(s.iter, frame, iterated=True)
+
+    def _fwd_iterable(self, s: defs.Repeat | defs.For, frame: Frame) -> ast.expr:
+        """What forward iterates for a loop: its parameters read from the attributes __init__ keeps."""
+        return call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
+
+    def _loop(self, target, iterable, body, targets, flow: Flow, frame: Frame, init: list, fwd: list | None, s) -> Flow:
+        before = dict(frame.vars)
+        frame.loop_vars |= set(targets)
+        entry = flow.channels
+        mark = len(init)
+        flow = self._materialize(flow, frame, init, body)
+        inner_init: list[ast.stmt] = []
+        inner_fwd: list[ast.stmt] | None = None if fwd is None else []
+        inner = replace(flow, fresh=False, count=None)  # positions inside a loop are not known statically
+        frame.depth += 1
+        out = self._stmts(body, inner, frame, inner_init, inner_fwd)
+        frame.depth -= 1
+        if not same(out.channels, flow.channels):
+            if len(init) > mark and same(out.channels, entry) and not names_in(entry) & assigned_names(inner_init):
+                # every iteration gives what the loop starts with: no variable needed after all
+                del init[mark]
+                inner_init = [replace_name(st, flow.channels.id, entry) for st in inner_init]
+                if inner_fwd:
+                    inner_fwd = [replace_name(st, flow.channels.id, entry) for st in inner_fwd]
+                flow = replace(flow, channels=entry)
+            else:
+                inner_init.append(assign(flow.channels.id, out.channels))
+        fwd_target = copy.deepcopy(target)
+        init.append(ast.For(unused_as_underscore(target, inner_init), iterable, inner_init or [ast.Pass()], []))
+        if fwd is not None and inner_fwd:
+            fwd.append(ast.For(unused_as_underscore(fwd_target, inner_fwd), self._fwd_iterable(s, frame), inner_fwd, []))
+        end_loop(frame, targets, before)
+        count = None if claims(body) else flow.count
+        return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False, flow.prefix)
+
+    def _materialize(self, flow: Flow, frame: Frame, init: list, body) -> Flow:
+        """Before a loop that changes the channels, they become a variable the loop updates."""
+        if isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars:
+            return flow
+        var = frame.channels_var()
+        init.append(assign(var, flow.channels))
+        return replace(flow, channels=name(var))
+
+    def _channels_var(self, flow: Flow, frame: Frame) -> str:
+        """The variable that takes channels known only once built (or that branches set): the one
+        flowing in where it is the container's running count, else a new one."""
+        if flow.target is not None and isinstance(flow.channels, ast.Name) and flow.channels.id in frame.channel_vars:
+            return flow.channels.id
+        return frame.channels_var()
+
+    def _if(self, branches: list, orelse: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+        outs: list[Flow] = []
+        inits: list[list] = []
+        fwds: list[list] = []
+        bodies = [b for _, b in branches] + [orelse]
+        for body in bodies:
+            i: list[ast.stmt] = []
+            f: list[ast.stmt] | None = None if fwd is None else []
+            frame.depth += 1
+            outs.append(self._stmts(body, replace(flow), frame, i, f))
+            frame.depth -= 1
+            inits.append(i)
+            fwds.append(f or [])
+        channels = outs[0].channels
+        if not all(same(o.channels, channels) for o in outs):
+            var = self._channels_var(flow, frame)
+            for o, i in zip(outs, inits):
+                if not same(o.channels, name(var)):
+                    i.append(assign(var, o.channels))
+            channels = name(var)
+        counts = {o.count for o in outs}
+        tests = [self._expr(c, frame) for c, _ in branches]
+        if fwd is not None:  # a member some branches do not build is an empty Sequential there (TorchScript needs it)
+            built = [members_built(i) for i in inits]
+            everyone = sorted(set().union(*built), key=lambda m: [m in b for b in built].index(True))
+            for i, b in zip(inits, built):
+                i.extend(placeholder(m) for m in everyone if m not in b)
+        if all(same(ast.Module(i, []), ast.Module(inits[0], [])) for i in inits):
+            init.extend(inits[0])  # every branch builds the same members: only forward differs
+        else:
+            init.append(if_chain(tests, inits))
+        if fwd is not None and any(fwds):
+            fwd.append(if_chain([self._fwd(c, frame) for c, _ in branches], fwds))
+        ranks = {o.rank for o in outs}
+        if len(ranks) > 1:
+            raise Unsupported("branches of an if that give values of different rank", None)
+        var = outs[0].var
+        if not all(o.var == var for o in outs):
+            raise Unsupported("branches of an if that leave the value in different variables", None)
+        fresh = all(o.fresh for o in outs)
+        return Flow(channels, outs[0].rank, counts.pop() if len(counts) == 1 else None, flow.target, var, outs[0].out, fresh, flow.prefix)
+
