@@ -53,6 +53,7 @@ _WINDOW = (
     Attr("bias", "bool", True, "add a learned bias"),
     doc="2-D convolution; input channels come from the incoming shape.",
     cost=_conv_cost,
+    spatial=("kernel", "stride", "padding", "dilation"),
 )
 def conv(a: dict, inputs):
     c, _, _ = need_image("conv", inputs[0])
@@ -74,6 +75,7 @@ def conv(a: dict, inputs):
     doc="Depthwise convolution: one filter per input channel (a conv with groups = channels).",
     cost=_conv_cost,
     aliases=("depthwise_conv",),
+    spatial=("kernel", "stride", "padding", "dilation"),
 )
 def dwconv(a: dict, inputs):
     c, _, _ = need_image("dwconv", inputs[0])
@@ -106,6 +108,7 @@ def _conv_transpose_cost(a: dict, inputs, out) -> Cost:
     doc="Transposed 2-D convolution (a learned upsampling: U-Net's up-convolution, FCN's deconvolution).",
     cost=_conv_transpose_cost,
     aliases=("deconv", "upconv"),
+    spatial=("kernel", "stride", "padding", "output_padding", "dilation"),
 )
 def conv_transpose(a: dict, inputs):
     c, h, w = need_image("conv_transpose", inputs[0])

@@ -33,6 +33,7 @@ _POOL = (
     Attr("dilation", "pair", 1),
     Attr("ceil_mode", "bool", False, "round the output size up"),
     doc="Max pooling.",
+    spatial=("kernel", "stride", "padding", "dilation", "ceil_mode"),
 )
 def maxpool(a: dict, inputs):
     return _window("maxpool", a, inputs[0])
@@ -44,6 +45,7 @@ def maxpool(a: dict, inputs):
     Attr("ceil_mode", "bool", False, "round the output size up"),
     Attr("count_include_pad", "bool", True, "count padded zeros in the average"),
     doc="Average pooling.",
+    spatial=("kernel", "stride", "padding", "ceil_mode"),
 )
 def avgpool(a: dict, inputs):
     return _window("avgpool", a, inputs[0])
@@ -57,10 +59,10 @@ def _adaptive(op: str):
     return infer
 
 
-define("adaptive_avgpool", Attr("size", "size", doc="output size: int or (h, w)"), doc="Average pooling to a fixed output size.")(
+define("adaptive_avgpool", Attr("size", "size", doc="output size: int or (h, w)"), doc="Average pooling to a fixed output size.", spatial=("size",), fixes_spatial=True)(
     _adaptive("adaptive_avgpool")
 )
-define("adaptive_maxpool", Attr("size", "size", doc="output size: int or (h, w)"), doc="Max pooling to a fixed output size.")(
+define("adaptive_maxpool", Attr("size", "size", doc="output size: int or (h, w)"), doc="Max pooling to a fixed output size.", spatial=("size",), fixes_spatial=True)(
     _adaptive("adaptive_maxpool")
 )
 
@@ -73,5 +75,5 @@ def _global(op: str):
     return infer
 
 
-define("global_avgpool", doc="Average over the whole plane: [C, H, W] -> [C, 1, 1].")(_global("global_avgpool"))
-define("global_maxpool", doc="Max over the whole plane: [C, H, W] -> [C, 1, 1].")(_global("global_maxpool"))
+define("global_avgpool", doc="Average over the whole plane: [C, H, W] -> [C, 1, 1].", fixes_spatial=True)(_global("global_avgpool"))
+define("global_maxpool", doc="Max over the whole plane: [C, H, W] -> [C, 1, 1].", fixes_spatial=True)(_global("global_maxpool"))

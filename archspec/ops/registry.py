@@ -49,6 +49,12 @@ class OpDef:
     attributes (e.g. `in_channels`) that backends need; `cost(attrs, inputs, out)`
     counts params, buffers and macs. `variadic` ops (concat, add, mul) take any
     number of inputs.
+
+    `spatial` names the arguments that set the output's height and width (a window's kernel,
+    stride and padding); `fixes_spatial` marks an op whose output's height and width do not
+    depend on its input's (the adaptive and global pools). A backend that writes sizes as
+    formulas needs both to know what a spatial size taken from the graph depends on;
+    tests/test_op_spatial.py checks them against the shape rules.
     """
 
     name: str
@@ -59,6 +65,8 @@ class OpDef:
     variadic: bool = False
     internal: bool = False  # not callable by name from a spec (input, the combinators)
     aliases: tuple[str, ...] = field(default=())
+    spatial: tuple[str, ...] = ()
+    fixes_spatial: bool = False
 
 
 OPS: dict[str, OpDef] = {}
@@ -69,11 +77,11 @@ def no_cost(attrs: dict, inputs: list[Shape], out: Shape) -> Cost:
     return Cost()
 
 
-def define(name: str, *attrs: Attr, doc: str, cost=no_cost, variadic=False, internal=False, aliases=()):
+def define(name: str, *attrs: Attr, doc: str, cost=no_cost, variadic=False, internal=False, aliases=(), spatial=(), fixes_spatial=False):
     """Decorator registering a shape rule as the op `name`."""
 
     def register(infer):
-        OPS[name] = OpDef(name, tuple(attrs), infer, cost, doc, variadic, internal, tuple(aliases))
+        OPS[name] = OpDef(name, tuple(attrs), infer, cost, doc, variadic, internal, tuple(aliases), tuple(spatial), fixes_spatial)
         for alias in aliases:
             _ALIASES[alias] = name
         return infer

@@ -18,6 +18,7 @@ from archspec.ops.shapes import fmt, need_image
     Attr("align_corners", "bool", False, "bilinear only: align the corner pixels (PyTorch's align_corners=True)"),
     doc="Resizes the image (nn.Upsample): nearest or bilinear, by a factor or to a size.",
     aliases=("interpolate", "resize"),
+    spatial=("scale", "size", "like"),
 )
 def upsample(a: dict, inputs):
     c, h, w = need_image("upsample", inputs[0])
@@ -37,6 +38,7 @@ def upsample(a: dict, inputs):
     "pixel_shuffle",
     Attr("factor", "int", doc="the upscale factor r: C*r*r channels become C, each side r times longer"),
     doc="Rearranges channels into space, [C*r*r, H, W] -> [C, H*r, W*r] (sub-pixel convolution).",
+    spatial=("factor",),
 )
 def pixel_shuffle(a: dict, inputs):
     c, h, w = need_image("pixel_shuffle", inputs[0])
@@ -52,6 +54,7 @@ def pixel_shuffle(a: dict, inputs):
     Attr("value", "float", 0.0, "the fill of constant padding"),
     Attr("mode", "one of constant|reflect|replicate", "constant", '"constant", "reflect" or "replicate"'),
     doc="Pads the image's borders (F.pad): a constant, a reflection, or the edge repeated.",
+    spatial=("padding",),
 )
 def pad(a: dict, inputs):
     c, h, w = need_image("pad", inputs[0])
@@ -69,6 +72,7 @@ def pad(a: dict, inputs):
     Attr("like", "value?", None, "or the size of the value of that name (the original U-Net crops a skip to the decoder's size)"),
     doc="Center crop (the original U-Net's copy-and-crop): keeps the middle (h, w), the extra row or column off the bottom and right.",
     aliases=("center_crop",),
+    spatial=("size", "like"),
 )
 def crop(a: dict, inputs):
     c, h, w = need_image("crop", inputs[0])

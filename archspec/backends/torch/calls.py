@@ -12,17 +12,12 @@ import math
 from dataclasses import replace
 
 from archspec.backends.torch.lowering import LOWERINGS
-from archspec.backends.torch.ops import TRACKED_ORDERS, agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
+from archspec.backends.torch.ops import agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
 from archspec.backends.torch.python import Translator, assign, attr, call, const, fold, identifier, name, plain_attribute, substitute
 from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, free_name
 from archspec.backends.unsupported import Unsupported
 from archspec.ir import Node, defs
 from archspec.ops import OPS
-
-# ops whose arguments set the spatial size
-_WINDOWS = frozenset({"conv", "dwconv", "maxpool", "avgpool", "conv_transpose", "upsample", "pixel_shuffle", "pad", "crop"})
-_RESETS = frozenset({"adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool"})  # ops that fix it
-_NOT_SPATIAL = frozenset({"out", "groups", "bias", "multiplier", "value", "mode", "align_corners", "count_include_pad"})  # their arguments that do not
 
 
 class Calls:
@@ -44,20 +39,20 @@ class Calls:
         if ctor.helper is not None:
             self.helpers.add(ctor.helper)
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
-        if c.callee == "permute" and any(len(n.attrs["order"]) != 3 or n.attrs["order"] not in TRACKED_ORDERS for n in nodes):
-            raise Unsupported("a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width", c.span)
-        if c.callee == "chunk" and any(self.g.nodes[n.inputs[0]].shape[0] % n.attrs["chunks"] for n in nodes):
-            raise Unsupported("a chunk that does not split the channels evenly", c.span)
-        if frame.spatial is not None and c.callee in _RESETS and frame.depth == 0 and not frame.params_in_args(c):
+        for n in nodes if record.refuse is not None else ():
+            why = record.refuse(n, self.g.nodes[n.inputs[0]].shape)
+            if why is not None:
+                raise Unsupported(why, c.span)
+        op = OPS[c.callee]
+        if frame.spatial is not None and op.fixes_spatial and frame.depth == 0 and not frame.params_in_args(c):
             frame.spatial.clear()  # a fixed output size: what came before no longer matters
-        elif c.callee in _WINDOWS or c.callee in _RESETS:
-            frame.spatial_reads(*(e for n, e in exprs.items() if n not in _NOT_SPATIAL))
-        if c.callee == "flatten":
-            channels, rank = self._flatten(flow, nodes, c), 1
+        else:  # the arguments that set the spatial size (a window's kernel, stride, padding)
+            frame.spatial_reads(*(e for n, e in exprs.items() if n in op.spatial))
+        if record.flattens:
+            channels = self._flatten(flow, nodes, c)
             if frame.spatial:  # the size it multiplies in (1 too) holds while what it depends on does
                 frame.fixed |= frame.spatial
-        else:
-            rank = 1 if c.callee == "linear" and not node.attrs.get("per_position") else flow.rank
+        rank = (record.rank(node) if record.rank is not None else None) or flow.rank
         channels = fold(channels)
         overwritable = record.overwritable
         if record.module is not None and is_inplace(module) and not flow.fresh:

@@ -9,7 +9,9 @@ mul), the expression that joins the inputs (`join`); the attributes that size a 
 tensors its module holds, which give the `state_dict` layout without torch (`state`); and its
 shape rule over expressions, for sizes written as the spec's formulas: the sizes the rule
 adds (`derived`: a conv's `in_channels` is the channels flowing in) and the channels it
-gives (`channels`: a conv's are its `out`).
+gives (`channels`: a conv's are its `out`), the rank it gives where not its input's (`rank`),
+whether it multiplies the spatial size in (`flattens`), and what of it the backend cannot
+write (`refuse`: a permute whose channels it cannot follow).
 
 Adding an op means one `define(...)` in `archspec/ops` and one record here;
 tests/test_torch_lowering.py fails for an op without a complete record and runs every
@@ -61,6 +63,12 @@ class TorchOp:
     # arguments whose PyTorch value differs from the spec's (softmax's dim counts the batch axis too):
     # the spec's value as an expression -> PyTorch's
     to_torch: Mapping[str, Callable[[ast.expr], ast.expr]] = field(default_factory=dict)
+    # (node, its input's shape) -> why the backend cannot write it, for an op it writes only in part; None: it can
+    refuse: Callable[[Node, Shape], str | None] | None = None
+    # node -> the rank of its output, where it is not its input's (None: the input's)
+    rank: Callable[[Node], int | None] | None = None
+    # its features are the channels times the spatial size flowing in, which the backend takes from the graph
+    flattens: bool = False
 
 
 def lit(v: Any) -> str:
@@ -236,6 +244,9 @@ _DWCONV = replace(
     channels=lambda c, a: _times(c, a("multiplier")),
 )
 
+# the permutes of [C, H, W] whose channel count the backend can follow: channels last and back, and H <-> W
+TRACKED_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1))
+
 LOWERINGS: dict[str, TorchOp] = {
     # activations
     "relu": TorchOp(
@@ -277,6 +288,7 @@ LOWERINGS: dict[str, TorchOp] = {
         state=_linear_state,
         derived={"in_features": lambda c, a: c},
         channels=lambda c, a: a("out"),
+        rank=lambda n: None if n.attrs.get("per_position") else 1,  # features, unless applied at every position
     ),
     "batchnorm": TorchOp(
         module=_batchnorm, sizes=("channels",), overwritable=True, state=_batchnorm_state, derived={"channels": lambda c, a: c}
@@ -334,15 +346,17 @@ LOWERINGS: dict[str, TorchOp] = {
     "identity": TorchOp(module=lambda n, arg: "nn.Identity()", call=lambda n, x: x),
     "dropout": TorchOp(module=lambda n, arg: "nn.Dropout()" if n.attrs["p"] == 0.5 else f"nn.Dropout({n.attrs['p']!r})"),
     "stochastic_depth": TorchOp(module=lambda n, arg: f"StochasticDepth({n.attrs['p']!r}, {n.attrs['mode']!r})"),
-    "flatten": TorchOp(module=lambda n, arg: "nn.Flatten()", call=lambda n, x: f"torch.flatten({x}, 1)"),
+    "flatten": TorchOp(module=lambda n, arg: "nn.Flatten()", call=lambda n, x: f"torch.flatten({x}, 1)", rank=lambda n: 1, flattens=True),
     "permute": TorchOp(
         module=lambda n, arg: f"Permute({lit(_batch_order(n))})",
         call=lambda n, x: f"{x}.permute({', '.join(map(str, _batch_order(n)))})",
+        refuse=lambda n, shape: None if n.attrs["order"] in TRACKED_ORDERS else "a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width",
     ),
     "chunk": TorchOp(
         module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
         call=lambda n, x: f"{x}.chunk({n.attrs['chunks']}, dim=1)[{n.attrs['index']}]",
-        channels=lambda c, a: ast.BinOp(c, ast.FloorDiv(), a("chunks")),  # an even split (the backend checks)
+        channels=lambda c, a: ast.BinOp(c, ast.FloorDiv(), a("chunks")),  # an even split (`refuse` checks)
+        refuse=lambda n, shape: "a chunk that does not split the channels evenly" if shape[0] % n.attrs["chunks"] else None,
     ),
     "channel_shuffle": TorchOp(
         module=lambda n, arg: f"nn.ChannelShuffle({n.attrs['groups']})",

@@ -24,9 +24,6 @@ from archspec.ops.types import coerce
 
 _CONSTRUCTOR_DEFAULTS = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1}
 
-# the permutes of [C, H, W] whose channel count the backend can follow: channels last and back, and H <-> W
-TRACKED_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1))
-
 # marker values for computed arguments, by kind: numbers no spec writes as a literal there
 MARKED = {
     "int": lambda k: 918_273_645 + k,
