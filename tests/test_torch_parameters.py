@@ -40,8 +40,19 @@ def _module(source: str, name: str):
 
 @pytest.mark.parametrize(("spec", "values"), CASES, ids=[f"{Path(s).stem}-{'-'.join(v)}" for s, v in CASES])
 def test_constructor_arguments_equal_set(spec, values):
-    path = ROOT / spec
-    stem = Path(spec).stem
+    _assert_constructor_equals_set(ROOT / spec, values)
+
+
+@pytest.mark.parametrize("values", [{"act": "silu"}, {"deep": True}, {"act": "silu", "deep": True}, {"act": "relu"}])
+def test_branches_written_once_build_what_set_compiles(values):
+    """tests/fixtures/chosen_members.arch: the common member hoisted, forward's test left out."""
+    _assert_constructor_equals_set(ROOT / "tests/fixtures/chosen_members.arch", values)
+
+
+def _assert_constructor_equals_set(path: Path, values: dict) -> None:
+    """The file compiled once, called with `values`, builds the module `--set` compiles: the same
+    state_dict, the analysis's params and macs, and the same output for the same weights."""
+    stem = path.stem
     once = _module(archspec.compile_torch(path), stem)[stem]
     compiled_with = _module(archspec.compile_torch(path, **values), stem)[stem]
     analysis = archspec.load(path, **values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,22 @@ def test_sizes_the_spec_computes_are_written_as_its_expressions():
     assert "nn.Conv2d(in_channels, in_channels // 2, 1, bias=False)" in densenet and "class Transition(nn.Sequential):" in densenet
     se = archspec.compile_torch(SPECS / "se_resnet50.arch")
     assert "nn.Conv2d(in_channels // reduction, in_channels, 1)" in se
+    # a tuple a reduction only iterates is the spec's list, as written: `sum([layers[m] for m in range(j)])`
+    efficientnet = archspec.compile_torch(SPECS / "efficientnet.arch")
+    assert "sum([layers[m] for m in range(j)])" in efficientnet and "layers = tuple([math.ceil(n * depth) for" in efficientnet
+
+
+def test_branches_are_written_as_a_careful_writer_would():
+    """What every branch of an `if` builds first is built once before it, and forward tests only
+    what changes the calls it makes: MobileNetV3's SqueezeExcitation calls `self.activation`
+    whichever module `act` chose, as torchvision's does."""
+    src = archspec.compile_torch(Path(__file__).parent / "fixtures" / "chosen_members.arch")
+    assert src.count("self.proj = nn.Conv2d(") == 1 and src.count("self.proj(") == 1
+    assert "        out = self.proj(x)\n        if self.deep:\n            out = self.extra(out)\n        else:\n            out = self.act_layer(out)\n" in src
+    assert "self.act ==" not in src and "self.act = act" not in src
+    se = archspec.compile_torch(SPECS / "mobilenet_v3_large.arch")
+    forward = se[se.index("class SqueezeExcitation") :].split("def forward", 1)[1].split("\nclass ", 1)[0]
+    assert "if " not in forward and "out = self.activation(out)" in forward
 
 
 def test_set_applies_to_compile():

@@ -117,6 +117,7 @@ PYTHON_NAMES = frozenset(
     | {"self", "super", "getattr", "isinstance", "torch", "nn", "F", "math", "copy", "OrderedDict", "Chunk", "PaddedConv2d"}
 )
 _LAZY = ("enumerate", "zip")  # iterators in Python, tuples in the language: wrapped in tuple() unless iterated
+_CONSUMES = ("len", "min", "max", "sum", "tuple", "enumerate", "zip")  # a list serves them as the tuple would: `sum([...])`
 
 
 class Translator:
@@ -143,7 +144,7 @@ class Translator:
                     return name(scope[e.name])
             return self.var(e.name, e.span)
         if isinstance(e, irx.Comprehension):
-            return self._comprehension(e)
+            return self._comprehension(e, bare=iterated)
         if isinstance(e, irx.Field) and isinstance(e.value, irx.Input):
             return self.in_field(e.name, e.span)
         if isinstance(e, irx.Input):
@@ -172,7 +173,8 @@ class Translator:
                 raise Unsupported(f"the function '{e.fn}'", e.span)
             if "." in fn or fn == "make_divisible":
                 self.used.add(fn.split(".")[0])
-            out = call(fn, *[self._py(a) for a in e.args], **{k: self._py(v) for k, v in e.kwargs})
+            args = [self._comprehension(a, bare=True) if isinstance(a, irx.Comprehension) and e.fn in _CONSUMES else self._py(a) for a in e.args]
+            out = call(fn, *args, **{k: self._py(v) for k, v in e.kwargs})
             return call("tuple", out) if e.fn in _LAZY and not iterated else out
         if isinstance(e, irx.Format):
             parts: list[ast.expr] = [
@@ -182,8 +184,9 @@ class Translator:
         raise Unsupported(f"the expression {type(e).__name__}", getattr(e, "span", None))
 
 
-    def _comprehension(self, e: irx.Comprehension) -> ast.expr:
-        """`[f(n) for n in xs if c]` -> `tuple([f(n) for n in xs if c])`: the language's values are tuples."""
+    def _comprehension(self, e: irx.Comprehension, bare: bool = False) -> ast.expr:
+        """`[f(n) for n in xs if c]` -> `tuple([f(n) for n in xs if c])`: the language's values are
+        tuples; `bare` where what takes it only iterates it (`sum([...])`, `for x in [...]`)."""
         iterable = self._py(e.iterable, iterated=True)
         scope = {n: _bound_name(n) for n in irx.target_names(e.target)}
         self.bound.append(scope)
@@ -193,7 +196,8 @@ class Translator:
             conditions = [self._py(e.condition)] if e.condition is not None else []
         finally:
             self.bound.pop()
-        return call("tuple", ast.ListComp(element, [ast.comprehension(target, iterable, conditions, 0)]))
+        listed = ast.ListComp(element, [ast.comprehension(target, iterable, conditions, 0)])
+        return listed if bare else call("tuple", listed)
 
 
 def _bound_name(spec_name: str) -> str:

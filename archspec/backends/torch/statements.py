@@ -13,7 +13,16 @@ from dataclasses import replace
 from archspec.backends.torch.body import claims
 from archspec.backends.torch.python import assign, call, identifier, name, names_in, same
 from archspec.backends.torch.scope import Flow, Frame, bind_target, end_loop, free_name
-from archspec.backends.torch.tidy import assigned_names, if_chain, members_built, negate, placeholder, replace_name, unused_as_underscore
+from archspec.backends.torch.tidy import (
+    assigned_names,
+    branches_written,
+    members_built,
+    negate,
+    placeholder,
+    replace_name,
+    tests_needed,
+    unused_as_underscore,
+)
 from archspec.backends.torch.values import may_be_read
 from archspec.backends.unsupported import Unsupported
 from archspec.ir import defs
@@ -200,12 +209,11 @@ class Statements:
             everyone = sorted(set().union(*built), key=lambda m: [m in b for b in built].index(True))
             for i, b in zip(inits, built):
                 i.extend(placeholder(m) for m in everyone if m not in b)
-        if all(same(ast.Module(i, []), ast.Module(inits[0], [])) for i in inits):
-            init.extend(inits[0])  # every branch builds the same members: only forward differs
-        else:
-            init.append(if_chain(tests, inits))
-        if fwd is not None and any(fwds):
-            fwd.append(if_chain([self._fwd(c, frame) for c, _ in branches], fwds))
+        keep = tests_needed(inits)
+        init.extend(branches_written([tests[k] for k in keep], [inits[k] for k in keep] + [inits[-1]]))
+        if fwd is not None and any(fwds):  # forward tests only what changes the calls it makes, not which module a member is
+            keep = tests_needed(fwds)
+            fwd.extend(branches_written([self._fwd(branches[k][0], frame) for k in keep], [fwds[k] for k in keep] + [fwds[-1]]))
         ranks = {o.rank for o in outs}
         if len(ranks) > 1:
             raise Unsupported("branches of an if that give values of different rank", None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute
+from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, same
 
 
 def is_self(e: ast.expr) -> bool:
@@ -226,6 +226,32 @@ def negate(test: ast.expr) -> ast.expr:
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return test.operand
     return ast.UnaryOp(ast.Not(), test)
+
+
+def tests_needed(bodies: list[list[ast.stmt]]) -> list[int]:
+    """Which tests of an if/elif/else chain still choose something: a branch just before the
+    else that does what the else does needs no test (`elif fused: x = self.block(x)` then
+    `else: x = self.block(x)`). Tests have no effects, so leaving one out changes nothing."""
+    keep = list(range(len(bodies) - 1))
+    while keep and same(ast.Module(bodies[keep[-1]], []), ast.Module(bodies[-1], [])):
+        keep.pop()
+    return keep
+
+
+def branches_written(tests: list[ast.expr], bodies: list[list[ast.stmt]]) -> list[ast.stmt]:
+    """An if/elif/else chain as a careful writer would put it: the statements every branch
+    starts with written once before it, and no `if` at all where the branches are the same
+    (`out = self.activation(out)` whichever module the constructor chose). `bodies` has one
+    more entry than `tests`, the else. A statement moves only where no test reads what it
+    assigns, so the tests still see what they saw."""
+    tested = set().union(*(names_in(t) for t in tests))
+    common: list[ast.stmt] = []
+    while all(bodies) and all(same(b[0], bodies[0][0]) for b in bodies) and not assigned_names(bodies[0][:1]) & tested:
+        common.append(bodies[0][0])
+        bodies = [b[1:] for b in bodies]
+    if all(not b for b in bodies):
+        return common
+    return common + [if_chain(tests, bodies)]
 
 
 def if_chain(tests: list[ast.expr], bodies: list[list[ast.stmt]]) -> ast.If:
