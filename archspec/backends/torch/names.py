@@ -80,8 +80,15 @@ def local_name(label) -> str:
 
 
 def branch_name(b) -> str:
+    """The local a join's branch is computed in: its label, or for a `_:` group whose members are
+    numbered steps of one name (`branch5x5_1`, `branch5x5_2`) that name, as torchvision's Inception
+    writes `branch5x5 = self.branch5x5_1(x)`; else what it reads, or `out`."""
     if isinstance(b, defs.Labeled) and isinstance(b.label, str) and b.label != "_" and b.label.isidentifier():
         return identifier(b.label)
+    if isinstance(b, defs.Labeled) and b.label == "_" and all(isinstance(m, (defs.Labeled, defs.Line, defs.Join)) for m in b.body):
+        stems = {re.sub(r"_\d+$", "", m.label) for m in b.body if isinstance(m, defs.Labeled) and isinstance(m.label, str)}
+        if len(stems) == 1 and (stem := stems.pop()).isidentifier() and stem != "_":
+            return identifier(stem)
     if isinstance(b, defs.Line) and len(b.items) == 1 and isinstance(b.items[0], defs.Call) and b.items[0].callee == "identity":
         return "identity"
     if isinstance(b, defs.Line) and b.items and isinstance(b.items[0], defs.Ref):  # `@down4; crop(...)`: named after it

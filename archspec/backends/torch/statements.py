@@ -187,14 +187,19 @@ class Statements:
         inits: list[list] = []
         fwds: list[list] = []
         bodies = [b for _, b in branches] + [orelse]
+        used, named = set(frame.fwd_used), set()  # only one branch runs: each may name its locals afresh
         for body in bodies:
             i: list[ast.stmt] = []
             f: list[ast.stmt] | None = None if fwd is None else []
             frame.depth += 1
+            frame.fwd_used.clear()  # in place: a splice's frame shares the set with its caller's
+            frame.fwd_used.update(used)
             outs.append(self._stmts(body, replace(flow), frame, i, f))
+            named |= frame.fwd_used
             frame.depth -= 1
             inits.append(i)
             fwds.append(f or [])
+        frame.fwd_used.update(named)
         channels = outs[0].channels
         if not all(same(o.channels, channels) for o in outs):
             var = self._channels_var(flow, frame)
