@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import archspec
+from tests.conftest import FIXTURES
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
@@ -46,7 +47,7 @@ def test_constructor_arguments_equal_set(spec, values):
 @pytest.mark.parametrize("values", [{"act": "silu"}, {"deep": True}, {"act": "silu", "deep": True}, {"act": "relu"}])
 def test_branches_written_once_build_what_set_compiles(values):
     """tests/fixtures/chosen_members.arch: the common member hoisted, forward's test left out."""
-    _assert_constructor_equals_set(ROOT / "tests/fixtures/chosen_members.arch", values)
+    _assert_constructor_equals_set(FIXTURES / "chosen_members.arch", values)
 
 
 def _assert_constructor_equals_set(path: Path, values: dict) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import archspec
-from tests.conftest import SPECS, heavy_imports, run_cli
+from tests.conftest import FIXTURES, SPECS, heavy_imports, run_cli
 
 
 @pytest.mark.parametrize(
@@ -100,7 +99,7 @@ def test_branches_are_written_as_a_careful_writer_would():
     """What every branch of an `if` builds first is built once before it, and forward tests only
     what changes the calls it makes: MobileNetV3's SqueezeExcitation calls `self.activation`
     whichever module `act` chose, as torchvision's does."""
-    src = archspec.compile_torch(Path(__file__).parent / "fixtures" / "chosen_members.arch")
+    src = archspec.compile_torch(FIXTURES / "chosen_members.arch")
     assert src.count("self.proj = nn.Conv2d(") == 1 and src.count("self.proj(") == 1
     assert "        out = self.proj(x)\n        if self.deep:\n            out = self.extra(out)\n        else:\n            out = self.act_layer(out)\n" in src
     assert "self.act ==" not in src and "self.act = act" not in src
