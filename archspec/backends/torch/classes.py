@@ -52,10 +52,13 @@ from archspec.backends.torch.tidy import (
     appends,
     as_module_dict,
     drop_dead_counts,
+    forwarded,
+    inlined_copies,
     reads_name,
     reads_only,
     register_in_order,
     without_dead_stores,
+    without_unread_keys,
 )
 from archspec.backends.torch.values import NamedValues
 from archspec.backends.unsupported import Unsupported
@@ -157,7 +160,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             init.append(assign(attr("self", a), frame.vars[spec] if spec in frame.vars else name(spec)))
         args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, values or {}, in_name)
         init[:0] = prologue
-        init[:] = drop_dead_counts(init)
+        init[:] = drop_dead_counts(without_unread_keys(forwarded(init)))
         if members:
             register_in_order(init, members)
         if network:  # a size taken from the graph holds for the values these had when compiled
@@ -174,7 +177,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             class_body.append(self._forward(cls, fwd, flow, frame, network))
             if as_module_dict(init_fn.body, class_body[-1].body):  # type: ignore[attr-defined]
                 base = attr("nn", "ModuleDict")
-            class_body[-1].body = without_dead_stores(class_body[-1].body)  # type: ignore[attr-defined]
+            class_body[-1].body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(class_body[-1].body))))  # type: ignore[attr-defined]
         source = ast.ClassDef(cls, [base], [], class_body, [])
         takes_in = not network and reads_name(init_fn, in_name)
         deps = frozenset() if network else frozenset(frame.fixed)

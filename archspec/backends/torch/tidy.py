@@ -32,16 +32,197 @@ def drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
 
 def without_dead_stores(body: list[ast.stmt]) -> list[ast.stmt]:
     """A forward without the copies nothing reads: `x = values['box0']` that the next line
-    overwrites, `x = values[f'{i}']` right after `values[f'{i}'] = x`. Only copies of a name or a
-    kept value are dropped (never a call), and only where the next statements show it is dead."""
+    overwrites. Only copies of a name or a kept value are dropped (never a call), and only where
+    the next statements show it is dead (`forwarded` drops a read-back after a store)."""
     out: list[ast.stmt] = []
     for k, st in enumerate(body):
         if isinstance(st, ast.For):
             st = ast.For(st.target, st.iter, without_dead_stores(st.body) or [ast.Pass()], st.orelse)
-        if _copy(st) and (_reads_back(out[-1] if out else None, st) or _overwritten(st.targets[0].id, body[k + 1 :])):
+        if _copy(st) and _overwritten(st.targets[0].id, body[k + 1 :]):
             continue
         out.append(st)
     return out
+
+
+def forwarded(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Statements that read a kept value back from the variable that holds it: `values[k] = x`
+    and later `up = values[k]` becomes `up = x` while neither x nor the dict nor k's names have
+    been assigned since (a loop body starts knowing nothing: an earlier iteration may have
+    changed them). A copy of a name onto itself is left out."""
+    out, _ = _forwarded(body, {})
+    return out
+
+
+def _forwarded(body: list[ast.stmt], known: dict[str, tuple[str, set[str]]]) -> tuple[list[ast.stmt], dict]:
+    """`known`: a kept value's subscript (as ast.dump) -> the variable holding it and the names it depends on."""
+    out: list[ast.stmt] = []
+    for st in body:
+        if isinstance(st, (ast.Assign, ast.Expr, ast.Return)) and st.value is not None:
+            st = copy.copy(st)
+            st.value = _known_read(st.value, known)
+        if isinstance(st, ast.Assign) and _copy(st) and isinstance(st.value, ast.Name) and st.value.id == st.targets[0].id:  # type: ignore[attr-defined]
+            continue
+        if isinstance(st, ast.If):
+            st = ast.If(_known_read(st.test, known), _forwarded(st.body, dict(known))[0], _forwarded(st.orelse, dict(known))[0])
+        elif isinstance(st, ast.For):
+            st = ast.For(st.target, _known_read(st.iter, known), _forwarded(st.body, {})[0], st.orelse)
+        changed = assigned_names([st]) | {n.value.id for n in ast.walk(st) if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) and isinstance(n.value, ast.Name)}
+        known = {k: (v, deps) for k, (v, deps) in known.items() if not (deps | {v}) & changed}
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Subscript) and isinstance(st.value, ast.Name):
+            key = ast.Subscript(st.targets[0].value, st.targets[0].slice, ast.Load())
+            if not any(isinstance(n, ast.Call) for n in ast.walk(key)):
+                known[ast.dump(key)] = (st.value.id, names_in(key))
+        out.append(st)
+    return out, known
+
+
+def _known_read(e: ast.expr, known: dict[str, tuple[str, set[str]]]) -> ast.expr:
+    """`e` with each read of a kept value that a variable still holds written as that variable."""
+
+    class R(ast.NodeTransformer):
+        def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
+            held = known.get(ast.dump(node)) if isinstance(node.ctx, ast.Load) else None
+            return name(held[0]) if held else self.generic_visit(node)
+
+    return R().visit(copy.deepcopy(e))
+
+
+def inlined_copies(body: list[ast.stmt]) -> list[ast.stmt]:
+    """A forward without locals that only pass a kept value on: `box0 = values['box0']` read once,
+    by the statement that follows, is written there (`torch.cat([values['box0'], ...], 1)`). Only
+    a copy dead after that statement (nothing later may read it, or the statement overwrites it),
+    and only into a plain statement after nothing but other copies that leave its names alone."""
+    return _inlined(body, set())
+
+
+def _inlined(body: list[ast.stmt], live_after: set[str]) -> list[ast.stmt]:
+    """`live_after`: the names something after this block may read (the rest of the enclosing
+    blocks; for a loop body, the loop itself too)."""
+    out = []
+    for k, st in enumerate(body):
+        later = live_after | _loads(body[k + 1 :])
+        if isinstance(st, ast.If):
+            st = ast.If(st.test, _inlined(st.body, later), _inlined(st.orelse, later))
+        elif isinstance(st, ast.For):
+            st = ast.For(st.target, st.iter, _inlined(st.body, later | _loads([st])), st.orelse)
+        out.append(st)
+    k = 0
+    while k < len(out):
+        st = out[k]
+        if _copy(st):
+            var, value = st.targets[0].id, st.value  # type: ignore[attr-defined]
+            j = k + 1
+            while j < len(out) and _copy(out[j]) and out[j].targets[0].id not in names_in(value) | {var} and var not in names_in(out[j].value):  # type: ignore[attr-defined]
+                j += 1
+            if j < len(out) and _inlinable(out[j], var, var not in live_after | _loads(out[j + 1 :])):
+                out[j] = replace_name(out[j], var, value)
+                del out[k]
+                continue
+        k += 1
+    return out
+
+
+def _loads(stmts: list[ast.stmt]) -> set[str]:
+    """The names `stmts` may read before assigning them (what must be live where they start)."""
+    exposed, _ = _exposed(stmts)
+    return exposed
+
+
+def _exposed(stmts: list[ast.stmt]) -> tuple[set[str], set[str]]:
+    """The names read before being assigned, and the names surely assigned, by `stmts`."""
+    exposed: set[str] = set()
+    killed: set[str] = set()
+    for st in stmts:
+        if isinstance(st, ast.If):
+            body, body_kills = _exposed(st.body)
+            orelse, orelse_kills = _exposed(st.orelse)
+            exposed |= (names_in(st.test) | body | orelse) - killed
+            killed |= body_kills & orelse_kills
+        elif isinstance(st, ast.For):  # its body may not run: it kills nothing for sure
+            exposed |= (names_in(st.iter) | _exposed(st.body)[0]) - killed
+        elif isinstance(st, ast.Assign) and all(isinstance(t, ast.Name) for t in st.targets):
+            exposed |= names_in(st.value) - killed
+            killed |= {t.id for t in st.targets}  # type: ignore[attr-defined]
+        else:
+            exposed |= {n.id for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - killed
+    return exposed, killed
+
+
+def _inlinable(st: ast.stmt, var: str, dead_after: bool) -> bool:
+    """Whether `st` reads `var` once and nothing after it reads the copy's value."""
+    if not isinstance(st, (ast.Assign, ast.Expr, ast.Return)):
+        return False
+    reads = sum(1 for n in ast.walk(st) if isinstance(n, ast.Name) and n.id == var and isinstance(n.ctx, ast.Load))
+    overwrites = isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == var for t in st.targets)
+    return reads == 1 and (dead_after or overwrites)
+
+
+def without_unread_keys(body: list[ast.stmt]) -> list[ast.stmt]:
+    """A function without the entries of its dicts that nothing can read: `values[f'up{i}'] = x`
+    where every read is `values[f'layer{...}']` (the literal parts of the keys disagree), and a
+    dict none of whose entries is read. Only entries of plain values (no call) are dropped, and
+    only from a dict the function uses by key alone."""
+    reads: dict[str, list[ast.expr]] = {}
+    whole: set[str] = set()
+    keyed: set[int] = set()
+    for n in ast.walk(ast.Module(body, [])):
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name):
+            keyed.add(id(n.value))
+            if isinstance(n.ctx, ast.Load):
+                reads.setdefault(n.value.id, []).append(n.slice)
+    for n in ast.walk(ast.Module(body, [])):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in keyed:
+            whole.add(n.id)
+
+    def unread(st: ast.stmt) -> bool:
+        target = st.target if isinstance(st, ast.AnnAssign) else st.targets[0] if isinstance(st, ast.Assign) and len(st.targets) == 1 else None
+        if isinstance(target, ast.Name) and isinstance(st.value, ast.Dict) and not st.value.keys:  # type: ignore[union-attr]
+            return target.id not in whole and target.id not in reads
+        if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Subscript)):
+            return False
+        d = st.targets[0].value
+        return (
+            isinstance(d, ast.Name)
+            and d.id not in whole
+            and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
+            and not any(_may_equal(st.targets[0].slice, r) for r in reads.get(d.id, []))
+        )
+
+    def kept(stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for st in stmts:
+            if isinstance(st, ast.If):
+                st = ast.If(st.test, kept(st.body) or [ast.Pass()], kept(st.orelse))
+            elif isinstance(st, ast.For):
+                st = ast.For(st.target, st.iter, kept(st.body) or [ast.Pass()], st.orelse)
+            if not unread(st):
+                out.append(st)
+        return out
+
+    return kept(body)
+
+
+def _may_equal(a: ast.expr, b: ast.expr) -> bool:
+    """Whether two keys may be the same string: their literal starts and ends agree."""
+    pa, pb = _literal_ends(a), _literal_ends(b)
+    if pa is None or pb is None:
+        return True
+    (sa, ea, holes_a), (sb, eb, holes_b) = pa, pb
+    if not holes_a and not holes_b:
+        return sa == sb
+    return (sa.startswith(sb) or sb.startswith(sa)) and (ea.endswith(eb) or eb.endswith(ea))
+
+
+def _literal_ends(e: ast.expr) -> tuple[str, str, bool] | None:
+    """A key's literal start and end and whether it has computed parts; None for any other key."""
+    if isinstance(e, ast.Constant) and isinstance(e.value, str):
+        return e.value, e.value, False
+    if not isinstance(e, ast.JoinedStr):
+        return None
+    parts = e.values
+    start = parts[0].value if parts and isinstance(parts[0], ast.Constant) else ""
+    end = parts[-1].value if parts and isinstance(parts[-1], ast.Constant) else ""
+    return start, end, True
 
 
 def _copy(st: ast.stmt) -> bool:
@@ -50,16 +231,6 @@ def _copy(st: ast.stmt) -> bool:
         return False
     v = st.value
     return isinstance(v, ast.Name) or (isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name) and not any(isinstance(n, ast.Call) for n in ast.walk(v)))
-
-
-def _reads_back(before: ast.stmt | None, st: ast.Assign) -> bool:
-    """`values[k] = x` then `x = values[k]`: x holds it already."""
-    return (
-        isinstance(before, ast.Assign)
-        and isinstance(before.value, ast.Name)
-        and before.value.id == st.targets[0].id  # type: ignore[attr-defined]
-        and ast.dump(before.targets[0]) == ast.dump(ast.Subscript(st.value.value, st.value.slice, ast.Store()))  # type: ignore[attr-defined]
-    )
 
 
 def _overwritten(var: str, rest: list[ast.stmt]) -> bool:

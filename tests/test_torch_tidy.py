@@ -1,0 +1,172 @@
+"""The passes that tidy a written forward (`archspec.backends.torch.tidy`) change its text, never
+what it computes: each case runs before and after on several inputs (plain Python values stand
+for tensors; the passes only move reads and drop copies), and the cases that must not be tidied
+keep what a later step reads. Needs no torch."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from archspec.backends.torch.tidy import forwarded, inlined_copies, without_unread_keys
+
+
+def tidied(source: str) -> str:
+    fn = ast.parse(textwrap.dedent(source)).body[0]
+    fn.body = without_unread_keys(inlined_copies(forwarded(fn.body)))  # the order classes.py uses
+    return ast.unparse(ast.fix_missing_locations(ast.Module([fn], [])))
+
+
+def run(source: str, *args):
+    scope: dict = {}
+    exec(compile(textwrap.dedent(source), "<case>", "exec"), scope)  # noqa: S102 - the test's own source
+    return scope["f"](*args)
+
+
+# (source, inputs, what tidying leaves out, what it must keep)
+CASES = [
+    (  # U-Net's decoder: the upsampled value read back from the dict it was just put in
+        """
+        def f(x, n):
+            values = {}
+            for i in range(n):
+                values[f'layer{i}'] = x * 10 + i
+            for i in range(n):
+                x = x + 1
+                values[f'up{i}'] = x
+                if i < 2:
+                    up = values[f'up{i}']
+                    layer = values[f'layer{n - 1 - i}']
+                    x = up * 3 + layer
+                else:
+                    up = values[f'up{i}']
+                    x = up - 7
+            return x
+        """,
+        [(1, 3), (5, 4), (2, 1)],
+        ["up = ", "layer = ", "values[f'up{i}']"],
+        ["values[f'layer{i}'] = "],
+    ),
+    (  # YOLOv8's outputs: locals that only pass kept values to the join
+        """
+        def f(x):
+            values = {}
+            values['box0'] = x + 1
+            values['cls0'] = x * 2
+            box0 = values['box0']
+            cls0 = values['cls0']
+            p3 = (box0, cls0)
+            return p3
+        """,
+        [(1,), (4,)],
+        ["box0 = ", "cls0 = "],
+        ["values['box0'] = "],
+    ),
+    (  # a dict whose every entry is read back from its variable: gone
+        """
+        def f(x):
+            values = {}
+            values['a'] = x
+            y = values['a']
+            return y + 1
+        """,
+        [(1,)],
+        ["values"],
+        [],
+    ),
+    (  # a copy read twice must stay
+        """
+        def f(x):
+            values = {}
+            values['a'] = x + 1
+            a = values['a']
+            y = a * 2
+            return y + a
+        """,
+        [(3,)],
+        [],
+        ["a = values['a']"],
+    ),
+    (  # the variable that held the value was reassigned: the dict is read, not the variable
+        """
+        def f(x):
+            values = {}
+            values['a'] = x
+            x = x * 5
+            y = values['a']
+            return x + y
+        """,
+        [(2,), (7,)],
+        [],
+        ["values['a'] = x", "values['a']"],
+    ),
+    (  # a value kept in one iteration and read in the next: the loop starts knowing nothing
+        """
+        def f(x, n):
+            values = {}
+            values['0'] = x
+            for i in range(1, n):
+                x = values[f'{i - 1}'] + i
+                values[f'{i}'] = x
+            return values[f'{n - 1}']
+        """,
+        [(1, 4), (3, 2)],
+        [],
+        ["values[f'{i}'] = x", "values[f'{i - 1}']"],
+    ),
+    (  # a value kept before a loop and replaced inside it: each iteration reads the dict afresh
+        """
+        def f(x, n):
+            values = {}
+            values['k'] = x
+            for i in range(n):
+                a = values['k']
+                x = x + i
+                values['k'] = x * 2
+                x = x + a
+            return x
+        """,
+        [(1, 1), (1, 3), (2, 4)],
+        [],
+        ["a = values['k']"],
+    ),
+    (  # keys whose literal starts agree ("up" and "upper") may be the same key: kept
+        """
+        def f(x, i):
+            values = {}
+            values[f'up{i}'] = x
+            return values[f'upp{i}'] if i < 0 else x
+        """,
+        [(1, 2)],
+        [],
+        ["values[f'up{i}'] = x"],
+    ),
+    (  # a copy the next statement reads and overwrites goes into it; the branch reads it still
+        """
+        def f(x, flag):
+            values = {}
+            values['k'] = x * 3
+            x = values['k']
+            x = x + 1
+            if flag:
+                x = x * 2
+            return x
+        """,
+        [(1, True), (2, False)],
+        [],
+        ["x = values['k'] + 1"],
+    ),
+]
+
+
+@pytest.mark.parametrize("source,inputs,dropped,kept", CASES)
+def test_tidying_keeps_what_a_forward_computes(source, inputs, dropped, kept):
+    after = tidied(source)
+    for args in inputs:
+        assert run(after, *args) == run(source, *args), after
+    for text in dropped:
+        assert text not in after, after
+    for text in kept:
+        assert text in after, after
