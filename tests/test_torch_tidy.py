@@ -170,3 +170,62 @@ def test_tidying_keeps_what_a_forward_computes(source, inputs, dropped, kept):
         assert text not in after, after
     for text in kept:
         assert text in after, after
+
+
+class _Sequential:
+    """nn.Sequential's naming, without torch: a member added unnamed is named by its position,
+    an index reaches the member at that position, an attribute the member of that name."""
+
+    def __init__(self, *members):
+        self.__dict__["members"] = {}
+        for m in members:
+            self.append(m)
+
+    def add_module(self, key, member):
+        self.members[key] = member
+
+    def append(self, member):
+        self.members[str(len(self.members))] = member
+
+    def __getitem__(self, i):
+        return list(self.members.values())[i]
+
+    def __getattr__(self, key):
+        return self.members[key]
+
+
+def test_members_named_by_position_are_reached_by_index():
+    from types import SimpleNamespace
+
+    from archspec.backends.torch.tidy import indexed_sequentials
+
+    source = textwrap.dedent(
+        """
+        def init(self):
+            backbone = nn.Sequential()
+            backbone.add_module('0', double)
+            backbone.add_module('1', add_one)
+            self.backbone = backbone
+            model = nn.Sequential()
+            model.add_module('0', add_one)
+            model.add_module('2', double)
+            self.model = model
+
+        def forward(self, x):
+            x = getattr(self.backbone, '1')(x)
+            x = getattr(self.backbone, '0')(x)
+            return getattr(self.model, '2')(x)
+        """
+    )
+    init, forward = ast.parse(source).body
+    indexed_sequentials(init.body, forward.body)
+    after = ast.unparse(ast.fix_missing_locations(ast.Module([init, forward], [])))
+    assert "self.backbone = nn.Sequential(double, add_one)" in after, after
+    assert "self.backbone[1](x)" in after and "self.backbone[0](x)" in after, after
+    assert "getattr(self.model, '2')" in after, after  # '2' is model's second member: no index
+    for text in (source, after):
+        scope = {"nn": SimpleNamespace(Sequential=_Sequential), "double": lambda v: 2 * v, "add_one": lambda v: v + 1}
+        exec(compile(text, "<case>", "exec"), scope)  # noqa: S102 - the test's own source
+        module = SimpleNamespace()
+        scope["init"](module)
+        assert scope["forward"](module, 5) == 2 * ((5 + 1) * 2), text

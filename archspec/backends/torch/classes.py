@@ -53,6 +53,7 @@ from archspec.backends.torch.tidy import (
     as_module_dict,
     drop_dead_counts,
     forwarded,
+    indexed_sequentials,
     inlined_copies,
     reads_name,
     reads_only,
@@ -177,6 +178,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             class_body.append(self._forward(cls, fwd, flow, frame, network))
             if as_module_dict(init_fn.body, class_body[-1].body):  # type: ignore[attr-defined]
                 base = attr("nn", "ModuleDict")
+            indexed_sequentials(init_fn.body, class_body[-1].body)  # type: ignore[attr-defined]
             class_body[-1].body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(class_body[-1].body))))  # type: ignore[attr-defined]
         source = ast.ClassDef(cls, [base], [], class_body, [])
         takes_in = not network and reads_name(init_fn, in_name)

@@ -386,6 +386,97 @@ def as_module_dict(init: list[ast.stmt], fwd: list[ast.stmt]) -> bool:
     return True
 
 
+def indexed_sequentials(init: list[ast.stmt], fwd: list[ast.stmt]) -> None:
+    """Containers whose members are named by position, as nn.Sequential names them: built by
+    appending (`nn.Sequential(a, b, c)` where nothing comes between) and reached by index in
+    forward (`self.backbone[4](x)`, not `getattr(self.backbone, '4')(x)`). Only a container
+    whose every member is added by a statement of `init` itself (no loop, no branch), names
+    '0', '1', ... in order, so that the index is the member. Rewrites both in place."""
+    sequentials = {st.targets[0].id for st in init if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Name) and same(st.value, call("nn.Sequential"))}
+    added: dict[str, list[ast.Call]] = {}
+    nested: set[str] = set()  # containers added to inside a loop or a branch: positions unknown
+    for st in init:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.attr in ("add_module", "append"):
+                if isinstance(st, ast.Expr) and st.value is n:
+                    added.setdefault(n.func.value.id, []).append(n)
+                else:
+                    nested.add(n.func.value.id)
+    positional = set()
+    for local in sequentials - nested:
+        calls = added.get(local, [])
+        keys = [c.args[0].value if c.func.attr == "add_module" and isinstance(c.args[0], ast.Constant) else None if c.func.attr == "add_module" else str(i) for i, c in enumerate(calls)]
+        if calls and keys == [str(i) for i in range(len(calls))]:
+            positional.add(local)
+            for c in calls:
+                if c.func.attr == "add_module":
+                    c.func.attr, c.args = "append", c.args[1:]
+    paths = _container_paths(init)
+    reached = {paths[local] for local in positional if local in paths}
+
+    class Index(ast.NodeTransformer):
+        def visit_Call(self, node: ast.Call) -> ast.expr:
+            self.generic_visit(node)
+            if isinstance(node.func, ast.Name) and node.func.id == "getattr" and isinstance(node.args[1], ast.Constant) and _path(node.args[0]) in reached:
+                return ast.Subscript(node.args[0], const(int(node.args[1].value)), ast.Load())
+            return node
+
+    fwd[:] = [Index().visit(st) for st in fwd]
+    for local in sorted(positional):
+        _built_at_once(init, local)
+
+
+def _container_paths(init: list[ast.stmt]) -> dict[str, tuple[str, ...]]:
+    """Each container local's place under self: `self.backbone = backbone` -> ('backbone',)."""
+    paths: dict[str, tuple[str, ...]] = {}
+    for st in reversed(init):  # a container is built before it is added to its parent
+        for n in ast.walk(st):
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name) and isinstance(n.targets[0], ast.Attribute) and is_self(n.targets[0].value):
+                paths[n.value.id] = (n.targets[0].attr,)
+            elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "add_module" and len(n.args) == 2 and isinstance(n.args[1], ast.Name) and isinstance(n.args[0], ast.Constant):
+                owner = n.func.value
+                base = () if is_self(owner) else paths.get(owner.id) if isinstance(owner, ast.Name) else None
+                if base is not None:
+                    paths[n.args[1].id] = (*base, n.args[0].value)
+    return paths
+
+
+def _path(e: ast.expr) -> tuple[str, ...] | None:
+    """Where forward's `self.a.b`, `getattr(self.a, '0')` or `self.a[0]` points under self."""
+    if is_self(e):
+        return ()
+    inner: tuple[str, ...] | None
+    if isinstance(e, ast.Attribute):
+        inner = _path(e.value)
+        return None if inner is None else (*inner, e.attr)
+    if isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Constant):
+        inner = _path(e.value)
+        return None if inner is None else (*inner, str(e.slice.value))
+    if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == "getattr" and isinstance(e.args[1], ast.Constant):
+        inner = _path(e.args[0])
+        return None if inner is None else (*inner, e.args[1].value)
+    return None
+
+
+def _built_at_once(init: list[ast.stmt], local: str) -> None:
+    """`x = nn.Sequential()` and the appends right after it -> `x = nn.Sequential(a, b, c)`, and
+    that written where the next statement takes the container, if nothing after reads `x`:
+    `self.backbone = nn.Sequential(a, b, c)`."""
+    at = next(i for i, st in enumerate(init) if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Name) and st.targets[0].id == local)
+    end = at + 1
+    while end < len(init) and appends(init[end : end + 1], local) is not None:
+        end += 1
+    items = appends(init[at + 1 : end], local)
+    if not items:
+        return
+    built = call("nn.Sequential", *items)
+    taker = init[end] if end < len(init) else None
+    if taker is not None and sum(1 for n in ast.walk(taker) if isinstance(n, ast.Name) and n.id == local) == 1 and not any(local in names_in(st) for st in init[end + 1 :]):
+        init[at : end + 1] = [replace_name(taker, local, built)]
+    else:
+        init[at:end] = [assign(local, built)]
+
+
 def _attr_store(st: ast.stmt) -> bool:
     return isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Attribute) and isinstance(st.value, (ast.Name, ast.Attribute))
 
