@@ -52,6 +52,22 @@ def test_members_orders_the_state_dict_not_the_run(write_spec):
 
 
 @needs_torch
+@pytest.mark.parametrize("built", [("c", "b", "e", "d"), ("e", "d", "c", "b"), ("b", "c", "e", "d")])
+def test_the_module_registers_members_in_the_listed_order_whatever_order_they_run(write_spec, built):
+    """`members a, b, c, d, e` over branches that build them in another order: the module's
+    state_dict lists them as the line does (and a member built right where its turn comes needs
+    no placeholder: C2f's `m`)."""
+    first, second = built[:2], built[2:]
+    spec = (
+        "input 4x8x8\n\nblock unit():\n    members a, b, c, d, e\n    a: conv(4, 1)\n    add:\n"
+        + "".join(f"        _:\n            {x}: conv(4, 1)\n            {y}: conv(4, 1)\n" for x, y in (first, second))
+        + "\nnetwork n:\n    unit()\n"
+    )
+    model = archspec.build(write_spec(spec))
+    assert list(model.state_dict()) == [f"0.{m}.{w}" for m in "abcde" for w in ("weight", "bias")]
+
+
+@needs_torch
 def test_the_c2f_module_equals_ultralytics_way_of_writing_it(write_spec):
     """The generated block against C2f written as Ultralytics writes it: same keys in the same
     order (strict load), the same output."""

@@ -229,3 +229,43 @@ def test_members_named_by_position_are_reached_by_index():
         module = SimpleNamespace()
         scope["init"](module)
         assert scope["forward"](module, 5) == 2 * ((5 + 1) * 2), text
+
+
+def test_members_a_loop_names_by_its_count_are_reached_by_that_count():
+    from types import SimpleNamespace
+
+    from archspec.backends.torch.tidy import indexed_sequentials
+
+    source = textwrap.dedent(
+        """
+        def init(self, n):
+            m = nn.Sequential()
+            for i in range(n):
+                m.add_module(f'{i}', step(i))
+            self.m = m
+            k = nn.Sequential()
+            for i in range(1, n):
+                k.add_module(f'{i}', step(10 * i))
+            self.k = k
+
+        def forward(self, x, n):
+            for i in range(n):
+                x = getattr(self.m, f'{i}')(x)
+            for j, _ in enumerate(range(1, n)):
+                x = getattr(self.k, f'{j + 1}')(x)
+            return x
+        """
+    )
+    init, forward = ast.parse(source).body
+    indexed_sequentials(init.body, forward.body)
+    after = ast.unparse(ast.fix_missing_locations(ast.Module([init, forward], [])))
+    assert "m.append(step(i))" in after and "self.m[i](x)" in after, after
+    assert "getattr(self.k, f'{j + 1}')" in after, after  # k counts from 1: its names are no positions
+    results = []
+    for text in (source, after):
+        scope = {"nn": SimpleNamespace(Sequential=_Sequential), "step": lambda i: lambda v: 3 * v + i}
+        exec(compile(text, "<case>", "exec"), scope)  # noqa: S102 - the test's own source
+        module = SimpleNamespace()
+        scope["init"](module, 4)
+        results.append(scope["forward"](module, 1, 4))
+    assert results[0] == results[1]

@@ -351,7 +351,10 @@ def register_in_order(init: list[ast.stmt], members: tuple[str, ...]) -> None:
     if first is None:
         return
     at = next(i for i, st in enumerate(init) if built[first] in members_built([st]))
-    init[at:at] = [expr_stmt(call(attr("self", "register_module"), const(m), ast.Constant(None))) for m in listed[first:]]
+    early = listed[first:]
+    if early[-1] == built[first] and isinstance(init[at], (ast.Assign, ast.Expr)):  # listed last and built right here: its own place
+        early.pop()
+    init[at:at] = [expr_stmt(call(attr("self", "register_module"), const(m), ast.Constant(None))) for m in early]
 
 
 def placeholder(member: str) -> ast.stmt:
@@ -389,41 +392,94 @@ def as_module_dict(init: list[ast.stmt], fwd: list[ast.stmt]) -> bool:
 def indexed_sequentials(init: list[ast.stmt], fwd: list[ast.stmt]) -> None:
     """Containers whose members are named by position, as nn.Sequential names them: built by
     appending (`nn.Sequential(a, b, c)` where nothing comes between) and reached by index in
-    forward (`self.backbone[4](x)`, not `getattr(self.backbone, '4')(x)`). Only a container
-    whose every member is added by a statement of `init` itself (no loop, no branch), names
-    '0', '1', ... in order, so that the index is the member. Rewrites both in place."""
+    forward (`self.backbone[4](x)`, not `getattr(self.backbone, '4')(x)`; `self.m[i](x)` in a
+    loop over `range` or `enumerate`). Only a container whose members are all added by statements
+    of `init` itself, named '0', '1', ... in order, or all by one loop that names each by its
+    count (`f'{i}'` for `i in range(n)`), so that the index is the member. Rewrites both in place."""
     sequentials = {st.targets[0].id for st in init if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Name) and same(st.value, call("nn.Sequential"))}
-    added: dict[str, list[ast.Call]] = {}
-    nested: set[str] = set()  # containers added to inside a loop or a branch: positions unknown
+    added: dict[str, list[tuple[ast.stmt, ast.Call]]] = {}
     for st in init:
         for n in ast.walk(st):
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.attr in ("add_module", "append"):
-                if isinstance(st, ast.Expr) and st.value is n:
-                    added.setdefault(n.func.value.id, []).append(n)
-                else:
-                    nested.add(n.func.value.id)
-    positional = set()
-    for local in sequentials - nested:
+                added.setdefault(n.func.value.id, []).append((st, n))
+    positional, counted = set(), set()
+    for local in sequentials:
         calls = added.get(local, [])
-        keys = [c.args[0].value if c.func.attr == "add_module" and isinstance(c.args[0], ast.Constant) else None if c.func.attr == "add_module" else str(i) for i, c in enumerate(calls)]
-        if calls and keys == [str(i) for i in range(len(calls))]:
+        keys = [_key(c) if c.func.attr == "add_module" else str(i) for i, (_, c) in enumerate(calls)]
+        if calls and all(isinstance(st, ast.Expr) and st.value is c for st, c in calls) and keys == [str(i) for i in range(len(calls))]:
             positional.add(local)
-            for c in calls:
-                if c.func.attr == "add_module":
-                    c.func.attr, c.args = "append", c.args[1:]
+        elif len(calls) == 1 and _named_by_count(*calls[0]):
+            counted.add(local)
+        else:
+            continue
+        for _, c in calls:
+            if c.func.attr == "add_module":
+                c.func.attr, c.args = "append", c.args[1:]
     paths = _container_paths(init)
-    reached = {paths[local] for local in positional if local in paths}
+    by_name = {paths[local] for local in positional if local in paths}
+    by_count = {paths[local] for local in counted if local in paths}
 
     class Index(ast.NodeTransformer):
+        counters: list[str | None] = []  # the loops forward is in: each one's count, if it has one
+
+        def visit_For(self, node: ast.For) -> ast.For:
+            self.counters.append(_counter(node))
+            self.generic_visit(node)
+            self.counters.pop()
+            return node
+
         def visit_Call(self, node: ast.Call) -> ast.expr:
             self.generic_visit(node)
-            if isinstance(node.func, ast.Name) and node.func.id == "getattr" and isinstance(node.args[1], ast.Constant) and _path(node.args[0]) in reached:
-                return ast.Subscript(node.args[0], const(int(node.args[1].value)), ast.Load())
+            if not (isinstance(node.func, ast.Name) and node.func.id == "getattr" and len(node.args) == 2):
+                return node
+            owner, key = node.args
+            if isinstance(key, ast.Constant) and _path(owner) in by_name:
+                return ast.Subscript(owner, const(int(key.value)), ast.Load())
+            count = _counted_by(key)
+            if count is not None and count in self.counters and _path(owner) in by_count:
+                return ast.Subscript(owner, name(count), ast.Load())
             return node
 
     fwd[:] = [Index().visit(st) for st in fwd]
     for local in sorted(positional):
         _built_at_once(init, local)
+
+
+def _key(c: ast.Call) -> str | None:
+    return c.args[0].value if isinstance(c.args[0], ast.Constant) else None
+
+
+def _counter(loop: ast.stmt) -> str | None:
+    """The variable of a loop that counts 0, 1, ...: `i` of `for i in range(n)` or `for i, x in enumerate(xs)`."""
+    if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) and len(loop.iter.args) == 1 and not loop.iter.keywords):
+        return None
+    if loop.iter.func.id == "range" and isinstance(loop.target, ast.Name):
+        return loop.target.id
+    if loop.iter.func.id == "enumerate" and isinstance(loop.target, ast.Tuple) and isinstance(loop.target.elts[0], ast.Name):
+        return loop.target.elts[0].id
+    return None
+
+
+def _counted_by(key: ast.expr) -> str | None:
+    """`i` of the key `f'{i}'`."""
+    if isinstance(key, ast.JoinedStr) and len(key.values) == 1:
+        v = key.values[0]
+        if isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name) and v.conversion == -1 and v.format_spec is None:
+            return v.value.id
+    return None
+
+
+def _named_by_count(st: ast.stmt, c: ast.Call) -> bool:
+    """Whether a container's one registration is a statement of a loop of `init` that adds a member
+    every iteration, named by the loop's count: `for i in range(n): m.add_module(f'{i}', ...)`."""
+    return (
+        _counter(st) is not None
+        and c.func.attr == "add_module"  # type: ignore[attr-defined]
+        and _counted_by(c.args[0]) == _counter(st)
+        and any(isinstance(b, ast.Expr) and b.value is c for b in st.body)  # type: ignore[attr-defined]
+        and not any(isinstance(n, (ast.Break, ast.Continue)) for n in ast.walk(st))
+        and not st.orelse  # type: ignore[attr-defined]
+    )
 
 
 def _container_paths(init: list[ast.stmt]) -> dict[str, tuple[str, ...]]:
