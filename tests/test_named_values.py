@@ -371,3 +371,36 @@ def test_a_name_made_again_with_computed_channels(spec):
     result = archspec.verify(path)
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
     assert archspec.load(path).output_shape == (16, 8, 8)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the module")
+def test_a_loop_after_a_member_and_a_chain_in_a_loop_after_a_named_value(write_spec):
+    """Two faults the random networks found once they drew loops that name values: the member
+    before a loop whose values are read later went missing from __init__ (the dict of kept
+    channels, inserted at the top, moved the statement the loop meant to drop), and a chain in a
+    loop right after a named value fed that value to every iteration, not the one before's."""
+    import torch
+
+    path = write_spec(
+        "input 4x6x6\n"
+        "block unit(c):\n    conv(c, 3, padding=1)\n    relu\n"
+        "network n:\n"
+        "    first: conv(4, 1)\n"
+        '    for i in range(3):\n        "v{i}": conv(4, 3, padding=1)\n'
+        '    concat:\n        @"v0"\n        @"v2"\n'
+        "    c1: conv(4, 1)\n"
+        '    m:\n        for i in range(2):\n            "{i}": unit(4)\n'
+        '    concat:\n        @c1\n        for i in range(2):\n            @"{i}"\n'
+        "    last: conv(4, 1)\n"
+    )
+    result = archspec.verify(path)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok] + result.layer_mismatches
+    module = archspec.build(path).eval()
+    x = torch.randn(2, 4, 6, 6)
+    v = [module.first(x)]
+    for i in range(3):
+        v.append(getattr(module, f"v{i}")(v[-1]))
+    c1 = module.c1(torch.cat([v[1], v[3]], 1))
+    m0 = getattr(module.m, "0")(c1)
+    m1 = getattr(module.m, "1")(m0)
+    assert torch.equal(module(x), module.last(torch.cat([c1, m0, m1], 1)))

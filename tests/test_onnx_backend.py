@@ -186,7 +186,7 @@ def test_verify_onnx_from_the_command_line():
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="the reference is the torch module")
-@settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(networks())
 def test_random_networks_equal_their_torch_modules(tmp_path, text):
     path = tmp_path / "random.arch"

@@ -5,12 +5,15 @@ backend's structure handling (nested joins, unnamed multi-item branches, numbere
 in classes, optional members, block variants, blocks whose instances take different `if`
 branches or repeat counts; long skips that read a value named anywhere earlier, and networks
 that return two values, issue 17; sizes read from `in`, defaults over other parameters and
-`in` in a splice) beyond the shipped specs. Compiling them needs no torch and runs
+`in` in a splice; loops that name values by a computed name, read inside the loop, after it
+and as long skips) beyond the shipped specs. tests/test_onnx_backend.py runs the same networks
+against onnxruntime, which checks what the modules compute. `RANDOM_EXAMPLES=600` searches harder. Compiling them needs no torch and runs
 without it; verifying the modules needs torch and skips without it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +21,8 @@ from hypothesis import strategies as st
 
 import archspec
 from tests.conftest import needs_torch
+
+EXAMPLES = int(os.environ.get("RANDOM_EXAMPLES", 40))  # more to search harder: RANDOM_EXAMPLES=600
 
 LEAVES = [
     "relu", "batchnorm", "sigmoid", "identity", "conv({c}, 3, padding=1)", "conv({c}, 1, bias=false)", "dwconv(3, padding=1)",
@@ -36,13 +41,16 @@ def leaf(draw, c: int) -> str:
 
 
 @st.composite
-def sequence(draw, c: int, depth: int, labels: list[int]) -> list[str]:
-    """Items that keep `c` channels and the spatial size, one item a line."""
+def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
+    """Items that keep `c` channels and the spatial size, one item a line. `labels`: the count
+    that keeps labels apart, the values loops name (`"v3_0"`), and whether a loop came before:
+    then every member gets a label (the torch backend cannot number a member of a class with a
+    forward after a loop)."""
     items = []
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["leaf", "leaf", "join", "block", "label"] if depth < 2 else ["leaf"]))
+        kind = draw(st.sampled_from(["leaf", "leaf", "join", "block", "label", "loop"] if depth < 2 else ["leaf"]))
         label = ""
-        if draw(st.booleans()):
+        if labels[2] or draw(st.booleans()):
             labels[0] += 1
             label = f"n{labels[0]}: "
         if kind == "leaf":
@@ -71,6 +79,18 @@ def sequence(draw, c: int, depth: int, labels: list[int]) -> list[str]:
             inner = draw(sequence(c, depth + 1, labels))
             items.append(f"s{labels[0]}:")
             items += ["    " + line for line in inner]
+        elif kind == "loop":  # values named by a computed name (U-Net's "down{i}"), read in the loop and after it
+            labels[0] += 1
+            prefix, k = f"v{labels[0]}_", draw(st.integers(1, 3))
+            items.append(f"for i in range({k}):")
+            items.append(f'    "{prefix}{{i}}": ' + draw(st.sampled_from([f"unit({c})", leaf(draw, c)])))
+            if draw(st.booleans()):
+                items += ["    add:", "        identity", f'        @"{prefix}{{i}}"']
+            labels[1] += [f"{prefix}{j}" for j in range(k)]
+            if draw(st.booleans()):
+                labels[0] += 1
+                items += ["concat:", f'    @"{prefix}0"', f'    @"{prefix}{k - 1}"', f"n{labels[0]}: conv({c}, 1)"]
+            labels[2] = True
         else:
             join = draw(st.sampled_from(["add", "mul", "concat"]))
             items.append(f"{join}:")
@@ -85,14 +105,16 @@ def sequence(draw, c: int, depth: int, labels: list[int]) -> list[str]:
                     items.append(f"    {'_' if style == 'transparent' else f'b{labels[0]}'}:")
                     items += ["        " + line for line in body]
             if join == "concat":
-                items.append(f"conv({c}, 1)")  # back to c channels
+                labels[0] += 1
+                items.append((f"n{labels[0]}: " if labels[2] else "") + f"conv({c}, 1)")  # back to c channels
     return items
 
 
 @st.composite
 def networks(draw) -> str:
     c = draw(st.sampled_from([4, 6]))
-    body = draw(sequence(c, 0, [0]))
+    labels: list = [0, [], False]
+    body = draw(sequence(c, 0, labels))
     lines = [
         f"input {c}x6x6",
         "block unit(c):",
@@ -141,28 +163,30 @@ def networks(draw) -> str:
         "    conv(in.channels, 1)",
         "network random:",
     ]
-    body += draw(long_skips(body, c))
+    body += draw(long_skips(body, c, labels[1]))
     lines += ["    " + line for line in body]
     return "\n".join(lines) + "\n"
 
 
 @st.composite
-def long_skips(draw, body: list[str], c: int) -> list[str]:
+def long_skips(draw, body: list[str], c: int, looped: list[str]) -> list[str]:
     """Issue 17: joins that read a value named anywhere earlier in the network (`@n3`, a label of
-    any depth: every value has c channels and 6x6), and sometimes two outputs."""
-    names = re.findall(r"^\s*((?:n|s)\d+):", "\n".join(body), re.M)
+    any depth, or `@v2_1`, named in a loop: every value has c channels and 6x6), and sometimes
+    two outputs."""
+    plain = re.findall(r"^\s*((?:n|s)\d+):", "\n".join(body), re.M)
+    names = plain + looped
     out: list[str] = []
     if names and draw(st.booleans()):
         join = draw(st.sampled_from(["add", "concat", "mul"]))
         out += [f"{join}:", "    identity", f"    @{draw(st.sampled_from(names))}"]
         if join == "concat":
-            out.append(f"conv({c}, 1)")
-    if names and draw(st.booleans()):
-        out += ["tail: relu", f"return tail, {draw(st.sampled_from(names))}"]
+            out.append(f"merge: conv({c}, 1)")  # labelled: it may follow a loop
+    if plain and draw(st.booleans()):
+        out += ["tail: relu", f"return tail, {draw(st.sampled_from(plain))}"]
     return out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(networks())
 def test_random_networks_compile_to_the_same_valid_python_every_time(tmp_path, text):
     path = tmp_path / "random.arch"
@@ -173,7 +197,7 @@ def test_random_networks_compile_to_the_same_valid_python_every_time(tmp_path, t
 
 
 @needs_torch
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(networks())
 def test_random_networks_verify(tmp_path, text):
     from archspec.backends.torch.runtime import verify
@@ -183,3 +207,4 @@ def test_random_networks_verify(tmp_path, text):
     a = archspec.load(path)
     result = verify(a.graph, a.spec, batch=2)
     assert result.ok, (text, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok], result.layer_mismatches[:3])
+

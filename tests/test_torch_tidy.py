@@ -10,12 +10,12 @@ import textwrap
 
 import pytest
 
-from archspec.backends.torch.tidy import forwarded, inlined_copies, without_unread_keys
+from archspec.backends.torch.tidy import forwarded, inlined_copies, without_dead_stores, without_unread_keys
 
 
 def tidied(source: str) -> str:
     fn = ast.parse(textwrap.dedent(source)).body[0]
-    fn.body = without_unread_keys(inlined_copies(forwarded(fn.body)))  # the order classes.py uses
+    fn.body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(fn.body))))  # the order classes.py uses
     return ast.unparse(ast.fix_missing_locations(ast.Module([fn], [])))
 
 
@@ -75,6 +75,35 @@ CASES = [
         [(1,)],
         ["values"],
         [],
+    ),
+    (  # a copy before a loop that writes the variable before reading it, and nothing after reads it
+        """
+        def f(x, n):
+            values = {}
+            values['a'] = x * 2
+            y = values['a'] + 1
+            x = y
+            for i in range(n):
+                x = values['a'] + i
+                values[f'{i}'] = x
+            return values[f'{n - 1}'] + y
+        """,
+        [(1, 2), (3, 1)],
+        ["x = y"],
+        [],
+    ),
+    (  # the same, but the loop may not run and the value is returned: kept
+        """
+        def f(x, n):
+            c = x * 2
+            x = c
+            for i in range(n):
+                x = i
+            return x
+        """,
+        [(1, 0), (1, 2)],
+        [],
+        ["x = c"],
     ),
     (  # a copy read twice must stay
         """

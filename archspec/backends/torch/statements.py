@@ -143,6 +143,10 @@ class Statements:
         entry = flow.channels
         mark = len(init)
         flow = self._materialize(flow, frame, init, body)
+        counter = init[mark] if len(init) > mark else None  # by identity: the body may insert at init's top
+        if fwd is not None and flow.var != flow.out:  # each iteration reads what the one before wrote
+            fwd.append(assign(flow.out, name(flow.var)))
+            flow = replace(flow, var=flow.out)
         inner_init: list[ast.stmt] = []
         inner_fwd: list[ast.stmt] | None = None if fwd is None else []
         inner = replace(flow, fresh=False, count=None)  # positions inside a loop are not known statically
@@ -150,9 +154,9 @@ class Statements:
         out = self._stmts(body, inner, frame, inner_init, inner_fwd)
         frame.depth -= 1
         if not same(out.channels, flow.channels):
-            if len(init) > mark and same(out.channels, entry) and not names_in(entry) & assigned_names(inner_init):
+            if counter is not None and same(out.channels, entry) and not names_in(entry) & assigned_names(inner_init):
                 # every iteration gives what the loop starts with: no variable needed after all
-                del init[mark]
+                del init[next(k for k, st in enumerate(init) if st is counter)]
                 inner_init = [replace_name(st, flow.channels.id, entry) for st in inner_init]
                 if inner_fwd:
                     inner_fwd = [replace_name(st, flow.channels.id, entry) for st in inner_fwd]

@@ -30,15 +30,16 @@ def drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
         body = kept
 
 
-def without_dead_stores(body: list[ast.stmt]) -> list[ast.stmt]:
+def without_dead_stores(body: list[ast.stmt], top: bool = True) -> list[ast.stmt]:
     """A forward without the copies nothing reads: `x = values['box0']` that the next line
-    overwrites. Only copies of a name or a kept value are dropped (never a call), and only where
-    the next statements show it is dead (`forwarded` drops a read-back after a store)."""
+    overwrites, `x = _21` before a loop that assigns x before reading it. Only copies of a name
+    or a kept value are dropped (never a call), and only where the statements after show it is
+    dead (`forwarded` drops a read-back after a store)."""
     out: list[ast.stmt] = []
     for k, st in enumerate(body):
         if isinstance(st, ast.For):
-            st = ast.For(st.target, st.iter, without_dead_stores(st.body) or [ast.Pass()], st.orelse)
-        if _copy(st) and _overwritten(st.targets[0].id, body[k + 1 :]):
+            st = ast.For(st.target, st.iter, without_dead_stores(st.body, top=False) or [ast.Pass()], st.orelse)
+        if _copy(st) and (_overwritten(st.targets[0].id, body[k + 1 :]) or (top and st.targets[0].id not in _loads(body[k + 1 :]))):  # type: ignore[attr-defined]
             continue
         out.append(st)
     return out
