@@ -70,6 +70,9 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
                             f"probe({c})",
                             f"widen({c}, {draw(st.integers(1, 3))})",
                             f"*widen({c})" if not label else f"widen({c})",
+                            f"chain({c}, {draw(st.integers(1, 3))})",
+                            f"widths({c}, {tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))})",
+                            f"stack({c}, {draw(st.integers(1, 3))})",
                         ]
                     )
                 )
@@ -161,6 +164,28 @@ def networks(draw) -> str:
         "    conv(wide, 1)",
         "    relu",
         "    conv(in.channels, 1)",
+        "block chain(c, n):",  # values a loop names, joined with what flows after it; members a loop makes
+        "    for i in range(n):",
+        '        "c{i}": conv(c, 3, padding=1)',
+        "    concat:",
+        '        @"c0"',
+        "        identity",
+        "    out: conv(c, 1)",
+        "block widths(c, ws):",  # a loop over a tuple parameter whose items size the layers
+        "    for i, w in enumerate(ws):",
+        '        "w{i}": conv(w, 1)',
+        "        relu",
+        "    back: conv(c, 1)",
+        "block stack(c, n):",  # C2f's shape: members named by their count in a level, all joined
+        "    first: conv(c, 1)",
+        "    m:",
+        "        for i in range(n):",
+        '            "{i}": conv(c, 3, padding=1)',
+        "    concat:",
+        "        @first",
+        "        for i in range(n):",
+        '            @"{i}"',
+        "    merge: conv(c, 1)",
         "network random:",
     ]
     body += draw(long_skips(body, c, labels[1]))
