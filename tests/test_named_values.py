@@ -404,3 +404,46 @@ def test_a_loop_after_a_member_and_a_chain_in_a_loop_after_a_named_value(write_s
     m0 = getattr(module.m, "0")(c1)
     m1 = getattr(module.m, "1")(m0)
     assert torch.equal(module(x), module.last(torch.cat([c1, m0, m1], 1)))
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the module")
+def test_a_level_that_keeps_its_named_values_to_itself_is_a_class_of_its_own(write_spec):
+    """Values named and read inside a level that joins are that level's business: the network
+    around it stays an nn.Sequential, so a numbered member after branches that make members is
+    still written (it was refused, as if the network's forward had to keep `v0`)."""
+    import torch
+
+    path = write_spec(
+        "param s = 2\ninput 3x8x8\n"
+        "network net:\n"
+        "    if s > 2:\n        maxpool(2)\n"
+        '    loop:\n        for j in range(s):\n            "v{j}": conv(4, 3, padding=1)\n'
+        '        concat:\n            identity\n            @"v0"\n'
+        "    conv(2, 1)\n"
+    )
+    source = archspec.compile_torch(path)
+    assert "class Net(nn.Sequential)" in source and "class LoopBlock(nn.Module)" in source, source
+    module = archspec.build(path).eval()
+    x = torch.randn(2, 3, 8, 8)
+    v0 = module.loop.v0(x)
+    v1 = module.loop.v1(v0)
+    assert torch.equal(module(x), module[-1](torch.cat([v1, v0], 1)))
+
+
+@pytest.mark.skipif(not (HAVE_TORCH and HAVE_ONNX), reason="compares onnxruntime with the torch module")
+def test_a_value_named_in_a_loop_of_a_branch_and_read_after_the_join(write_spec):
+    """The same level shape, but a long skip reads one of its loop's values after the join (a
+    random network found it): the level is then written into the network's forward."""
+    from tests.test_onnx_backend import _agree
+
+    path = write_spec(
+        "input 4x6x6\n"
+        "network net:\n"
+        "    add:\n"
+        '        b1:\n            for i in range(2):\n                "v{i}": conv(4, 3, padding=1)\n'
+        '            concat:\n                @"v0"\n                @"v1"\n            n2: conv(4, 1)\n'
+        "        b2:\n            relu\n"
+        "    n3: relu\n"
+        "    add:\n        identity\n        @v0\n"
+    )
+    _agree(archspec.load(path))

@@ -192,6 +192,10 @@ STEPS = [
     "conv(8, 3, stride=s, padding=1)", "conv(c, 3, padding=1)", "strided(s)", "strided()", "strided(t=s + 1)", "probe", "nested", "pooled", "relu", "*nested()",
     "if s > 2:\n        maxpool(2)", "repeat s - 1:\n        strided()", "stem{i}:\n        conv(c, 3, stride=s, padding=1)\n        probe",
     "for w in widths:\n        conv(w, 3, padding=1)", "if c > 8:\n        conv(c * 2, 1)", "widen(c)",
+    # loops that name values, their count a parameter (U-Net's skips, C2f's branches)
+    'loop{i}:\n        for j in range(s):\n            "v{i}_{{j}}": conv(c, 3, padding=1)\n        concat:\n            identity\n            @"v{i}_0"',
+    'c2f{i}:\n        first{i}: conv(c, 1)\n        m:\n            for j in range(s):\n                "m{i}_{{j}}": conv(c, 3, padding=1)\n'
+    '        concat:\n            @first{i}\n            for j in range(s):\n                @"m{i}_{{j}}"',
 ]  # fmt: skip
 ENDS = ["flat(10)", "global_avgpool; flatten; linear(10)", "flatten; linear(10)", "pooled; flat(10)"]
 

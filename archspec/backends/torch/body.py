@@ -5,6 +5,7 @@ claim member positions, is the whole network one splice. Pure functions over `ar
 from __future__ import annotations
 
 from archspec.backends.torch.lowering import LOWERINGS
+from archspec.backends.torch.names import literal_start
 from archspec.ir import defs
 
 
@@ -61,6 +62,53 @@ def refs_only(body: tuple) -> bool:
 
 def reads_outer_values(body: tuple) -> bool:
     """Whether a level reads a value made before it (`classifier:` reading the backbone's `@low`):
-    a class of its own could not see it, so the parent's forward runs the level's members."""
+    a class of its own could not see it, so the parent's forward runs the level's members. A read
+    that a name computed inside may give (`@"v0"`, `@"v{j}"` of `"v{j}": ...`: the literal starts
+    agree, and are not empty) is the level's own."""
     made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
-    return any(not isinstance(r.name, str) or (r.name not in made and r.name != "input") for r in defs.refs(body))
+    starts = {literal_start(n) for n in map(_computed_name, defs.walk(body)) if n is not None} - {""}
+
+    def inner(r: defs.Ref) -> bool:
+        start = r.name if isinstance(r.name, str) else literal_start(r.name)
+        return r.name in made or r.name == "input" or any(start.startswith(p) for p in starts)
+
+    return not all(inner(r) for r in defs.refs(body))
+
+
+def _computed_name(s):
+    """The name a statement or item gives its value, where it is computed (`"v{i}": ...`)."""
+    if isinstance(s, defs.Labeled) and not isinstance(s.label, str):
+        return s.label
+    if isinstance(s, defs.Bind) and not isinstance(s.name, str):
+        return s.name
+    return None
+
+
+def own_refs(body: tuple, outputs: set[str]) -> list[defs.Ref]:
+    """The value references a class's own forward resolves: not those inside a named level that
+    joins and keeps its values to itself (none read outside it, none of the `outputs`), which
+    becomes a class of its own (a network that is otherwise a plain chain stays an nn.Sequential)."""
+    levels = [
+        s
+        for s in defs.walk(body)
+        if isinstance(s, defs.Labeled) and s.guard is None and isinstance(s.label, str) and s.label != "_" and has_join(s.body) and not reads_outer_values(s.body)
+    ]
+    while True:
+        inside = {id(r) for s in levels for r in defs.refs(s.body)}
+        rest = [r for r in defs.refs(body) if id(r) not in inside]
+        read = {r.name if isinstance(r.name, str) else literal_start(r.name) for r in rest} | outputs
+        computed = {literal_start(r.name) for r in rest if not isinstance(r.name, str)}
+        kept = [s for s in levels if not _may_make(s, read, computed)]
+        if len(kept) == len(levels):
+            return rest
+        levels = kept
+
+
+def _may_make(level: defs.Labeled, read: set[str], computed: set[str]) -> bool:
+    """Whether a level may make a value read outside it: one of the names `read` (or a name that
+    starts as one of the `computed` reads do), by a literal name or a computed one."""
+    made = {n for n in map(defs.name_made, defs.walk(level.body)) if n} | {level.label}  # type: ignore[arg-type]
+    starts = {literal_start(n) for n in map(_computed_name, defs.walk(level.body)) if n is not None}
+    if made & read or any(m.startswith(c) for m in made for c in computed):
+        return True
+    return any(r.startswith(p) or p.startswith(r) for p in starts for r in read | computed)

@@ -37,7 +37,7 @@ import ast
 from dataclasses import replace
 from typing import Any
 
-from archspec.backends.torch.body import has_join, reads_as_forward, whole_splice
+from archspec.backends.torch.body import has_join, own_refs, reads_as_forward, whole_splice
 from archspec.backends.torch.calls import Calls
 from archspec.backends.torch.expressions import Expressions
 from archspec.backends.torch.joins import Joins
@@ -211,7 +211,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             frame.used.add(py)
             frame.vars[n] = name(py)
             py_params.append((n, py))
-        refs = defs.refs(body)
+        refs = own_refs(body, {n for n, _ in self.g.outputs} if network else set())  # a level that becomes a class resolves its own
         frame.read = {r.name for r in refs if isinstance(r.name, str)}
         frame.computed = {literal_start(r.name) for r in refs if not isinstance(r.name, str)}
         made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
