@@ -447,3 +447,26 @@ def test_a_value_named_in_a_loop_of_a_branch_and_read_after_the_join(write_spec)
         "    add:\n        identity\n        @v0\n"
     )
     _agree(archspec.load(path))
+
+
+SPLICED = {
+    "a join": "block res(c, project):\n    add:\n        _:\n            conv1: conv(c, 3, padding=1, bias=false)\n            bn1: batchnorm\n"
+    "        downsample if project:\n            conv(c, 1); batchnorm\n    relu\nnetwork net:\n    *res(4, true)\n    relu\n",
+    "named values and a loop": 'block chain(c, n):\n    for i in range(n):\n        "c{i}": conv(c, 3, padding=1)\n    concat:\n        @"c0"\n'
+    "        identity\n    out: conv(c, 1)\nnetwork net:\n    *chain(4, 2)\n    relu\n",
+}
+
+
+@pytest.mark.skipif(not (HAVE_TORCH and HAVE_ONNX), reason="compares onnxruntime with the torch module")
+@pytest.mark.parametrize("what", sorted(SPLICED))
+def test_a_spliced_block_that_joins_or_names_values_is_written_in_its_callers_forward(write_spec, what):
+    """`*block(...)` adds the block's statements to the caller: its joins make the caller a class
+    with a forward (this was refused, "a join in a sequential scope"), its names are the caller's,
+    its arguments the values it was called with (`range(2)`, no `self.n` of a name the caller lacks;
+    `project=true` decides its `if` in the file, no `if True:`)."""
+    from tests.test_onnx_backend import _agree
+
+    path = write_spec("input 4x6x6\n" + SPLICED[what])
+    source = archspec.compile_torch(path)
+    assert "if True" not in source and "self.n" not in source, source
+    _agree(archspec.load(path))

@@ -48,7 +48,7 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
     forward after a loop)."""
     items = []
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["leaf", "leaf", "join", "block", "label", "loop"] if depth < 2 else ["leaf"]))
+        kind = draw(st.sampled_from(["leaf", "leaf", "join", "block", "label", "loop", "skips"] if depth < 2 else ["leaf"]))
         label = ""
         if labels[2] or draw(st.booleans()):
             labels[0] += 1
@@ -73,6 +73,7 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
                             f"chain({c}, {draw(st.integers(1, 3))})",
                             f"widths({c}, {tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))})",
                             f"stack({c}, {draw(st.integers(1, 3))})",
+                            f"*chain({c}, {draw(st.integers(1, 3))})" if not label else f"chain({c}, 1)",
                         ]
                     )
                 )
@@ -82,6 +83,13 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
             inner = draw(sequence(c, depth + 1, labels))
             items.append(f"s{labels[0]}:")
             items += ["    " + line for line in inner]
+        elif kind == "skips" and depth == 0:  # U-Net's shape: a level names values in a loop, a later loop reads them backwards
+            labels[0] += 1
+            n, k = labels[0], draw(st.integers(1, 3))
+            items += [f"enc{n}:", f"    for i in range({k}):", f'        "d{n}_{{i}}": ' + leaf(draw, c)]
+            items += [f"for i in range({k}):", "    concat:", "        identity", f'        @"d{n}_{{{k - 1} - i}}"', f'    "u{n}_{{i}}": conv({c}, 1)']
+            labels[1] += [f"d{n}_{j}" for j in range(k)]
+            labels[2] = True
         elif kind == "loop":  # values named by a computed name (U-Net's "down{i}"), read in the loop and after it
             labels[0] += 1
             prefix, k = f"v{labels[0]}_", draw(st.integers(1, 3))

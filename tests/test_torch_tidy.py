@@ -298,3 +298,29 @@ def test_members_a_loop_names_by_its_count_are_reached_by_that_count():
         scope["init"](module, 4)
         results.append(scope["forward"](module, 1, 4))
     assert results[0] == results[1]
+
+
+def test_a_constant_test_decides_in_the_file():
+    from archspec.backends.torch.tidy import constant_tests_decided
+
+    source = textwrap.dedent(
+        """
+        def f(x, flag):
+            if True:
+                x = x + 1
+            else:
+                x = x - 1
+            for i in range(3):
+                if False:
+                    x = x * 100
+                elif flag:
+                    x = x * 2
+            return x
+        """
+    )
+    fn = ast.parse(source).body[0]
+    fn.body = constant_tests_decided(fn.body)
+    after = ast.unparse(ast.fix_missing_locations(ast.Module([fn], [])))
+    assert "True" not in after and "False" not in after and "100" not in after, after
+    for args in [(1, True), (2, False)]:
+        assert run(after, *args) == run(source, *args), after

@@ -4,6 +4,8 @@ claim member positions, is the whole network one splice. Pure functions over `ar
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from archspec.backends.torch.lowering import LOWERINGS
 from archspec.backends.torch.names import literal_start
 from archspec.ir import defs
@@ -112,3 +114,33 @@ def _may_make(level: defs.Labeled, read: set[str], computed: set[str]) -> bool:
     if made & read or any(m.startswith(c) for m in made for c in computed):
         return True
     return any(r.startswith(p) or p.startswith(r) for p in starts for r in read | computed)
+
+
+def spliced(body: tuple, blocks: dict) -> tuple:
+    """`body` with each `*block(...)` replaced by that block's statements (its arguments left
+    unbound): what the questions above see of a scope that splices a block in, whose joins and
+    named values are the scope's own."""
+    out: list = []
+    for s in body:
+        if isinstance(s, defs.Line) and any(_is_splice(i) for i in s.items):
+            rest = tuple(i for i in s.items if not _is_splice(i))
+            if rest:
+                out.append(replace(s, items=rest))
+            for c in s.items:
+                if _is_splice(c):
+                    out.extend(spliced(blocks[c.callee].body, blocks))
+        elif isinstance(s, defs.If):
+            out.append(replace(s, branches=tuple((t, spliced(b, blocks)) for t, b in s.branches), orelse=spliced(s.orelse, blocks)))
+        elif isinstance(s, defs.Join):
+            out.append(replace(s, branches=spliced(s.branches, blocks)))
+        elif isinstance(s, (defs.Labeled, defs.Repeat, defs.For)):
+            out.append(replace(s, body=spliced(s.body, blocks)))
+        elif isinstance(s, defs.Idle):
+            out.append(replace(s, item=spliced((s.item,), blocks)[0]))
+        else:
+            out.append(s)
+    return tuple(out)
+
+
+def _is_splice(item) -> bool:
+    return isinstance(item, defs.Call) and item.kind == "block" and item.splice

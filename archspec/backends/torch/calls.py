@@ -135,6 +135,9 @@ class Calls:
         inner.spatial, inner.fixed, inner.network_params = frame.spatial, frame.fixed, frame.network_params
         inner.in_spatial = set(frame.spatial or ())  # `in` is what flows into the splice
         inner.depends = {p.name: frame.params_in(bound[p.name]) if p.name in bound else set() for p in d.params}
+        # the values it names and reads are the caller's (the analysis names them in the caller's scope)
+        inner.wanted, inner.read, inner.named, inner.computed, inner.computed_reads = frame.wanted, frame.read, frame.named, frame.computed, frame.computed_reads
+        inner.kept, inner.tops = frame.kept, frame.tops
         if not isinstance(flow.channels, (ast.Name, ast.Constant)):
             var = frame.channels_var()
             init.append(assign(var, flow.channels))
@@ -153,6 +156,7 @@ class Calls:
                 init.append(assign(py, value))
                 inner.vars[p.name] = name(py)
         out = self._stmts(d.body, flow, inner, init, fwd)
+        frame.kept = inner.kept  # made while writing the splice, if it kept values by computed names
         return out
 
 

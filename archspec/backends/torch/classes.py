@@ -37,7 +37,7 @@ import ast
 from dataclasses import replace
 from typing import Any
 
-from archspec.backends.torch.body import has_join, own_refs, reads_as_forward, whole_splice
+from archspec.backends.torch.body import has_join, own_refs, reads_as_forward, spliced, whole_splice
 from archspec.backends.torch.calls import Calls
 from archspec.backends.torch.expressions import Expressions
 from archspec.backends.torch.joins import Joins
@@ -51,6 +51,7 @@ from archspec.backends.torch.statements import Statements
 from archspec.backends.torch.tidy import (
     appends,
     as_module_dict,
+    constant_tests_decided,
     drop_dead_counts,
     forwarded,
     indexed_sequentials,
@@ -134,8 +135,9 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
         cls = self._unique_class(cls)
         frame, in_name, py_params = self._frame(params, body, file, in_shapes, network, extra or [])
-        idle = any(isinstance(x, defs.Idle) for x in defs.walk(body))  # an nn.Sequential would run it
-        sequential = not has_join(body) and not (network and reads_as_forward(body)) and not frame.wanted and not frame.computed and not idle and not members  # nn.Sequential runs in registration order
+        seen = spliced(body, self.defs.blocks)  # a spliced block's joins and names are this body's
+        idle = any(isinstance(x, defs.Idle) for x in defs.walk(seen))  # an nn.Sequential would run it
+        sequential = not has_join(seen) and not (network and reads_as_forward(body)) and not frame.wanted and not frame.computed and not idle and not members  # nn.Sequential runs in registration order
         init: list[ast.stmt] = []
         fwd: list[ast.stmt] | None = None if sequential else []
         frame.tops = (init, fwd) if fwd is not None else None
@@ -157,11 +159,11 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         closed = reads_only(out, {frame.vars[p].id for p, _ in py_params if isinstance(frame.vars.get(p), ast.Name)} | {in_name})  # type: ignore[union-attr]
         if not network and not closed:
             init.append(assign(attr("self", "out_channels"), out))
-        for spec, a in frame.attrs.items():
-            init.append(assign(attr("self", a), frame.vars[spec] if spec in frame.vars else name(spec)))
+        for a, value in frame.attrs.values():
+            init.append(assign(attr("self", a), value))
         args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, values or {}, in_name)
         init[:0] = prologue
-        init[:] = drop_dead_counts(without_unread_keys(forwarded(init)))
+        init[:] = drop_dead_counts(without_unread_keys(forwarded(constant_tests_decided(init))))
         if members:
             register_in_order(init, members)
         if network:  # a size taken from the graph holds for the values these had when compiled
@@ -179,7 +181,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             if as_module_dict(init_fn.body, class_body[-1].body):  # type: ignore[attr-defined]
                 base = attr("nn", "ModuleDict")
             indexed_sequentials(init_fn.body, class_body[-1].body)  # type: ignore[attr-defined]
-            class_body[-1].body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(class_body[-1].body))))  # type: ignore[attr-defined]
+            class_body[-1].body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(constant_tests_decided(class_body[-1].body)))))  # type: ignore[attr-defined]
         source = ast.ClassDef(cls, [base], [], class_body, [])
         takes_in = not network and reads_name(init_fn, in_name)
         deps = frozenset() if network else frozenset(frame.fixed)
@@ -211,6 +213,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             frame.used.add(py)
             frame.vars[n] = name(py)
             py_params.append((n, py))
+        body = spliced(body, self.defs.blocks)  # a spliced block's names are this body's
         refs = own_refs(body, {n for n, _ in self.g.outputs} if network else set())  # a level that becomes a class resolves its own
         frame.read = {r.name for r in refs if isinstance(r.name, str)}
         frame.computed = {literal_start(r.name) for r in refs if not isinstance(r.name, str)}

@@ -56,18 +56,18 @@ class Expressions:
         def var(n: str, span) -> ast.expr:
             if n in frame.loop_vars:
                 return frame.vars[n]
-            self._var(n, frame)
-            a = frame.attrs.get(n)
-            if a is None:
-                a = attribute_name(identifier(n), set(frame.attrs.values()))
-                frame.attrs[n] = a
-            return attr("self", a)
+            value = self._var(n, frame)
+            if isinstance(value, ast.Constant):  # a spliced block's argument: forward reads the value itself
+                return const(value.value)
+            key = ast.dump(value)  # by what __init__ holds: a splice's `n` and its caller's may differ
+            if key not in frame.attrs:
+                frame.attrs[key] = (attribute_name(identifier(n), {a for a, _ in frame.attrs.values()}), value)
+            return attr("self", frame.attrs[key][0])
 
         def in_field(f: str, span) -> ast.expr:
             if f in ("channels", "features"):
                 if "__in_channels__" not in frame.attrs:
-                    frame.attrs["__in_channels__"] = "in_channels"
-                    frame.vars["__in_channels__"] = frame.in_channels
+                    frame.attrs["__in_channels__"] = ("in_channels", frame.in_channels)
                 return attr("self", "in_channels")
             return self._in_field(f, frame, span)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
-from archspec.backends.torch.body import has_join, reads_outer_values
+from archspec.backends.torch.body import has_join, reads_outer_values, spliced
 from archspec.backends.torch.names import class_name, local_name, snake_case
 from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, substitute
 from archspec.backends.torch.scope import IN, Emitted, Flow, Frame
@@ -25,9 +25,10 @@ class Levels:
 
     def _level(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level (`features:`, a numbered branch): an nn.Sequential, or a class of its own if it joins."""
-        if fwd is not None and (self._makes_read_values(body, frame) or reads_outer_values(body)):
+        seen = spliced(body, self.defs.blocks)  # a spliced block's joins and names are the level's
+        if fwd is not None and (self._makes_read_values(seen, frame) or reads_outer_values(seen)):
             return self._level_inline(label, body, flow, frame, init, fwd)
-        if has_join(body):
+        if has_join(seen):
             return self._level_class(label, body, flow, frame, init, fwd, span)
         local = frame.internal(local_name(label))
         inner = Flow(flow.channels, flow.rank, 0, name(local))

@@ -61,7 +61,7 @@ class Frame:
     in_shapes: list[tuple[int, ...]]  # the shapes `in` had in the instances
     used: set[str] = field(default_factory=set)  # Python names taken in the function
     loop_vars: set[str] = field(default_factory=set)  # spec names bound by a loop around the current statement
-    attrs: dict[str, str] = field(default_factory=dict)  # spec name -> self attribute forward reads it from
+    attrs: dict[str, tuple[str, ast.expr]] = field(default_factory=dict)  # what __init__ holds (ast.dump) -> the self attribute forward reads it from, and that value
     globals: set[str] = field(default_factory=set)  # file parameters it read
     file: str = ""  # the spec file whose parameters are its globals
     lets: dict[str, ast.expr] = field(default_factory=dict)  # Python local -> its value, for locals assigned once at the top

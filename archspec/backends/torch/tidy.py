@@ -226,6 +226,22 @@ def _literal_ends(e: ast.expr) -> tuple[str, str, bool] | None:
     return start, end, True
 
 
+def constant_tests_decided(body: list[ast.stmt]) -> list[ast.stmt]:
+    """`if True: a else: b` -> `a`: a test the writer made constant (a spliced block's `if project`
+    with `project=true`) decides there and then, as a careful writer would leave it out."""
+    out: list[ast.stmt] = []
+    for st in body:
+        if isinstance(st, ast.If) and isinstance(st.test, ast.Constant):
+            out.extend(constant_tests_decided(st.body if st.test.value else st.orelse))
+            continue
+        if isinstance(st, ast.If):
+            st = ast.If(st.test, constant_tests_decided(st.body) or [ast.Pass()], constant_tests_decided(st.orelse))
+        elif isinstance(st, ast.For):
+            st = ast.For(st.target, st.iter, constant_tests_decided(st.body) or [ast.Pass()], st.orelse)
+        out.append(st)
+    return out
+
+
 def _copy(st: ast.stmt) -> bool:
     """`x = y` or `x = values[...]`: a copy of a reference, nothing computed."""
     if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
