@@ -6,7 +6,7 @@ in classes, optional members, block variants, blocks whose instances take differ
 branches or repeat counts; long skips that read a value named anywhere earlier, and networks
 that return two values, issue 17; sizes read from `in`, defaults over other parameters and
 `in` in a splice; loops that name values by a computed name, read inside the loop, after it
-and as long skips) beyond the shipped specs. tests/test_onnx_backend.py runs the same networks
+and as long skips; spliced blocks that join; `members` and `idle`) beyond the shipped specs. tests/test_onnx_backend.py runs the same networks
 against onnxruntime, which checks what the modules compute. `RANDOM_EXAMPLES=600` searches harder. Compiling them needs no torch and runs
 without it; verifying the modules needs torch and skips without it.
 """
@@ -43,9 +43,9 @@ def leaf(draw, c: int) -> str:
 @st.composite
 def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
     """Items that keep `c` channels and the spatial size, one item a line. `labels`: the count
-    that keeps labels apart, the values loops name (`"v3_0"`), and whether a loop came before:
-    then every member gets a label (the torch backend cannot number a member of a class with a
-    forward after a loop)."""
+    that keeps labels apart, the values loops name (`"v3_0"`), whether a loop came before (then
+    every member gets a label: the torch backend cannot number a member of a class with a
+    forward after a loop), and whether `*chain` did (its names are the network's: once)."""
     items = []
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["leaf", "leaf", "join", "block", "label", "loop", "skips"] if depth < 2 else ["leaf"]))
@@ -73,11 +73,14 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
                             f"chain({c}, {draw(st.integers(1, 3))})",
                             f"widths({c}, {tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))})",
                             f"stack({c}, {draw(st.integers(1, 3))})",
-                            f"*chain({c}, {draw(st.integers(1, 3))})" if not label else f"chain({c}, 1)",
+                            f"*chain({c}, {draw(st.integers(1, 3))})" if not label and not labels[3] else f"chain({c}, 1)",
+                            f"headed({c})",
                         ]
                     )
                 )
             )
+            if items[-1].startswith("*chain("):  # its loop takes member positions: label what follows; its names, once
+                labels[2] = labels[3] = True
         elif kind == "label":
             labels[0] += 1
             inner = draw(sequence(c, depth + 1, labels))
@@ -124,7 +127,7 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
 @st.composite
 def networks(draw) -> str:
     c = draw(st.sampled_from([4, 6]))
-    labels: list = [0, [], False]
+    labels: list = [0, [], False, False]
     body = draw(sequence(c, 0, labels))
     lines = [
         f"input {c}x6x6",
@@ -194,6 +197,11 @@ def networks(draw) -> str:
         "        for i in range(n):",
         '            @"{i}"',
         "    merge: conv(c, 1)",
+        "block headed(c):",  # registered in another order than it runs, with a member it never runs
+        "    members out, spare, body",
+        "    body: conv(c, 3, padding=1)",
+        "    idle spare: conv(c, 1)",
+        "    out: conv(c, 1)",
         "network random:",
     ]
     body += draw(long_skips(body, c, labels[1]))
