@@ -105,6 +105,17 @@ CASES = [
         [],
         ["x = c"],
     ),
+    (  # an entry made by a call is kept, and so is its dict, though nothing reads it
+        """
+        def f(x):
+            values = {}
+            values['a'] = abs(x)
+            return x
+        """,
+        [(-1,)],
+        [],
+        ["values = {}", "values['a'] = abs(x)"],
+    ),
     (  # a copy read twice must stay
         """
         def f(x):

@@ -176,9 +176,6 @@ def without_unread_keys(body: list[ast.stmt]) -> list[ast.stmt]:
             whole.add(n.id)
 
     def unread(st: ast.stmt) -> bool:
-        target = st.target if isinstance(st, ast.AnnAssign) else st.targets[0] if isinstance(st, ast.Assign) and len(st.targets) == 1 else None
-        if isinstance(target, ast.Name) and isinstance(st.value, ast.Dict) and not st.value.keys:  # type: ignore[union-attr]
-            return target.id not in whole and target.id not in reads
         if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Subscript)):
             return False
         d = st.targets[0].value
@@ -200,7 +197,17 @@ def without_unread_keys(body: list[ast.stmt]) -> list[ast.stmt]:
                 out.append(st)
         return out
 
-    return kept(body)
+    body = kept(body)
+    used = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return [st for st in body if _empty_dict(st) is None or _empty_dict(st) in used]  # a dict nothing uses now
+
+
+def _empty_dict(st: ast.stmt) -> str | None:
+    """The name `values: dict[...] = {}` (or `values = {}`) declares, if `st` is such a statement."""
+    target = st.target if isinstance(st, ast.AnnAssign) else st.targets[0] if isinstance(st, ast.Assign) and len(st.targets) == 1 else None
+    if isinstance(target, ast.Name) and isinstance(st.value, ast.Dict) and not st.value.keys:  # type: ignore[union-attr]
+        return target.id
+    return None
 
 
 def _may_equal(a: ast.expr, b: ast.expr) -> bool:
