@@ -470,3 +470,14 @@ def test_a_spliced_block_that_joins_or_names_values_is_written_in_its_callers_fo
     source = archspec.compile_torch(path)
     assert "if True" not in source and "self.n" not in source, source
     _agree(archspec.load(path))
+
+
+@pytest.mark.skipif(not (HAVE_TORCH and HAVE_ONNX), reason="compares onnxruntime with the torch module")
+@pytest.mark.parametrize("wide", [False, True])
+def test_an_if_whose_branches_leave_the_value_in_different_variables(write_spec, wide):
+    """After `@a` the value is in `a`; an `if` whose one branch computes from it leaves it in x
+    and the other in `a`: the branch that leaves it in `a` copies it to x (this was refused)."""
+    from tests.test_onnx_backend import _agree
+
+    path = write_spec("param wide = false\ninput 4x6x6\nnetwork net:\n    a: conv(4, 1)\n    relu\n    @a\n    if wide:\n        conv(4, 3, padding=1)\n    out: conv(2, 1)\n")
+    _agree(archspec.load(path, wide=wide))

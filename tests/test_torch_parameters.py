@@ -114,6 +114,8 @@ SPATIAL = {
     "a-flatten-of-one-pixel": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    maxpool(8)\n    flatten\n    linear(10)\n"),
     "the-channels-are-free": ("c", 4, False, "network net:\n    conv(8, 3)\n    conv(8, 3, stride=2, padding=1, groups=c)\n    conv(c, 1)\n    flatten\n    linear(10)\n"),
     "pooled-first-is-free": ("s", 1, False, "block classifier:\n    adaptive_avgpool(2)\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    classifier\n"),
+    "a-join-branch-that-pools": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    mul:\n        identity\n        _:\n            adaptive_avgpool(1)\n            sigmoid\n    flatten\n    linear(10)\n"),
+    "a-value-kept-before-a-pool": ("s", 1, True, "network net:\n    a: conv(8, 3, stride=s, padding=1)\n    adaptive_avgpool(1)\n    @a\n    flatten\n    linear(10)\n"),
     "the-file-parameter-read-by-the-block": ("s", 1, True, "block tail:\n    conv(8, 3, stride=s, padding=1)\n    flatten\n    linear(10)\n\nnetwork net:\n    tail\n"),
 }
 
@@ -192,6 +194,8 @@ STEPS = [
     "conv(8, 3, stride=s, padding=1)", "conv(c, 3, padding=1)", "strided(s)", "strided()", "strided(t=s + 1)", "probe", "nested", "pooled", "relu", "*nested()",
     "if s > 2:\n        maxpool(2)", "repeat s - 1:\n        strided()", "stem{i}:\n        conv(c, 3, stride=s, padding=1)\n        probe",
     "for w in widths:\n        conv(w, 3, padding=1)", "if c > 8:\n        conv(c * 2, 1)", "widen(c)",
+    "mul:\n        identity\n        _:\n            adaptive_avgpool(1)\n            sigmoid",  # SE's gate: the pool in one branch only
+    "kept{i}: relu\n    adaptive_avgpool(1)\n    @kept{i}",  # a value kept before a pool and read after it
     # loops that name values, their count a parameter (U-Net's skips, C2f's branches)
     'loop{i}:\n        for j in range(s):\n            "v{i}_{{j}}": conv(c, 3, padding=1)\n        concat:\n            identity\n            @"v{i}_0"',
     'c2f{i}:\n        first{i}: conv(c, 1)\n        m:\n            for j in range(s):\n                "m{i}_{{j}}": conv(c, 3, padding=1)\n'
@@ -216,9 +220,10 @@ def _shapes(module) -> dict[str, tuple[int, ...]]:
 def test_random_networks_called_with_other_values_equal_set_or_refuse(text, values):
     try:
         compiled = _module(_compile(text), "compiled")
-    except archspec.ArchspecError as err:  # the two refusals docs/torch.md names for these blocks, located
+    except archspec.ArchspecError as err:  # the refusals docs/torch.md names for these steps, located
         (d,) = err.diagnostics
-        assert d.span is not None and ("in.height inside a spliced block" in d.message or "instances take different values of it" in d.message), d.message
+        named = ("in.height inside a spliced block", "instances take different values of it", "a numbered member of a class with a forward")
+        assert d.span is not None and any(n in d.message for n in named), d.message
         event("refused when compiled")
         return
     try:

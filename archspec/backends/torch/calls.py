@@ -44,8 +44,11 @@ class Calls:
             if why is not None:
                 raise Unsupported(why, c.span)
         op = OPS[c.callee]
-        if frame.spatial is not None and op.fixes_spatial and frame.depth == 0 and not frame.params_in_args(c):
-            frame.spatial.clear()  # a fixed output size: what came before no longer matters
+        # a fixed output size: what came before no longer matters, unless another branch of a join
+        # passes it on (SE's `mul: identity; _: adaptive_avgpool(1) ...`); a value kept before and
+        # read later brings its own back (`NamedValues._ref`)
+        if frame.spatial is not None and op.fixes_spatial and frame.depth == 0 and not frame.joining and not frame.params_in_args(c):
+            frame.spatial.clear()
         else:  # the arguments that set the spatial size (a window's kernel, stride, padding)
             frame.spatial_reads(*(e for n, e in exprs.items() if n in op.spatial))
         if record.flattens:
@@ -137,7 +140,7 @@ class Calls:
         inner.depends = {p.name: frame.params_in(bound[p.name]) if p.name in bound else set() for p in d.params}
         # the values it names and reads are the caller's (the analysis names them in the caller's scope)
         inner.wanted, inner.read, inner.named, inner.computed, inner.computed_reads = frame.wanted, frame.read, frame.named, frame.computed, frame.computed_reads
-        inner.kept, inner.tops = frame.kept, frame.tops
+        inner.kept, inner.tops, inner.joining, inner.kept_spatial = frame.kept, frame.tops, frame.joining, frame.kept_spatial
         if not isinstance(flow.channels, (ast.Name, ast.Constant)):
             var = frame.channels_var()
             init.append(assign(var, flow.channels))

@@ -41,6 +41,7 @@ class Joins:
         results: list[tuple[str, ast.expr | None, Flow]] = []  # (variable, guard as Python, flow)
         count = flow.count
         taken_vars = {x}
+        frame.joining += 1
         for b, guard in branches:
             if isinstance(b, (defs.Repeat, defs.For)):
                 results.append(self._loop_of_refs(b, flow, frame))
@@ -97,6 +98,7 @@ class Joins:
         channels = self._join_channels(kind, results, flow)
         ranks = {r.rank for _, _, r in results}
         target = flow.target if flow.prefix is not None else None  # members after it go where those before went
+        frame.joining -= 1
         return Flow(channels, ranks.pop() if len(ranks) == 1 else flow.rank, count, target, flow.out, flow.out, True, flow.prefix)
 
     def _loop_of_refs(self, loop: defs.Repeat | defs.For, flow: Flow, frame: Frame) -> tuple[str, None, Flow]:

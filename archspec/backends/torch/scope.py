@@ -66,6 +66,7 @@ class Frame:
     file: str = ""  # the spec file whose parameters are its globals
     lets: dict[str, ast.expr] = field(default_factory=dict)  # Python local -> its value, for locals assigned once at the top
     depth: int = 0  # how many ifs and loops the current statement sits in
+    joining: int = 0  # how many joins' branches it sits in
     fwd_used: set[str] = field(default_factory=lambda: {"x", *PYTHON_NAMES})  # names taken in forward
     reserved: set[str] = field(default_factory=set)  # the spec's own names in the body: internal names avoid them
     channel_vars: set[str] = field(default_factory=set)  # locals that hold the running channel count
@@ -87,6 +88,9 @@ class Frame:
     computed: set[str] = field(default_factory=set)  # the literal starts of the names such reads compute ("down")
     computed_reads: set[str] = field(default_factory=set)  # the names those reads gave, in the graph's instances
     kept: tuple[str, str] | None = None  # (forward's dict, __init__'s dict)
+    # what the spatial size of each value kept by name depended on (a computed name's under ""):
+    # a later `@name` brings it back into `spatial`
+    kept_spatial: dict[str, set[str]] = field(default_factory=dict)
     tops: tuple[list, list] | None = None  # (__init__'s, forward's) top-level statements
 
     def params_in(self, e: irx.Expr | None) -> set[str]:

@@ -220,15 +220,18 @@ class Statements:
                 i.extend(placeholder(m) for m in everyone if m not in b)
         keep = tests_needed(inits)
         init.extend(branches_written([tests[k] for k in keep], [inits[k] for k in keep] + [inits[-1]]))
+        var = outs[0].var
+        if fwd is not None and not all(o.var == var for o in outs):  # one branch leaves a kept value (`@a`), another x: x
+            var = flow.out
+            for o, f in zip(outs, fwds):
+                if o.var != var:
+                    f.append(assign(var, name(o.var)))
         if fwd is not None and any(fwds):  # forward tests only what changes the calls it makes, not which module a member is
             keep = tests_needed(fwds)
             fwd.extend(branches_written([self._fwd(branches[k][0], frame) for k in keep], [fwds[k] for k in keep] + [fwds[-1]]))
         ranks = {o.rank for o in outs}
         if len(ranks) > 1:
             raise Unsupported("branches of an if that give values of different rank", None)
-        var = outs[0].var
-        if not all(o.var == var for o in outs):
-            raise Unsupported("branches of an if that leave the value in different variables", None)
         fresh = all(o.fresh for o in outs)
         return Flow(channels, outs[0].rank, counts.pop() if len(counts) == 1 else None, flow.target, var, outs[0].out, fresh, flow.prefix)
 

@@ -26,6 +26,7 @@ class NamedValues:
         by_computed = spec_name in frame.computed_reads  # a computed `@"{level}"` reads it
         if spec_name not in frame.wanted and not by_computed:
             return flow
+        self._keep_spatial(spec_name, frame)
         if fwd is None:
             raise Unsupported(f"a value named '{spec_name}' inside a sequential level and read outside it", span)
         if spec_name in frame.named:
@@ -76,12 +77,23 @@ class NamedValues:
         if fwd is None:
             raise Unsupported("a value named in a loop inside a sequential level", span)
         tensors, channels = self._kept(frame)
+        self._keep_spatial("", frame)
         init.append(assign(ast.Subscript(name(channels), self._expr(label, frame), ast.Store()), flow.channels))
         fwd.append(assign(ast.Subscript(name(tensors), self._fwd(label, frame), ast.Store()), name(flow.var)))
         return replace(flow, fresh=False)
 
+    def _keep_spatial(self, spec_name: str, frame: Frame) -> None:
+        """What the kept value's spatial size depends on, for a later `@name` (every computed name under "")."""
+        if frame.spatial is not None:
+            frame.kept_spatial.setdefault(spec_name, set()).update(frame.spatial)
+            if spec_name in frame.computed:  # a literal `@box0` of a value a computed name makes reads the dict
+                frame.kept_spatial.setdefault("", set()).update(frame.spatial)
+
     def _ref(self, ref: defs.Ref, flow: Flow, frame: Frame, fwd: list | None) -> Flow:
         """`@down1`: what flows now is that kept value (its forward local, its channels)."""
+        if frame.spatial is not None:  # and its spatial size, with what that depended on
+            literal = isinstance(ref.name, str) and ref.name in frame.kept_spatial
+            frame.spatial |= frame.kept_spatial[ref.name] if literal else set().union(*frame.kept_spatial.values())  # type: ignore[index]
         if fwd is None:
             raise Unsupported(f"'@{ref.name if isinstance(ref.name, str) else '...'}' inside a sequential level", ref.span)
         if not isinstance(ref.name, str):
