@@ -82,6 +82,18 @@ def test_network_parameters_are_constructor_arguments(write_spec):
     assert "for _ in range(blocks):" in src and "nn.Conv2d(channels, width * 2, 1)" in src and "nn.Linear(channels * 8 * 8, width)" in src
 
 
+@pytest.mark.parametrize(("spec", "cls"), [("densenet121", "DenseNet"), ("mobilenet_v3_large", "MobileNetV3")])
+def test_a_block_the_network_splices_whole_has_its_arguments_annotated(spec, cls):
+    """`*densenet(32, (6, 12, 24, 16), 64, ...)`: the block has no instance of its own, so its
+    arguments' types come from the values the network calls it with (`growth: int`,
+    `blocks: tuple[int, ...]`), as torchvision annotates DenseNet's."""
+    import ast
+
+    tree = ast.parse(archspec.compile_torch(SPECS / f"{spec}.arch"))
+    init = next(f for c in tree.body if isinstance(c, ast.ClassDef) and c.name == cls for f in c.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    assert all(a.annotation is not None for a in init.args.args[1:]), ast.unparse(init.args)
+
+
 def test_sizes_the_spec_computes_are_written_as_its_expressions():
     mobilenet = archspec.compile_torch(SPECS / "mobilenet_v2.arch")
     assert "padding=(kernel - 1) // 2" in mobilenet and "padding: int" not in mobilenet

@@ -102,6 +102,14 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         d = self.defs.blocks[block]
         shapes = [self.scope_input.get(p, ()) for p in self.instances.get(block, [])]
         values = {p.name: [self.g.scopes[s].args.get(p.name) for s in self.instances.get(block, [])] for p in d.params}
+        only = whole_splice(self.defs.network.body)
+        if only is not None and only.callee == block:  # `*densenet(32, ...)`: no instance of its own; the values it is called with
+            env = Env(dict(self.g.params), Env(dict(self.defs.globals.get(self.defs.network.file, {}))))
+            for spec, e in bind_args(only, [p.name for p in d.params]).items():
+                try:
+                    values[spec].append(evaluate(e, env))
+                except Exception:  # an argument the graph alone cannot evaluate: no annotation from it
+                    values[spec].append(None)
         em = self._write(
             class_name(d.name), d.params, d.body, d.file, shapes, docstring=f"The block `{d.name}` of {d.span.file}:{d.span.line}.", values=values, members=d.members
         )
