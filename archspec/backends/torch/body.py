@@ -67,14 +67,20 @@ def reads_outer_values(body: tuple) -> bool:
     a class of its own could not see it, so the parent's forward runs the level's members. A read
     that a name computed inside may give (`@"v0"`, `@"v{j}"` of `"v{j}": ...`: the literal starts
     agree, and are not empty) is the level's own."""
-    made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
-    starts = {literal_start(n) for n in map(_computed_name, defs.walk(body)) if n is not None} - {""}
+    made, starts = _names_made(body)
+    starts -= {""}
 
     def inner(r: defs.Ref) -> bool:
         start = r.name if isinstance(r.name, str) else literal_start(r.name)
         return r.name in made or r.name == "input" or any(start.startswith(p) for p in starts)
 
     return not all(inner(r) for r in defs.refs(body))
+
+
+def _names_made(body: tuple) -> tuple[set[str], set[str]]:
+    """The names a body gives its values: the literal ones, and the literal starts of the computed ones."""
+    made = {n for n in map(defs.name_made, defs.walk(body)) if n is not None}
+    return made, {literal_start(n) for n in map(_computed_name, defs.walk(body)) if n is not None}
 
 
 def _computed_name(s):
@@ -109,8 +115,8 @@ def own_refs(body: tuple, outputs: set[str]) -> list[defs.Ref]:
 def _may_make(level: defs.Labeled, read: set[str], computed: set[str]) -> bool:
     """Whether a level may make a value read outside it: one of the names `read` (or a name that
     starts as one of the `computed` reads do), by a literal name or a computed one."""
-    made = {n for n in map(defs.name_made, defs.walk(level.body)) if n} | {level.label}  # type: ignore[arg-type]
-    starts = {literal_start(n) for n in map(_computed_name, defs.walk(level.body)) if n is not None}
+    made, starts = _names_made(level.body)
+    made.add(level.label)  # type: ignore[arg-type]
     if made & read or any(m.startswith(c) for m in made for c in computed):
         return True
     return any(r.startswith(p) or p.startswith(r) for p in starts for r in read | computed)

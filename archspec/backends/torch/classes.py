@@ -142,8 +142,8 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
     ) -> Emitted:
         """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
         cls = self._unique_class(cls)
-        frame, in_name, py_params = self._frame(params, body, file, in_shapes, network, extra or [])
         seen = spliced(body, self.defs.blocks)  # a spliced block's joins and names are this body's
+        frame, in_name, py_params = self._frame(params, body, seen, file, in_shapes, network, extra or [])
         idle = any(isinstance(x, defs.Idle) for x in defs.walk(seen))  # an nn.Sequential would run it
         sequential = not has_join(seen) and not (network and reads_as_forward(body)) and not frame.wanted and not frame.computed and not idle and not members  # nn.Sequential runs in registration order
         init: list[ast.stmt] = []
@@ -199,9 +199,10 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         self.order.append(em)
         return em
 
-    def _frame(self, params, body: tuple, file: str, in_shapes, network: bool, extra: list[str]) -> tuple[Frame, str, list[tuple[str, str]]]:
+    def _frame(self, params, body: tuple, seen: tuple, file: str, in_shapes, network: bool, extra: list[str]) -> tuple[Frame, str, list[tuple[str, str]]]:
         """The names a class's functions start with: its parameters' Python names (first the
-        spec's `params`, then `extra`), the channels flowing in, and the values the body reads by name."""
+        spec's `params`, then `extra`), the channels flowing in, and the values the body reads by
+        name (in `seen`, the body with its splices' statements)."""
         frame = Frame({}, name("in_channels"), in_shapes, file=file)
         frame.used |= PYTHON_NAMES | self.class_names
         spec_names = defs.bound_names(body) | {p.name for p in params} | set(extra)
@@ -221,7 +222,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             frame.used.add(py)
             frame.vars[n] = name(py)
             py_params.append((n, py))
-        body = spliced(body, self.defs.blocks)  # a spliced block's names are this body's
+        body = seen  # a spliced block's names are this body's
         refs = own_refs(body, {n for n, _ in self.g.outputs} if network else set())  # a level that becomes a class resolves its own
         frame.read = {r.name for r in refs if isinstance(r.name, str)}
         frame.computed = {literal_start(r.name) for r in refs if not isinstance(r.name, str)}

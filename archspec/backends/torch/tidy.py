@@ -30,16 +30,16 @@ def drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
         body = kept
 
 
-def without_dead_stores(body: list[ast.stmt], top: bool = True) -> list[ast.stmt]:
+def without_dead_stores(body: list[ast.stmt], live_after: frozenset[str] = frozenset()) -> list[ast.stmt]:
     """A forward without the copies nothing reads: `x = values['box0']` that the next line
     overwrites, `x = _21` before a loop that assigns x before reading it. Only copies of a name
-    or a kept value are dropped (never a call), and only where the statements after show it is
-    dead (`forwarded` drops a read-back after a store)."""
+    or a kept value are dropped (never a call), and only where nothing after may read them
+    (`_live`; `forwarded` drops a read-back after a store)."""
     out: list[ast.stmt] = []
     for k, st in enumerate(body):
-        if isinstance(st, ast.For):
-            st = ast.For(st.target, st.iter, without_dead_stores(st.body, top=False) or [ast.Pass()], st.orelse)
-        if _copy(st) and (_overwritten(st.targets[0].id, body[k + 1 :]) or (top and st.targets[0].id not in _loads(body[k + 1 :]))):  # type: ignore[attr-defined]
+        if isinstance(st, ast.For):  # after its body: the next iteration, then what follows the loop
+            st = ast.For(st.target, st.iter, without_dead_stores(st.body, frozenset(_live(body[k + 1 :], live_after) | _loads([st]))) or [ast.Pass()], st.orelse)
+        if _copy(st) and st.targets[0].id not in _live(body[k + 1 :], live_after):  # type: ignore[attr-defined]
             continue
         out.append(st)
     return out
@@ -101,7 +101,7 @@ def _inlined(body: list[ast.stmt], live_after: set[str]) -> list[ast.stmt]:
     blocks; for a loop body, the loop itself too)."""
     out = []
     for k, st in enumerate(body):
-        later = live_after | _loads(body[k + 1 :])
+        later = _live(body[k + 1 :], live_after)
         if isinstance(st, ast.If):
             st = ast.If(st.test, _inlined(st.body, later), _inlined(st.orelse, later))
         elif isinstance(st, ast.For):
@@ -115,12 +115,22 @@ def _inlined(body: list[ast.stmt], live_after: set[str]) -> list[ast.stmt]:
             j = k + 1
             while j < len(out) and _copy(out[j]) and out[j].targets[0].id not in names_in(value) | {var} and var not in names_in(out[j].value):  # type: ignore[attr-defined]
                 j += 1
-            if j < len(out) and _inlinable(out[j], var, var not in live_after | _loads(out[j + 1 :])):
+            if j < len(out) and _inlinable(out[j], var, var not in _live(out[j + 1 :], live_after)):
                 out[j] = replace_name(out[j], var, value)
                 del out[k]
                 continue
         k += 1
     return out
+
+
+def _live(rest: list[ast.stmt], live_after: set[str] | frozenset[str]) -> set[str]:
+    """The names that may be read after a point: those `rest` reads before assigning them, and
+    those read after the block (`live_after`) that `rest` does not surely assign first (none
+    where `rest` returns)."""
+    exposed, killed = _exposed(rest)
+    if any(isinstance(st, ast.Return) for st in rest):
+        return exposed
+    return exposed | (set(live_after) - killed)
 
 
 def _loads(stmts: list[ast.stmt]) -> set[str]:
@@ -189,10 +199,7 @@ def without_unread_keys(body: list[ast.stmt]) -> list[ast.stmt]:
     def kept(stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         for st in stmts:
-            if isinstance(st, ast.If):
-                st = ast.If(st.test, kept(st.body) or [ast.Pass()], kept(st.orelse))
-            elif isinstance(st, ast.For):
-                st = ast.For(st.target, st.iter, kept(st.body) or [ast.Pass()], st.orelse)
+            st = _bodies_mapped(st, kept)
             if not unread(st):
                 out.append(st)
         return out
@@ -241,12 +248,17 @@ def constant_tests_decided(body: list[ast.stmt]) -> list[ast.stmt]:
         if isinstance(st, ast.If) and isinstance(st.test, ast.Constant):
             out.extend(constant_tests_decided(st.body if st.test.value else st.orelse))
             continue
-        if isinstance(st, ast.If):
-            st = ast.If(st.test, constant_tests_decided(st.body) or [ast.Pass()], constant_tests_decided(st.orelse))
-        elif isinstance(st, ast.For):
-            st = ast.For(st.target, st.iter, constant_tests_decided(st.body) or [ast.Pass()], st.orelse)
-        out.append(st)
+        out.append(_bodies_mapped(st, constant_tests_decided))
     return out
+
+
+def _bodies_mapped(st: ast.stmt, f) -> ast.stmt:
+    """An if or a loop with `f` applied to each body it holds (`pass` where one is left empty); any other statement as it is."""
+    if isinstance(st, ast.If):
+        return ast.If(st.test, f(st.body) or [ast.Pass()], f(st.orelse))
+    if isinstance(st, ast.For):
+        return ast.For(st.target, st.iter, f(st.body) or [ast.Pass()], st.orelse)
+    return st
 
 
 def _copy(st: ast.stmt) -> bool:
@@ -255,21 +267,6 @@ def _copy(st: ast.stmt) -> bool:
         return False
     v = st.value
     return isinstance(v, ast.Name) or (isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name) and not any(isinstance(n, ast.Call) for n in ast.walk(v)))
-
-
-def _overwritten(var: str, rest: list[ast.stmt]) -> bool:
-    """Whether `var` is assigned again by a plain statement, or the function returns, before anything reads it."""
-    for st in rest:
-        loads = any(isinstance(n, ast.Name) and n.id == var and isinstance(n.ctx, ast.Load) for n in ast.walk(st))
-        if loads:
-            return False
-        if isinstance(st, ast.Assign) and any(isinstance(t, ast.Name) and t.id == var for t in st.targets):
-            return True
-        if isinstance(st, ast.Return):  # returned without reading it
-            return True
-        if not isinstance(st, (ast.Assign, ast.Expr)):  # a loop or a branch may not run
-            return False
-    return False
 
 
 def _without_dead_counts(st: ast.stmt, read: set[str]) -> ast.stmt:
