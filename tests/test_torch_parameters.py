@@ -117,6 +117,16 @@ SPATIAL = {
     "a-join-branch-that-pools": ("s", 1, True, "network net:\n    conv(8, 3, stride=s, padding=1)\n    mul:\n        identity\n        _:\n            adaptive_avgpool(1)\n            sigmoid\n    flatten\n    linear(10)\n"),
     "a-value-kept-before-a-pool": ("s", 1, True, "network net:\n    a: conv(8, 3, stride=s, padding=1)\n    adaptive_avgpool(1)\n    @a\n    flatten\n    linear(10)\n"),
     "the-file-parameter-read-by-the-block": ("s", 1, True, "block tail:\n    conv(8, 3, stride=s, padding=1)\n    flatten\n    linear(10)\n\nnetwork net:\n    tail\n"),
+    # what a block's output size depends on is the block's own: a block that pools to a fixed size
+    # last, or takes only channels, leaves the size free; one that pools inside a join does not
+    "a-block-that-pools-last-is-free": ("s", 1, False, "block pooled:\n    conv(8, 1)\n    adaptive_avgpool(2)\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    pooled\n    flatten\n    linear(10)\n"),
+    "a-block-of-channels-is-free": ("c", 4, False, "block unit(k):\n    conv(k, 3, padding=1)\n    relu\n\nnetwork net:\n    conv(8, 3, stride=2, padding=1)\n    unit(c)\n    flatten\n    linear(10)\n"),
+    "a-block-that-pools-in-a-join": ("s", 1, True, "block gate:\n    adaptive_avgpool(1)\n    sigmoid\n\nnetwork net:\n    conv(8, 3, stride=s, padding=1)\n    mul:\n        identity\n        gate\n    flatten\n    linear(10)\n"),
+    # a loop's count moves the size only where its body does
+    "a-loop-that-keeps-the-size-is-free": ("s", 1, False, "network net:\n    conv(8, 3, stride=2, padding=1)\n    repeat s:\n        conv(8, 3, padding=1)\n    flatten\n    linear(10)\n"),
+    "a-loop-of-blocks-that-keep-it-is-free": ("s", 3, False, "block unit(k):\n    conv(k, 3, padding=1)\n\nnetwork net:\n    conv(8, 3, stride=2, padding=1)\n    for j in range(s):\n        unit(8 + j)\n    flatten\n    linear(10)\n"),
+    "a-loop-that-strides": ("s", 1, True, "network net:\n    repeat s:\n        conv(8, 3, stride=2, padding=1)\n    flatten\n    linear(10)\n"),
+    "a-loop-of-blocks-that-stride": ("s", 1, True, "block down:\n    conv(8, 3, stride=2, padding=1)\n\nnetwork net:\n    repeat s:\n        down\n    flatten\n    linear(10)\n"),
 }
 
 

@@ -99,7 +99,7 @@ class Calls:
         bound = bind_args(c, [p.name for p in d.params])
         defaults = {p.name: p.default for p in d.params if p.default is not None}
         frame.fixed |= self._call_fixes(em, bound, defaults, d.file == frame.file, frame)
-        frame.spatial_reads(*(a.value for a in c.args))
+        self._call_moves(em, bound, defaults, d.file == frame.file, frame, [a.value for a in c.args])
         args, kwargs = self._call_args(c, em, frame, d)
         if em.takes_in:
             args.insert(0, flow.channels)

@@ -193,7 +193,8 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         source = ast.ClassDef(cls, [base], [], class_body, [])
         takes_in = not network and reads_name(init_fn, in_name)
         deps = frozenset() if network else frozenset(frame.fixed)
-        em = Emitted(cls, py_params, globals_, takes_in, substitute(out, {in_name: name(IN)}) if closed else None, flow.rank, sequential, source, deps)
+        out_spatial = None if network else frozenset(frame.spatial or ())
+        em = Emitted(cls, py_params, globals_, takes_in, substitute(out, {in_name: name(IN)}) if closed else None, flow.rank, sequential, source, deps, out_spatial)
         if not takes_in and not network:
             init_fn.args.args = [a for a in init_fn.args.args if a.arg != in_name]
         self.order.append(em)
@@ -305,10 +306,28 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         return checks
 
     def _call_fixes(self, em: Emitted, bound: dict[str, irx.Expr], defaults: dict[str, irx.Expr], same_file: bool, frame: Frame) -> set[str]:
-        """What the spatial sizes a called class took from the graph depend on, in the caller's
-        terms: the size flowing in now for IN_SPATIAL, and each parameter's argument."""
-        out = set(frame.spatial or ()) if IN_SPATIAL in em.spatial_deps else set()
-        for spec in em.spatial_deps - {IN_SPATIAL}:
+        """What the spatial sizes a called class took from the graph depend on, in the caller's terms."""
+        return self._in_caller(em.spatial_deps, bound, defaults, same_file, frame)
+
+    def _call_moves(self, em: Emitted, bound: dict[str, irx.Expr], defaults: dict[str, irx.Expr], same_file: bool, frame: Frame, args) -> None:
+        """The spatial size flowing after a call of a class: what its output depends on, in the
+        caller's terms (every argument where that is not known); a class that fixes the size (a
+        global pool at its end) leaves nothing of what came before, where the call surely runs."""
+        if frame.spatial is None:
+            return
+        if em.out_spatial is None:
+            frame.spatial_reads(*args)
+            return
+        moved = self._in_caller(em.out_spatial, bound, defaults, same_file, frame)
+        if IN_SPATIAL not in em.out_spatial and frame.depth == 0 and not frame.joining:
+            frame.spatial.clear()  # in place: a splice's frame shares the set
+        frame.spatial |= moved
+
+    def _in_caller(self, deps: frozenset[str], bound: dict[str, irx.Expr], defaults: dict[str, irx.Expr], same_file: bool, frame: Frame) -> set[str]:
+        """Spatial dependencies of a called class in the caller's terms: the size flowing in now
+        for IN_SPATIAL, and each parameter's argument."""
+        out = set(frame.spatial or ()) if IN_SPATIAL in deps else set()
+        for spec in deps - {IN_SPATIAL}:
             if spec in bound:
                 out |= frame.params_in(bound[spec])
             elif spec in defaults:  # a default reads the parameters before it

@@ -90,10 +90,9 @@ class Levels:
             self.level_classes[key] = em
         args = [flow.channels] if em.takes_in else []
         kwargs = {py: self._var(spec, frame) for spec, py in em.params}
-        frame.fixed |= self._call_fixes(em, {spec: irx.Var(spec) for spec, _ in em.params}, {}, True, frame)
-        if frame.spatial is not None:
-            for spec, _ in em.params:
-                frame.spatial |= frame.params_in(irx.Var(spec))
+        bound = {spec: irx.Var(spec) for spec, _ in em.params}
+        frame.fixed |= self._call_fixes(em, bound, {}, True, frame)
+        self._call_moves(em, bound, {}, True, frame, list(bound.values()))
         module = call(em.name, *args, **kwargs)
         channels = substitute(em.out, {IN: flow.channels, **{py: self._var(spec, frame) for spec, py in em.params}}) if em.out is not None else None
         return self._member_with_out(label, module, em, channels, flow, frame, init, fwd)

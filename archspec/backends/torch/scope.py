@@ -34,6 +34,9 @@ class Emitted:
     # what the spatial sizes it took from the graph (a flatten's, `in.height`) depend on: its
     # parameters' spec names, and IN_SPATIAL for the size flowing in; a caller maps them to its own
     spatial_deps: frozenset[str] = frozenset()
+    # what the spatial size of its output depends on, in the same terms (without IN_SPATIAL where
+    # it fixes the size, as a global pool does); None: not known, every argument may move it
+    out_spatial: frozenset[str] | None = None
 
 
 @dataclass

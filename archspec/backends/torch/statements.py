@@ -26,6 +26,7 @@ from archspec.backends.torch.tidy import (
 from archspec.backends.torch.values import may_be_read
 from archspec.backends.unsupported import Unsupported
 from archspec.ir import defs
+from archspec.ops import OPS
 
 
 class Statements:
@@ -52,7 +53,8 @@ class Statements:
             target, targets, iterable = self._loop_header(s, frame)
             return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
         if isinstance(s, defs.If):
-            frame.spatial_reads(*(c for c, _ in s.branches))
+            if any(self._may_move_spatial(b) for b in [*(b for _, b in s.branches), s.orelse]):
+                frame.spatial_reads(*(c for c, _ in s.branches))
             return self._if([(c, b) for c, b in s.branches], s.orelse, flow, frame, init, fwd)
         if isinstance(s, defs.Join):
             if fwd is None:
@@ -103,7 +105,8 @@ class Statements:
 
     def _labeled(self, s: defs.Labeled, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
         if s.guard is not None:
-            frame.spatial_reads(s.guard)
+            if self._may_move_spatial(s.body):
+                frame.spatial_reads(s.guard)
             plain = defs.Labeled(s.label, None, s.body, s.inline, s.span)
             return self._if([(s.guard, (plain,))], (), flow, frame, init, fwd)
         label = s.label if isinstance(s.label, str) else self._expr(s.label, frame)
@@ -123,15 +126,36 @@ class Statements:
     def _loop_header(self, s: defs.Repeat | defs.For, frame: Frame) -> tuple[ast.expr, tuple[str, ...], ast.expr]:
         """A loop's target (its names bound in the frame), the spec names it binds, and what
         __init__ iterates: `range(count)` for a repeat."""
+        if self._may_move_spatial(s.body):  # how often it runs changes the spatial size
+            frame.spatial_reads(s.count if isinstance(s, defs.Repeat) else s.iter)
         if isinstance(s, defs.Repeat):
-            frame.spatial_reads(s.count)
             return ast.Name("_", ast.Store()), (), call("range", self._expr(s.count, frame))
-        frame.spatial_reads(s.iter)
         targets = defs.target_names(s.target)
         for t in targets:
             frame.depends[t] = frame.params_in(s.iter)
         target = bind_target(s.target, frame)
         return target, targets, self._expr(s.iter, frame, iterated=True)
+
+    def _may_move_spatial(self, body: tuple, within: frozenset[str] = frozenset()) -> bool:
+        """Whether running a body once more, or not at all, may change the spatial size flowing: an
+        op of it gives, in some instance, a size other than it takes, fixes the size, or runs in no
+        instance; or it reads a value kept by name. Only then do a loop's count and an if's test
+        move the size (`for j in range(s): conv(c, 3, padding=1)` keeps it, whatever `s` is)."""
+        for s in defs.walk(body):
+            if isinstance(s, defs.Ref):
+                return True
+            if not isinstance(s, defs.Call):
+                continue
+            if s.kind == "block":
+                if s.callee in within or self._may_move_spatial(self.defs.blocks[s.callee].body, within | {s.callee}):
+                    return True
+                continue
+            nodes = self.by_site.get(s.key)
+            if s.kind != "op" or OPS[s.callee].fixes_spatial or not nodes:
+                return True
+            if any(n.shape[1:] != self.g.nodes[n.inputs[0]].shape[1:] for n in nodes):
+                return True
+        return False
 
     def _fwd_iterable(self, s: defs.Repeat | defs.For, frame: Frame) -> ast.expr:
         """What forward iterates for a loop: its parameters read from the attributes __init__ keeps."""
