@@ -275,7 +275,7 @@ def test_defaults_that_read_other_parameters_and_names_python_owns(write_spec):
         "network n:\n    f(x)\n    f(self, 6)\n    add:\n        conv(self, 1)\n        identity\n"
     )
     src = archspec.compile_torch(path)
-    assert "def __init__(self, in_channels: int, a: int, b=None) -> None:" in src and "if b is None:\n            b = a * 2" in src
+    assert "def __init__(self, in_channels: int, a: int, b: int | None = None) -> None:" in src and "if b is None:\n            b = a * 2" in src
     assert "def net(x: int = 4, self_: int = 6) -> N:" in src and "return N(x=x, self_=self_)" in src
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
 
@@ -323,7 +323,7 @@ def test_a_spec_string_cannot_end_the_files_docstring(write_spec):
 
 
 def test_a_network_parameter_derived_from_another_is_computed_by_the_module(write_spec):
-    """`param c = 16 if wide else 8`: compiled with its default, the module takes `c=None` and
+    """`param c = 16 if wide else 8`: compiled with its default, the module takes `c: int | None = None` and
     computes it from `wide`, so `net(wide=True)` is `--set wide=true`; given a value with `--set c=4`,
     that value is the default."""
     torch = pytest.importorskip("torch")
@@ -331,7 +331,7 @@ def test_a_network_parameter_derived_from_another_is_computed_by_the_module(writ
         "param wide = false\nparam c = 16 if wide else 8\ninput 3x8x8\nnetwork n:\n    conv(c, 1)\n    relu\n    conv(c * 2, 1)\n"
     )
     src = archspec.compile_torch(path)
-    assert "c=None" in src and "if c is None:\n            c = 16 if wide else 8" in src
+    assert "c: int | None = None" in src and "if c is None:\n            c = 16 if wide else 8" in src
     namespace: dict = {}
     exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
     shapes = {k: list(v.shape) for k, v in namespace["net"](wide=True).state_dict().items()}

@@ -94,6 +94,47 @@ def test_a_block_the_network_splices_whole_has_its_arguments_annotated(spec, cls
     assert all(a.annotation is not None for a in init.args.args[1:]), ast.unparse(init.args)
 
 
+def _admits(annotation, value) -> bool:
+    """Whether a value has the type an annotation of the generated file names."""
+    import ast
+
+    if isinstance(annotation, ast.BinOp):
+        return _admits(annotation.left, value) or _admits(annotation.right, value)
+    if isinstance(annotation, ast.Constant):
+        return value is annotation.value
+    if isinstance(annotation, ast.Subscript):  # tuple[int, ...]
+        return type(value) is tuple and all(type(v) is int for v in value)
+    allowed = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "tuple": (tuple,)}[annotation.id]
+    return type(value) in allowed
+
+
+@pytest.mark.parametrize("spec", ["inception_v3", "inception_v4", "mobilenet_v3_large", "efficientnet", "resnet50", "shufflenet_v2", "convnext"])
+def test_every_argument_is_annotated_with_the_types_its_values_have(spec):
+    """Each block's arguments are typed by the values its instances take in the graph (Inception's
+    kernel and padding: `int | tuple[int, ...]`, for 3 and (1, 7)), a default computed from other
+    parameters is `X | None`, as torchvision's `Optional[...]`; none is left bare."""
+    import ast
+
+    a = archspec.load(SPECS / f"{spec}.arch")
+    tree = ast.parse(archspec.compile_torch(SPECS / f"{spec}.arch"))
+    for cls in (c for c in tree.body if isinstance(c, ast.ClassDef) and c.body and isinstance(c.body[0], ast.Expr)):
+        init = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+        if init is None:
+            continue
+        args = init.args.args[1:]
+        assert all(x.annotation is not None for x in args), (cls.name, ast.unparse(init.args))
+        for default, x in zip(init.args.defaults, args[len(args) - len(init.args.defaults) :]):
+            assert _admits(x.annotation, default.value) if isinstance(default, ast.Constant) else True, (cls.name, x.arg)
+        doc = cls.body[0].value.value
+        block = re.match(r"The block `(\w+)`", doc)
+        if block is None:
+            continue
+        for scope in (s for s in a.graph.scopes.values() if s.kind == "block" and s.block == block.group(1)):
+            for x in args:
+                if x.arg in scope.args:
+                    assert _admits(x.annotation, scope.args[x.arg]), (cls.name, x.arg, scope.args[x.arg], ast.unparse(x.annotation))
+
+
 def test_sizes_the_spec_computes_are_written_as_its_expressions():
     mobilenet = archspec.compile_torch(SPECS / "mobilenet_v2.arch")
     assert "padding=(kernel - 1) // 2" in mobilenet and "padding: int" not in mobilenet

@@ -241,10 +241,9 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         the defaults Python cannot write (`b=a * 2`: `None`, then `if b is None: b = a * 2`)."""
         globals_values = self.defs.globals.get(frame.file, {})
         args = [] if network else [ast.arg(in_name, name("int"))]
-        for p in params:
-            seen = values.get(p.name) or []
-            kind = _annotation(seen) if seen and len({type(v) for v in seen}) == 1 else None
-            args.append(ast.arg(py_of[p.name], _annotation_of(p, globals_values) or kind))
+        for p in params:  # typed by the values it takes: its default, the instances', the compiled network's
+            seen = [*_default_value(p, globals_values), *(values.get(p.name) or [])] + ([self.g.params[p.name]] if network else [])
+            args.append(ast.arg(py_of[p.name], _annotation(seen)))
         args += [ast.arg(py_of[n], None) for n in extra]
         arg_defaults: list[ast.expr] = []
         prologue: list[ast.stmt] = []
@@ -258,7 +257,9 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
                 arg_defaults.append(ast.Constant(None))
                 py = frame.vars[p.name]
                 prologue.append(self._computed_default(p, py, frame))  # type: ignore[arg-type]
-                args[[a.arg for a in args].index(py.id)].annotation = None  # type: ignore[attr-defined]
+                arg = args[[a.arg for a in args].index(py.id)]  # type: ignore[attr-defined]
+                if arg.annotation is not None:  # torchvision's `Optional[...]`
+                    arg.annotation = ast.BinOp(arg.annotation, ast.BitOr(), ast.Constant(None))
             else:
                 arg_defaults.append(literal)
         for g in globals_:
@@ -382,7 +383,29 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
 
 
 def _annotation(values: list[Any]) -> ast.expr | None:
-    v = values[0]
+    """The type of the values a parameter takes (`int`, `tuple[int, ...]`; `int | tuple[int, ...]`
+    where they differ, Inception's kernel of 3 or (1, 7)); None without values, or with one Python names no type for."""
+    kinds: list[ast.expr] = []
+    empty = () in values  # an empty tuple agrees with any tuple's type
+    if empty and not any(isinstance(v, tuple) and v for v in values):
+        kinds.append(name("tuple"))
+    for v in values:
+        if v == ():
+            continue
+        k = _kind(v)
+        if k is None:
+            return None
+        if not any(ast.dump(k) == ast.dump(o) for o in kinds):
+            kinds.append(k)
+    if {ast.dump(k) for k in kinds} == {ast.dump(name("int")), ast.dump(name("float"))}:
+        return name("float")  # an int is a float to a type checker
+    out = kinds[0] if kinds else None
+    for k in kinds[1:]:
+        out = ast.BinOp(out, ast.BitOr(), k)  # type: ignore[arg-type]
+    return out
+
+
+def _kind(v: Any) -> ast.expr | None:
     if isinstance(v, bool):
         return name("bool")
     if isinstance(v, int):
@@ -398,10 +421,11 @@ def _annotation(values: list[Any]) -> ast.expr | None:
     return None
 
 
-def _annotation_of(p: defs.Param, globals_values: dict) -> ast.expr | None:
+def _default_value(p: defs.Param, globals_values: dict) -> list[Any]:
+    """A parameter's default as a value, where it needs no other parameter (else none)."""
     if p.default is None:
-        return None
+        return []
     try:
-        return _annotation([evaluate(p.default, Env({}, Env(dict(globals_values))))])
+        return [evaluate(p.default, Env({}, Env(dict(globals_values))))]
     except Exception:
-        return None
+        return []
