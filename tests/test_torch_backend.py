@@ -225,6 +225,24 @@ def test_zero_residual_zeroes_the_branch_before_an_se_gate_and_every_member_a_bl
     assert all(bool((getattr(big, f"b{i}").weight == 0).all()) for i in range(3))
 
 
+def test_zero_residual_reaches_a_numbered_member_by_its_name():
+    """The residual branch's batch norm is member '3' of a level whose forward calls F.relu at
+    position 1, so the container holds 't', '2', '3': `m.body[3]` was an IndexError at build."""
+    text = (
+        "input 3x8x8\ninit kaiming(zero_residual=true)\n"
+        "block res(c):\n    body:\n        t: conv(c, 3, padding=1)\n        relu\n        conv(c, 3, padding=1)\n        batchnorm\n"
+        "    add:\n        identity\n        @t\n"
+        "network net:\n    conv(8, 3, padding=1)\n    res(8)\n"
+    )
+    a = archspec.loads(text, name="numbered.arch")
+    from archspec.backends.torch.runtime import source
+
+    ns: dict = {"__name__": "numbered"}
+    exec(compile(source(a.graph, a.spec), "numbered.py", "exec"), ns)  # noqa: S102 - archspec's own generated file
+    norms = {n: m for n, m in ns["Net"]().named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert list(norms) == ["1.body.3"] and bool((norms["1.body.3"].weight == 0).all())
+
+
 def test_a_member_only_some_instances_have_is_refused_only_where_zero_residual_asks():
     """`unit(true)` ends its branch in `bn`, `unit(false)` has none: zeroing `m.bn` in every Unit
     would fail, so zero_residual=true is a located refusal; plain `init kaiming` never zeroes

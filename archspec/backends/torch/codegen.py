@@ -178,14 +178,11 @@ def _add_init_weights(net: Emitted, g: Graph, writer: Writer) -> None:
 
 
 def _member(rel: str) -> ast.expr:
+    """`m.bn3`; a member named by a number by its name, `getattr(m.body, '3')` (an index counts
+    modules, and a numbered member's name counts the spec's positions, F.relu's too)."""
     node: ast.expr = name("m")
     for part in rel.split("."):
-        if part.isdigit():
-            node = ast.Subscript(node, const(int(part)), ast.Load())
-        elif plain_attribute(part):
-            node = attr(node, part)
-        else:
-            node = call("getattr", node, const(part))
+        node = attr(node, part) if plain_attribute(part) else call("getattr", node, const(part))
     return node
 
 
