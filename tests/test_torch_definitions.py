@@ -108,6 +108,36 @@ def test_an_if_inside_a_loop_is_mirrored(write_spec):
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
 
 
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        # a residual block of `repeat n:` convs, the paper's way of writing it: '1', '3' (and '5')
+        ("    add:\n        identity\n        _:\n            repeat n:\n                conv(c, 3, padding=1)\n                relu\n", ["f'{2 * i + 1}'"]),
+        # after the loop and a join: the position counts the loop's iterations
+        ("    repeat n:\n        conv(c, 3, padding=1)\n    add:\n        identity\n        relu\n    conv(c, 1)\n", ["f'{i}'", "f'{n + 2}'", "f'{self.n + 2}'"]),
+    ],
+    ids=["in-a-loop", "after-a-loop"],
+)
+def test_numbered_members_in_and_after_loops_of_a_class_with_a_forward(write_spec, body, names):
+    """Unlabelled members of a class with a forward take the names the state_dict gives them,
+    computed where the position is only known when built (it was a refusal)."""
+    path = write_spec(f"input 8x8x8\nblock res(c, n):\n{body}network net:\n    res(8, 2)\n    res(8, 3)\n")
+    src = archspec.compile_torch(path)
+    assert all(n in src for n in names), src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_a_numbered_member_after_an_optional_branch_is_refused(write_spec):
+    """`shortcut if proj:` takes a position only where it is built: the conv after it is '2' in
+    unit(true) and '1' in unit(false). The file once named it '2' for both, and verify failed;
+    now a located refusal that says to label it."""
+    path = write_spec("input 8x8x8\nblock unit(proj):\n    add:\n        identity\n        shortcut if proj: conv(8, 1)\n    conv(8, 1)\nnetwork net:\n    unit(true)\n    unit(false)\n")
+    assert [n.path for n in archspec.load(path).graph.layers()][2:4] == ["0.add", "0.2"]
+    with pytest.raises(archspec.ArchspecError, match="numbered member") as err:
+        archspec.compile_torch(path)
+    assert err.value.diagnostics[0].span.line == 6
+
+
 def test_a_block_splitting_on_in_channels_and_a_local(write_spec):
     path = write_spec(
         "input 4x6x6\n"

@@ -30,6 +30,10 @@ CASES = [
     ("specs/squeezenet1_1.arch", {"classes": 10}),
     ("specs/d2l/nin.arch", {"classes": 5}),
     ("specs/d2l/vgg11.arch", {"classes": 5}),
+    # members named by positions computed when built (f'{3 * len(stages) + 3 * n + 1}')
+    ("tests/fixtures/numbered_in_loops.arch", {"n": 3}),
+    ("tests/fixtures/numbered_in_loops.arch", {"n": 1, "stages": (4, 8, 16)}),
+    ("tests/fixtures/numbered_in_loops.arch", {"stages": ()}),
 ]
 
 

@@ -2,7 +2,7 @@
 
 A generator of valid specs (shapes kept consistent by construction) exercises the torch
 backend's structure handling (nested joins, unnamed multi-item branches, numbered members
-in classes, optional members, block variants, blocks whose instances take different `if`
+in classes, in and after loops, optional members, block variants, blocks whose instances take different `if`
 branches or repeat counts; long skips that read a value named anywhere earlier, and networks
 that return two values, issue 17; sizes read from `in`, defaults over other parameters and
 `in` in a splice; loops that name values by a computed name, read inside the loop, after it
@@ -43,14 +43,14 @@ def leaf(draw, c: int) -> str:
 @st.composite
 def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
     """Items that keep `c` channels and the spatial size, one item a line. `labels`: the count
-    that keeps labels apart, the values loops name (`"v3_0"`), whether a loop came before (then
-    every member gets a label: the torch backend cannot number a member of a class with a
-    forward after a loop), and whether `*chain` did (its names are the network's: once)."""
+    that keeps labels apart, the values loops name (`"v3_0"`), and whether `*chain` came before
+    (its names are the network's: once). Members after loops are labelled or not, by chance: an
+    unlabelled one is named by a position computed when built."""
     items = []
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["leaf", "leaf", "join", "block", "label", "loop", "skips"] if depth < 2 else ["leaf"]))
         label = ""
-        if labels[2] or draw(st.booleans()):
+        if draw(st.booleans()):
             labels[0] += 1
             label = f"n{labels[0]}: "
         if kind == "leaf":
@@ -73,14 +73,15 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
                             f"chain({c}, {draw(st.integers(1, 3))})",
                             f"widths({c}, {tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))})",
                             f"stack({c}, {draw(st.integers(1, 3))})",
-                            f"*chain({c}, {draw(st.integers(1, 3))})" if not label and not labels[3] else f"chain({c}, 1)",
+                            f"*chain({c}, {draw(st.integers(1, 3))})" if not label and not labels[2] else f"chain({c}, 1)",
                             f"headed({c})",
+                            f"looped({c}, {draw(st.integers(1, 3))})",
                         ]
                     )
                 )
             )
-            if items[-1].startswith("*chain("):  # its loop takes member positions: label what follows; its names, once
-                labels[2] = labels[3] = True
+            if items[-1].startswith("*chain("):  # its names are the network's: once
+                labels[2] = True
         elif kind == "label":
             labels[0] += 1
             inner = draw(sequence(c, depth + 1, labels))
@@ -92,7 +93,6 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
             items += [f"enc{n}:", f"    for i in range({k}):", f'        "d{n}_{{i}}": ' + leaf(draw, c)]
             items += [f"for i in range({k}):", "    concat:", "        identity", f'        @"d{n}_{{{k - 1} - i}}"', f'    "u{n}_{{i}}": conv({c}, 1)']
             labels[1] += [f"d{n}_{j}" for j in range(k)]
-            labels[2] = True
         elif kind == "loop":  # values named by a computed name (U-Net's "down{i}"), read in the loop and after it
             labels[0] += 1
             prefix, k = f"v{labels[0]}_", draw(st.integers(1, 3))
@@ -104,7 +104,6 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
             if draw(st.booleans()):
                 labels[0] += 1
                 items += ["concat:", f'    @"{prefix}0"', f'    @"{prefix}{k - 1}"', f"n{labels[0]}: conv({c}, 1)"]
-            labels[2] = True
         else:
             join = draw(st.sampled_from(["add", "mul", "concat"]))
             items.append(f"{join}:")
@@ -120,14 +119,14 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
                     items += ["        " + line for line in body]
             if join == "concat":
                 labels[0] += 1
-                items.append((f"n{labels[0]}: " if labels[2] else "") + f"conv({c}, 1)")  # back to c channels
+                items.append((f"n{labels[0]}: " if draw(st.booleans()) else "") + f"conv({c}, 1)")  # back to c channels
     return items
 
 
 @st.composite
 def networks(draw) -> str:
     c = draw(st.sampled_from([4, 6]))
-    labels: list = [0, [], False, False]
+    labels: list = [0, [], False]
     body = draw(sequence(c, 0, labels))
     lines = [
         f"input {c}x6x6",
@@ -202,6 +201,18 @@ def networks(draw) -> str:
         "    body: conv(c, 3, padding=1)",
         "    idle spare: conv(c, 1)",
         "    out: conv(c, 1)",
+        "block looped(c, n):",  # numbered members in and after loops of a class with a forward, the count a parameter
+        "    repeat n:",
+        "        conv(c, 3, padding=1)",
+        "        for j in range(2):",
+        "            conv(c, 1)",
+        "            relu",
+        "    add:",
+        "        identity",
+        "        _:",
+        "            for j in range(n):",
+        "                conv(c, 1)",
+        "    conv(c, 1)",
         "network random:",
     ]
     body += draw(long_skips(body, c, labels[1]))
@@ -221,7 +232,7 @@ def long_skips(draw, body: list[str], c: int, looped: list[str]) -> list[str]:
         join = draw(st.sampled_from(["add", "concat", "mul"]))
         out += [f"{join}:", "    identity", f"    @{draw(st.sampled_from(names))}"]
         if join == "concat":
-            out.append(f"merge: conv({c}, 1)")  # labelled: it may follow a loop
+            out.append(f"merge: conv({c}, 1)")
     if plain and draw(st.booleans()):
         out += ["tail: relu", f"return tail, {draw(st.sampled_from(plain))}"]
     return out

@@ -14,7 +14,7 @@ from dataclasses import replace
 from archspec.backends.torch.lowering import LOWERINGS
 from archspec.backends.torch.ops import agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
 from archspec.backends.torch.python import Translator, assign, attr, call, const, fold, identifier, name, plain_attribute, substitute
-from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, free_name
+from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, advance, free_name
 from archspec.backends.unsupported import Unsupported
 from archspec.ir import Node, defs
 from archspec.ops import OPS
@@ -69,16 +69,14 @@ class Calls:
             if not (isinstance(expr, ast.Name) and expr.id == x):
                 fwd.append(assign(flow.out, expr))
                 flow = replace(flow, var=flow.out)
-            if flow.count is not None:
-                flow = replace(flow, count=flow.count + 1)
+            flow = replace(flow, count=advance(flow.count))
             return replace(flow, channels=channels, rank=rank, fresh=False)
         if record.apply is not None:  # a parameter of this block (`self.layer_scale`), applied in forward
             if fwd is None or flow.target is not None or not (isinstance(label, str) and plain_attribute(label)):
                 raise Unsupported(f"{c.written} without a label, or outside a block with a forward: it is a parameter of its block", c.span)
             init.append(assign(attr("self", label), module))
             fwd.append(assign(flow.out, ast.parse(record.apply(f"self.{label}", flow.var), mode="eval").body))
-            count = flow.count + 1 if flow.count is not None else None
-            return replace(flow, channels=channels, rank=rank, var=flow.out, count=count, fresh=False)
+            return replace(flow, channels=channels, rank=rank, var=flow.out, count=advance(flow.count), fresh=False)
         out = replace(flow, channels=channels, rank=rank)
         out = self._add_member(label, module, out, frame, init, fwd, flow)
         return replace(out, fresh=overwritable)

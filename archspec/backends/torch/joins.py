@@ -59,7 +59,7 @@ class Joins:
                 end = self._level(None, (b,), start, frame, b_init, b_fwd, b.span)
             else:
                 end = self._stmt(b, start, frame, b_init, b_fwd)
-            count = end.count
+            count = end.count if guard is None else None  # where it is not taken, what follows takes its position
             if guard is not None:
                 test = self._expr(guard, frame)
                 member = [m for m in members_built(b_init) if plain_attribute(m)]

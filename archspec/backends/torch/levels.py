@@ -12,7 +12,7 @@ from dataclasses import replace
 from archspec.backends.torch.body import has_join, reads_outer_values, spliced
 from archspec.backends.torch.names import class_name, local_name, snake_case
 from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, substitute
-from archspec.backends.torch.scope import IN, Emitted, Flow, Frame
+from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, Position, advance, position_name
 from archspec.backends.torch.tidy import appends, is_self
 from archspec.backends.torch.values import may_be_read
 from archspec.backends.unsupported import Unsupported
@@ -65,7 +65,7 @@ class Levels:
         reach = _member(flow.prefix if flow.prefix is not None else name("self"), label, key)
         inner = Flow(flow.channels, flow.rank, 0, name(local), flow.var, flow.out, flow.fresh, prefix=reach)
         inner = self._stmts(body, inner, frame, init, fwd)
-        count = flow.count + 1 if flow.count is not None else None
+        count = advance(flow.count)
         if not any(local in names_in(st) for st in init[mark + 1 :]):  # a level of no module (a join): no empty container
             del init[mark]
             frame.used.discard(local)
@@ -114,11 +114,11 @@ class Levels:
         """Add a module to the current container (or as an attribute, in a forward class) and call it in forward."""
         if label is None:
             if before.count is None and before.target is None:
-                raise Unsupported("a numbered member of a class with a forward, after a loop or branches that make members", None)
-            member_name: ast.expr = const(str(before.count)) if before.count is not None else None  # type: ignore[assignment]
+                raise Unsupported("a numbered member of a class with a forward, after branches that make different numbers of members", None)
+            member_name: ast.expr = position_name(before.count) if before.count is not None else None  # type: ignore[assignment]
         else:
             member_name = const(label) if isinstance(label, str) else label
-        count = before.count + 1 if before.count is not None else None
+        count = advance(before.count)
         target = before.target
         if target is not None:
             if label is None and before.prefix is not None:  # forward calls some ops inline: name members by position
@@ -130,7 +130,7 @@ class Levels:
             else:
                 init.append(expr_stmt(call(attr(target, "add_module"), member_name, module)))
             if before.prefix is not None and fwd is not None:  # a level lowered into forward: call the member
-                fwd.append(assign(before.out, call(_member(before.prefix, label, member_name), name(before.var))))
+                fwd.append(assign(before.out, call(_member(before.prefix, label, _in_forward(member_name, before.count, label)), name(before.var))))
                 return replace(out, count=count, var=before.out)
             return replace(out, count=count)
         # a class with a forward: members are attributes
@@ -139,10 +139,15 @@ class Levels:
             ref: ast.expr = attr("self", label)
         else:
             init.append(expr_stmt(call(attr("self", "add_module"), member_name, module)))
-            ref = call("getattr", name("self"), member_name)
+            ref = call("getattr", name("self"), _in_forward(member_name, before.count, label))
         fwd.append(assign(before.out, call(ref, name(before.var))))  # type: ignore[union-attr]
         return replace(out, count=count, var=before.out)
 
+
+
+def _in_forward(member_name: ast.expr, count, label) -> ast.expr:
+    """How forward names a member: as __init__ does, but a computed position from the attributes it keeps."""
+    return position_name(count, forward=True) if label is None and isinstance(count, Position) else member_name
 
 
 def _member(owner: ast.expr, label, key: ast.expr) -> ast.expr:

@@ -9,6 +9,7 @@ callers see it.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archspec.backends.torch.python import PYTHON_NAMES, identifier, name
@@ -39,13 +40,61 @@ class Emitted:
     out_spatial: frozenset[str] | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Position:
+    """A member's position known only once the module is built: inside a loop (`2 * i + 1`) or
+    after one (`n + 2`). An int plus terms, each as __init__ writes it and as forward does; forward's
+    is built on demand, as it reads attributes __init__ keeps only where forward needs them."""
+
+    offset: int
+    terms: tuple[tuple[ast.expr, Callable[[], ast.expr]], ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Position) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple:
+        return (self.offset, tuple(ast.dump(t) for t, _ in self.terms))
+
+    def init(self) -> ast.expr:
+        return _sum([t for t, _ in self.terms], self.offset)
+
+    def fwd(self) -> ast.expr:
+        return _sum([f() for _, f in self.terms], self.offset)
+
+
+def _sum(terms: list[ast.expr], offset: int) -> ast.expr:
+    out: ast.expr | None = None
+    for t in terms:
+        out = t if out is None else ast.BinOp(out, ast.Add(), t)
+    if out is None:
+        return ast.Constant(offset)
+    return ast.BinOp(out, ast.Add(), ast.Constant(offset)) if offset else out
+
+
+def advance(count: int | Position | None, k: int = 1) -> int | Position | None:
+    """The position `k` members on (None stays unknown)."""
+    if isinstance(count, Position):
+        return Position(count.offset + k, count.terms)
+    return None if count is None else count + k
+
+
+def position_name(count: int | Position, forward: bool = False) -> ast.expr:
+    """A numbered member's name: `'3'`, or `f'{2 * i + 1}'` where its position is computed."""
+    if isinstance(count, Position):
+        return ast.JoinedStr([ast.FormattedValue(count.fwd() if forward else count.init(), -1, None)])
+    return ast.Constant(str(count))
+
+
 @dataclass
 class Flow:
     """Where lowering stands in a body: what flows, and where members go."""
 
     channels: ast.expr
     rank: int
-    count: int | None  # the next free position among the members of the naming scope (None: not known statically)
+    count: int | Position | None  # the next free position among the members of the naming scope (None: not known)
     target: ast.expr | None  # the container members join: `self`, a local nn.Sequential; None in a forward class
     var: str = "x"  # forward: the variable holding the running value
     out: str = "x"  # forward: the variable the next step writes

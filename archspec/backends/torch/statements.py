@@ -11,8 +11,8 @@ import copy
 from dataclasses import replace
 
 from archspec.backends.torch.body import claims
-from archspec.backends.torch.python import assign, call, identifier, name, names_in, same
-from archspec.backends.torch.scope import Flow, Frame, bind_target, end_loop, free_name
+from archspec.backends.torch.python import assign, call, fold, identifier, name, names_in, same
+from archspec.backends.torch.scope import Flow, Frame, Position, bind_target, end_loop, free_name
 from archspec.backends.torch.tidy import (
     assigned_names,
     branches_written,
@@ -173,7 +173,8 @@ class Statements:
             flow = replace(flow, var=flow.out)
         inner_init: list[ast.stmt] = []
         inner_fwd: list[ast.stmt] | None = None if fwd is None else []
-        inner = replace(flow, fresh=False, count=None)  # positions inside a loop are not known statically
+        start = self._loop_start(flow.count, frame)
+        inner = replace(flow, fresh=False, count=start)
         frame.depth += 1
         out = self._stmts(body, inner, frame, inner_init, inner_fwd)
         frame.depth -= 1
@@ -187,13 +188,77 @@ class Statements:
                 flow = replace(flow, channels=entry)
             else:
                 inner_init.append(assign(flow.channels.id, out.channels))
+        fwd_iterable = lambda: self._fwd_iterable(s, frame)  # noqa: E731 - built only where forward loops
+        if start is None:
+            count = None if claims(body) else flow.count
+        else:
+            target, iterable, fwd_iterable, count = self._positions(s, start, out.count, target, iterable, fwd_iterable, inner_init, inner_fwd or [], frame)
         fwd_target = copy.deepcopy(target)
         init.append(ast.For(unused_as_underscore(target, inner_init), iterable, inner_init or [ast.Pass()], []))
         if fwd is not None and inner_fwd:
-            fwd.append(ast.For(unused_as_underscore(fwd_target, inner_fwd), self._fwd_iterable(s, frame), inner_fwd, []))
+            fwd.append(ast.For(unused_as_underscore(fwd_target, inner_fwd), fwd_iterable(), inner_fwd, []))
         end_loop(frame, targets, before)
-        count = None if claims(body) else flow.count
         return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False, flow.prefix)
+
+    def _loop_start(self, count, frame: Frame) -> Position | None:
+        """The position a loop's first iteration starts at: where the loop starts plus a marker
+        that `_positions` replaces, once the body has shown how many positions an iteration takes."""
+        if count is None:
+            return None
+        marker = name(frame.internal("__position__"))
+        base = count if isinstance(count, Position) else Position(count)
+        return Position(base.offset, (*base.terms, (marker, lambda: copy.deepcopy(marker))))
+
+    def _positions(self, s, start: Position, end, target, iterable, fwd_iterable, inner_init: list, inner_fwd: list, frame: Frame):
+        """Numbered members inside a loop named by the iteration (`f'{2 * i + 1}'`: a start, and the
+        positions an iteration takes times its index), and the position after the loop (`n + 2`).
+        Gives the loop's target and iterables (with an index where the names need one) and that count."""
+        marker = start.terms[-1][0].id  # type: ignore[attr-defined]
+        stmts = [*inner_init, *inner_fwd]
+        named = any(marker in names_in(st) for st in stmts)
+        bound = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} | assigned_names(inner_init)  # what changes from one iteration to the next
+        step = None  # what an iteration adds: the end less the start, if it is the same for every iteration
+        if isinstance(end, Position) and [ast.dump(t) for t, _ in end.terms[: len(start.terms)]] == [ast.dump(t) for t, _ in start.terms]:
+            step = Position(end.offset - start.offset, end.terms[len(start.terms) :])
+            if names_in(step.init()) & bound:  # an inner loop whose count is this one's variable
+                step = None
+        if step is None:
+            if named:
+                raise Unsupported("a numbered member in a loop whose iterations take different numbers of positions: label it", None)
+            return target, iterable, fwd_iterable, None
+        before = Position(start.offset, start.terms[:-1])
+        if step == Position(0):
+            return target, iterable, fwd_iterable, before if before.terms else before.offset
+        runs, fwd_runs = _length(iterable), fwd_iterable  # before an index is bound: `range(n)`, not `enumerate(...)`
+        if named:
+            index, target, iterable, fwd_iterable = self._indexed(s, target, iterable, fwd_iterable, stmts, frame)
+            for st in inner_init:
+                replace_name(st, marker, _times(step.init(), name(index)))
+            for st in inner_fwd:
+                replace_name(st, marker, _times(step.fwd(), name(index)))
+        if runs is None:  # how often it runs is Python's to know (a zip): nothing numbered after it
+            return target, iterable, fwd_iterable, None
+        taken = fold(_times(step.init(), runs))
+        if isinstance(taken, ast.Constant):  # `range(3)`: known when the file is written
+            return target, iterable, fwd_iterable, Position(before.offset + taken.value, before.terms) if before.terms else before.offset + taken.value
+        after = (taken, lambda: fold(_times(step.fwd(), _length(fwd_runs()))))  # type: ignore[arg-type]
+        return target, iterable, fwd_iterable, Position(before.offset, (*before.terms, after))
+
+    def _indexed(self, s, target, iterable, fwd_iterable, stmts: list, frame: Frame):
+        """A loop's index for the names of its numbered members: its own variable where it counts
+        from 0 by 1 (`for j in range(n)`), else one it now binds (`for i in range(n)`, `enumerate`)."""
+        if isinstance(target, ast.Name) and target.id != "_" and _counts_from_zero(iterable):
+            return target.id, target, iterable, fwd_iterable
+        if isinstance(target, ast.Tuple) and isinstance(target.elts[0], ast.Name) and _call_of(iterable, "enumerate"):  # `for i, c in enumerate(...)`
+            return target.elts[0].id, target, iterable, fwd_iterable
+        taken = frame.used | frame.fwd_used | {n.id for st in stmts for n in ast.walk(st) if isinstance(n, ast.Name)}
+        index = free_name("i", taken)
+        frame.used.add(index)
+        frame.fwd_used.add(index)
+        if isinstance(s, defs.Repeat):
+            return index, ast.Name(index, ast.Store()), iterable, fwd_iterable
+        pair = ast.Tuple([ast.Name(index, ast.Store()), target], ast.Store())
+        return index, pair, call("enumerate", iterable), lambda: call("enumerate", fwd_iterable())
 
     def _materialize(self, flow: Flow, frame: Frame, init: list, body) -> Flow:
         """Before a loop that changes the channels, they become a variable the loop updates."""
@@ -259,3 +324,33 @@ class Statements:
         fresh = all(o.fresh for o in outs)
         return Flow(channels, outs[0].rank, counts.pop() if len(counts) == 1 else None, flow.target, var, outs[0].out, fresh, flow.prefix)
 
+
+def _times(step: ast.expr, index: ast.expr) -> ast.expr:
+    """`index`, `2 * index`, `(2 + m) * index`: the positions `index` iterations take."""
+    if isinstance(step, ast.Constant) and step.value == 1:
+        return index
+    return ast.BinOp(step, ast.Mult(), index)
+
+
+def _counts_from_zero(iterable: ast.expr) -> bool:
+    """`range(n)`: its values are the iteration's index."""
+    return _call_of(iterable, "range")
+
+
+def _call_of(e: ast.expr, function: str) -> bool:
+    """`function(x)`, of one argument."""
+    return isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id == function and len(e.args) == 1 and not e.keywords
+
+
+def _length(e: ast.expr) -> ast.expr | None:
+    """How many times a loop over `e` runs: `n` for `range(n)` (a repeat's too), the length of a
+    tuple (`len(layers)`, through `enumerate`); None for what only Python knows (a zip)."""
+    if _call_of(e, "range"):
+        return e.args[0]  # type: ignore[attr-defined]
+    if _call_of(e, "enumerate"):
+        return _length(e.args[0])  # type: ignore[attr-defined]
+    if isinstance(e, ast.Tuple):
+        return ast.Constant(len(e.elts))
+    if isinstance(e, ast.Call):
+        return call("len", e) if isinstance(e.func, ast.Name) and e.func.id == "range" else None
+    return call("len", e)
