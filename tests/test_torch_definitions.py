@@ -127,6 +127,27 @@ def test_numbered_members_in_and_after_loops_of_a_class_with_a_forward(write_spe
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
 
 
+def test_a_pair_of_equal_ints_stays_a_pair_where_it_is_a_value(write_spec):
+    """`param layers = (4, 4)` (two stages of four) was written `layers = 4`, as a kernel size
+    would be, and the module failed to build (`enumerate(4)`); a literal `for n in (2, 2):` and a
+    block's default too. An op's size argument still collapses: `nn.AdaptiveAvgPool2d(2)`."""
+    import inspect
+
+    path = write_spec(
+        "param layers = (2, 2)\ninput 4x8x8\n"
+        "block stage(ns=(1, 1)):\n    for n in ns:\n        conv(4, 1)\n"
+        "network net:\n    for n in layers:\n        repeat n:\n            conv(4, 3, padding=1)\n"
+        "    for n in (2, 2):\n        stage\n    adaptive_avgpool((2, 2))\n"
+    )
+    src = archspec.compile_torch(path)
+    ns: dict = {"__name__": "pairs"}
+    exec(compile(src, "pairs.py", "exec"), ns)  # noqa: S102 - archspec's own generated file
+    assert inspect.signature(ns["Net"]).parameters["layers"].default == (2, 2)
+    assert inspect.signature(ns["Stage"]).parameters["ns"].default == (1, 1)
+    assert " in (2, 2):" in src and "nn.AdaptiveAvgPool2d(2)" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
 def test_a_numbered_member_after_an_optional_branch_is_refused(write_spec):
     """`shortcut if proj:` takes a position only where it is built: the conv after it is '2' in
     unit(true) and '1' in unit(false). The file once named it '2' for both, and verify failed;

@@ -32,7 +32,7 @@ class Calls:
         def arg_py(n: str) -> ast.expr:
             if n in exprs and not is_literal(exprs[n]):
                 return self._expr(exprs[n], frame)
-            return const(agreed(nodes, n, c) if nodes else node.attrs[n])
+            return const(agreed(nodes, n, c) if nodes else node.attrs[n], pairs=True)
 
         ctor = constructor(c, node, flow.channels, arg_py, lambda e: self._expr(e, frame))
         module = ctor.module

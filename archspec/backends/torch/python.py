@@ -33,10 +33,12 @@ def identifier(name: str) -> str:
     return text + "_" if keyword.iskeyword(text) or text in ("True", "False", "None", "self") else text
 
 
-def const(v: Any) -> ast.expr:
-    """A value as a literal: tuples element-wise; a pair of equal ints collapses to one int, as people write them."""
+def const(v: Any, pairs: bool = False) -> ast.expr:
+    """A value as a literal, tuples element-wise. With `pairs` (an op's size argument, which
+    PyTorch takes as an int for a square), a pair of equal ints is one int, as people write them:
+    `nn.AdaptiveAvgPool2d(7)`; never a parameter's value, where (4, 4) is two stages."""
     if isinstance(v, tuple):
-        if len(v) == 2 and type(v[0]) is int and v[0] == v[1]:
+        if pairs and len(v) == 2 and type(v[0]) is int and v[0] == v[1]:
             return ast.Constant(v[0])
         return ast.Tuple([const(x) for x in v], ast.Load())
     if isinstance(v, range):
