@@ -27,7 +27,7 @@ class Joins:
         branches = []
         for b in s.branches:
             if isinstance(b, defs.If):
-                raise Unsupported("an if among the branches of a join", b.span)
+                raise Unsupported("an if among the branches of a join (an optional branch with a label is written: `shortcut if s != 1: conv(c, 1, stride=s)`)", b.span)
             if isinstance(b, (defs.Repeat, defs.For)):
                 if s.kind != "concat" or not refs_only(b.body):
                     raise Unsupported("a loop among the branches of a join other than a concat of named values", b.span)
