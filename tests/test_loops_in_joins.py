@@ -174,3 +174,28 @@ def test_an_idle_value_cannot_be_read_and_a_quoted_name_names_a_call(write_spec)
     bad = write_spec('input 3x8x8\nnetwork n:\n    "y" = 3 * 4\n')
     r = run_cli("check", str(bad))
     assert r.returncode == 1 and "a quoted name names a value" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_loops_and_ifs_among_a_concats_branches_are_collected_in_a_list():
+    """ASPP's one branch a rate (`for r in rates: _: conv(...); batchnorm; relu`), a mixed
+    convolution's kernels and a pool branch only some instances have: forward collects them in a
+    list as torchvision's ASPP does, and torch.cat joins it with the fixed branches."""
+    from tests.conftest import FIXTURES
+
+    src = archspec.compile_torch(FIXTURES / "branches_collected.arch")
+    assert "outs: list[torch.Tensor] = []" in src and "outs.append(" in src
+    assert "torch.cat([out, *outs, pooled], 1)" in src and "torch.cat(outs, 1)" in src
+    assert "for i, r in enumerate(rates):" in src and "getattr(self, f'{3 * i + 3}')(x)" in src  # the state_dict's positions
+
+
+@needs_torch
+def test_branches_collected_compute_what_onnxruntime_computes():
+    pytest.importorskip("onnxruntime")
+    from archspec.backends.torch.runtime import verify
+    from tests.conftest import FIXTURES
+    from tests.test_onnx_backend import _agree
+
+    a = archspec.load(FIXTURES / "branches_collected.arch")
+    result = verify(a.graph, a.spec, batch=2)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    _agree(a)

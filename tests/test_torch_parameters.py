@@ -34,6 +34,10 @@ CASES = [
     ("tests/fixtures/numbered_in_loops.arch", {"n": 3}),
     ("tests/fixtures/numbered_in_loops.arch", {"n": 1, "stages": (4, 8, 16)}),
     ("tests/fixtures/numbered_in_loops.arch", {"stages": ()}),
+    # branches a loop or an if makes among a concat's (forward collects them in a list)
+    ("tests/fixtures/branches_collected.arch", {"rates": (1, 2, 3)}),
+    ("tests/fixtures/branches_collected.arch", {"kernels": (1, 3, 5, 7), "pool": False}),
+    ("tests/fixtures/branches_collected.arch", {"rates": (), "kernels": (3,)}),
 ]
 
 

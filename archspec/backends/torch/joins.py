@@ -13,7 +13,7 @@ from dataclasses import replace
 from archspec.backends.torch.body import refs_only
 from archspec.backends.torch.lowering import LOWERINGS
 from archspec.backends.torch.names import branch_name
-from archspec.backends.torch.python import assign, attr, call, const, fold, name, plain_attribute
+from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, fold, name, plain_attribute
 from archspec.backends.torch.scope import Flow, Frame, end_loop, free_name
 from archspec.backends.torch.tidy import members_built, retarget
 from archspec.backends.unsupported import Unsupported
@@ -26,14 +26,16 @@ class Joins:
     def _join(self, s: defs.Join, flow: Flow, frame: Frame, init: list, fwd: list) -> Flow:
         branches = []
         for b in s.branches:
-            if isinstance(b, defs.If):
-                raise Unsupported("an if among the branches of a join (an optional branch with a label is written: `shortcut if s != 1: conv(c, 1, stride=s)`)", b.span)
-            if isinstance(b, (defs.Repeat, defs.For)):
-                if s.kind != "concat" or not refs_only(b.body):
-                    raise Unsupported("a loop among the branches of a join other than a concat of named values", b.span)
+            if isinstance(b, (defs.If, defs.Repeat, defs.For)) and s.kind != "concat":
+                what = "an if" if isinstance(b, defs.If) else "a loop"
+                raise Unsupported(f"{what} among the branches of an {s.kind} (an optional branch with a label is written: `shortcut if s != 1: conv(c, 1, stride=s)`)", b.span)
+            if isinstance(b, (defs.If, defs.Repeat, defs.For)):
                 branches.append((b, None))
                 continue
             guard = b.guard if isinstance(b, defs.Labeled) else None
+            if guard is not None and s.kind == "concat":  # a concat's optional branch: one it has or not
+                branches.append((defs.If(((guard, (defs.Labeled(b.label, None, b.body, b.inline, b.span),)),), (), b.span), None))
+                continue
             if guard is not None:
                 b = defs.Labeled(b.label, None, b.body, b.inline, b.span)
             branches.append((b, guard))
@@ -43,22 +45,18 @@ class Joins:
         taken_vars = {x}
         frame.joining += 1
         for b, guard in branches:
-            if isinstance(b, (defs.Repeat, defs.For)):
+            if isinstance(b, (defs.Repeat, defs.For)) and refs_only(b.body):
                 results.append(self._loop_of_refs(b, flow, frame))
                 continue
-            var = free_name(branch_name(b), frame.fwd_used | taken_vars)
-            taken_vars.add(var)
-            frame.fwd_used.add(var)
-            start = Flow(flow.channels, flow.rank, count, flow.target if flow.prefix is not None else None, x, var, False, prefix=flow.prefix)
+            if isinstance(b, (defs.If, defs.Repeat, defs.For)):  # into the list the one before collects into, if it does
+                into = results[-1][2] if results and results[-1][0] == f"*{results[-1][2].var}" and isinstance(results[-1][2].channels, ast.Name) else None
+                end = self._branches_collected(b, replace(flow, count=count), frame, init, fwd, taken_vars, into)
+                results[len(results) - (into is not None) :] = [(f"*{end.var}", None, end)]
+                count = end.count
+                continue
             b_init: list[ast.stmt] = []
             b_fwd: list[ast.stmt] = []
-            if isinstance(b, defs.Line) and len(b.items) > 1 and isinstance(b.items[0], defs.Ref):  # `@skip; conv(...)`: from that value
-                start = replace(self._ref(b.items[0], start, frame, b_fwd), out=var)
-                b = defs.Line(b.items[1:], b.span)
-            if isinstance(b, defs.Line) and len(b.items) > 1:
-                end = self._level(None, (b,), start, frame, b_init, b_fwd, b.span)
-            else:
-                end = self._stmt(b, start, frame, b_init, b_fwd)
+            end = self._branch(b, replace(flow, count=count), frame, b_init, b_fwd, taken_vars)
             count = end.count if guard is None else None  # where it is not taken, what follows takes its position
             if guard is not None:
                 test = self._expr(guard, frame)
@@ -83,6 +81,8 @@ class Joins:
             if kind in ("add", "mul") and len(vars_) < 2:
                 vars_.insert(0, x)
             expr = ast.parse(record.join(vars_), mode="eval").body
+            if len(vars_) == 1 and vars_[0].startswith("*"):  # only the collected ones: torch.cat(outs, 1)
+                expr = call("torch.cat", name(vars_[0][1:]), const(1))
             fwd.append(assign(flow.out, expr))
         elif kind in ("add", "mul") and len(fixed) == 1 and len(optional) == 1:
             (v, _), (f,) = optional[0], fixed
@@ -100,6 +100,56 @@ class Joins:
         target = flow.target if flow.prefix is not None else None  # members after it go where those before went
         frame.joining -= 1
         return Flow(channels, ranks.pop() if len(ranks) == 1 else flow.rank, count, target, flow.out, flow.out, True, flow.prefix)
+
+    def _branch(self, b, flow: Flow, frame: Frame, init: list, fwd: list, taken_vars: set[str]) -> Flow:
+        """One branch of a join, from the value flowing in, computed in a local of its own
+        (named after its label): its members into `init`, its steps into `fwd`."""
+        var = free_name(branch_name(b), frame.fwd_used | taken_vars)
+        taken_vars.add(var)
+        frame.fwd_used.add(var)
+        start = Flow(flow.channels, flow.rank, flow.count, flow.target if flow.prefix is not None else None, flow.var, var, False, prefix=flow.prefix)
+        if isinstance(b, defs.Line) and len(b.items) > 1 and isinstance(b.items[0], defs.Ref):  # `@skip; conv(...)`: from that value
+            start = replace(self._ref(b.items[0], start, frame, fwd), out=var)
+            b = defs.Line(b.items[1:], b.span)
+        if isinstance(b, defs.Line) and len(b.items) > 1:
+            return self._level(None, (b,), start, frame, init, fwd, b.span)
+        return self._stmt(b, start, frame, init, fwd)
+
+    def _branches_collected(self, b, flow: Flow, frame: Frame, init: list, fwd: list, taken_vars: set[str], into: Flow | None = None) -> Flow:
+        """A loop or an if among a concat's branches (ASPP's `for r in rates: conv(c, 3,
+        padding=r, dilation=r)`): each statement of its body a branch, once an iteration or where
+        its test holds; forward collects their outputs in a list, as torchvision's ASPP does
+        (`torch.cat([branch, *outs], 1)`), and __init__ sums their channels (both go on with
+        those of `into`, the collected branches right before)."""
+        if into is not None:
+            outs, total = into.var, into.channels.id  # type: ignore[attr-defined]
+        else:
+            outs = free_name("outs", frame.fwd_used | taken_vars)
+            taken_vars.add(outs)
+            frame.fwd_used.add(outs)
+            total = frame.internal("concat_channels")
+            init.append(assign(total, const(0)))
+            fwd.append(ast.AnnAssign(ast.Name(outs, ast.Store()), ast.Subscript(name("list"), attr("torch", "Tensor"), ast.Load()), ast.List([], ast.Load()), 1))
+        x = flow.var
+
+        def write(body: tuple, inner: Flow, frame: Frame, i: list, f: list | None) -> Flow:
+            count = inner.count
+            for st in body:
+                end = self._branch(st, replace(inner, count=count, var=x), frame, i, f, set(taken_vars))  # type: ignore[arg-type]
+                f.append(expr_stmt(call(attr(outs, "append"), name(end.var))))  # type: ignore[union-attr]
+                i.append(assign(total, ast.BinOp(name(total), ast.Add(), end.channels)))
+                count = end.count
+            return replace(inner, count=count, var=x, out=x, fresh=False)
+
+        start = replace(flow, var=x, out=x, fresh=False)
+        if isinstance(b, defs.If):
+            if any(self._may_move_spatial(body) for body in [*(body for _, body in b.branches), b.orelse]):
+                frame.spatial_reads(*(c for c, _ in b.branches))
+            end = self._if(list(b.branches), b.orelse, start, frame, init, fwd, write=write)
+        else:
+            target, targets, iterable = self._loop_header(b, frame)
+            end = self._loop(target, iterable, b.body, targets, start, frame, init, fwd, b, write=write)
+        return replace(end, channels=name(total), var=outs)
 
     def _loop_of_refs(self, loop: defs.Repeat | defs.For, flow: Flow, frame: Frame) -> tuple[str, None, Flow]:
         """`for i in range(n): @"y{i}"` among a concat's branches (C2f's): the values it reads, as

@@ -161,12 +161,15 @@ class Statements:
         """What forward iterates for a loop: its parameters read from the attributes __init__ keeps."""
         return call("range", self._fwd(s.count, frame)) if isinstance(s, defs.Repeat) else self._fwd(s.iter, frame, iterated=True)
 
-    def _loop(self, target, iterable, body, targets, flow: Flow, frame: Frame, init: list, fwd: list | None, s) -> Flow:
+    def _loop(self, target, iterable, body, targets, flow: Flow, frame: Frame, init: list, fwd: list | None, s, write=None) -> Flow:
+        """`for` in __init__ (and in forward where it runs something), the body written by `write`
+        (`_stmts`; a join's loop of branches writes each statement as a branch)."""
         before = dict(frame.vars)
         frame.loop_vars |= set(targets)
         entry = flow.channels
         mark = len(init)
-        flow = self._materialize(flow, frame, init, body)
+        if write is None:  # a loop of branches leaves the channels as they are
+            flow = self._materialize(flow, frame, init, body)
         counter = init[mark] if len(init) > mark else None  # by identity: the body may insert at init's top
         if fwd is not None and flow.var != flow.out:  # each iteration reads what the one before wrote
             fwd.append(assign(flow.out, name(flow.var)))
@@ -176,7 +179,7 @@ class Statements:
         start = self._loop_start(flow.count, frame)
         inner = replace(flow, fresh=False, count=start)
         frame.depth += 1
-        out = self._stmts(body, inner, frame, inner_init, inner_fwd)
+        out = (write or self._stmts)(body, inner, frame, inner_init, inner_fwd)
         frame.depth -= 1
         if not same(out.channels, flow.channels):
             if counter is not None and same(out.channels, entry) and not names_in(entry) & assigned_names(inner_init):
@@ -275,7 +278,7 @@ class Statements:
             return flow.channels.id
         return frame.channels_var()
 
-    def _if(self, branches: list, orelse: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None) -> Flow:
+    def _if(self, branches: list, orelse: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, write=None) -> Flow:
         outs: list[Flow] = []
         inits: list[list] = []
         fwds: list[list] = []
@@ -287,7 +290,7 @@ class Statements:
             frame.depth += 1
             frame.fwd_used.clear()  # in place: a splice's frame shares the set with its caller's
             frame.fwd_used.update(used)
-            outs.append(self._stmts(body, replace(flow), frame, i, f))
+            outs.append((write or self._stmts)(body, replace(flow), frame, i, f))
             named |= frame.fwd_used
             frame.depth -= 1
             inits.append(i)
