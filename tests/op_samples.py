@@ -60,7 +60,7 @@ SAMPLES: dict[str, list[tuple[str, str]]] = {
     "scale": [("4x5x5", "scale(0.17)"), ("4x5x5", "add:\n        _: conv(4, 1); scale(0.5)\n        identity")],
     "stochastic_depth": [("4x5x5", "add:\n        _: conv(4, 1); stochastic_depth(0.25)\n        identity"), ("4x5x5", 'stochastic_depth(0.1, mode="batch")')],
     "flatten": [("4x5x5", "flatten")],
-    "chunk": [("4x5x5", "chunk(2, 1)")],
+    "chunk": [("4x5x5", "chunk(2, 1)"), ("3x5x5", "chunk(2, 0); conv(2, 1)"), ("5x5x5", "chunk(3, 2); conv(2, 1)")],  # torch.chunk: 3 into 2 + 1, 5 into 2 + 2 + 1
     "channel_shuffle": [("6x5x5", "channel_shuffle(3)")],
     "concat": [("4x5x5", "concat:\n        conv(2, 1)\n        conv(3, 1)")],
     "add": [("4x5x5", "add:\n        conv(4, 1)\n        identity")],

@@ -148,6 +148,15 @@ def test_a_pair_of_equal_ints_stays_a_pair_where_it_is_a_value(write_spec):
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
 
 
+def test_an_if_of_a_literal_test_writes_only_the_body_it_runs(write_spec):
+    """`if 1: flatten()` (found by tests/test_fuzz_grammar.py's hostile specs): the body it never
+    runs gives another rank, which the file refused to write; only the body it runs is built."""
+    path = write_spec("param n = true\ninput 3x16x16\nnetwork net:\n    if 1:\n        flatten()\n    elif n:\n        relu\n    linear(4)\n")
+    src = archspec.compile_torch(path)
+    assert "if " not in src.split("class Net")[1] and "nn.Linear(768, 4)" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
 def test_a_numbered_member_after_an_optional_branch_is_refused(write_spec):
     """`shortcut if proj:` takes a position only where it is built: the conv after it is '2' in
     unit(true) and '1' in unit(false). The file once named it '2' for both, and verify failed;

@@ -164,7 +164,7 @@ def test_a_block_argument_named_layers_builds(tmp_path):
 
 @pytest.mark.parametrize("op", [n for n in _LOWERED if not OPS[n].variadic])
 def test_the_symbolic_shape_rule_agrees_with_the_shape_rule(op, tmp_path):
-    """`derived` and `channels` write an op's shape rule over expressions (for sizes the torch
+    """`derived` and `channels` (`uneven` where it applies) write an op's shape rule over expressions (for sizes the torch
     backend writes as formulas): evaluated on a node's own values they give what the rule gave.
     Every size the rule adds (not an argument of the op) has a derived formula."""
     import ast
@@ -184,7 +184,8 @@ def test_the_symbolic_shape_rule_agrees_with_the_shape_rule(op, tmp_path):
 
         for size, rule in rec.derived.items():
             assert value(rule(ast.Constant(c_in), arg)) == node.attrs[size], f"'{op}': {size}"
-        out = value(rec.channels(ast.Constant(c_in), arg)) if rec.channels is not None else c_in
+        channels = rec.uneven[1] if rec.uneven is not None and rec.uneven[0](node, g.nodes[node.inputs[0]].shape) else rec.channels
+        out = value(channels(ast.Constant(c_in), arg)) if channels is not None else c_in
         if op != "flatten":  # flatten multiplies the spatial size in: the backend reads it from the graph
             assert out == _feature_size(g, node.id), f"'{op}': channels out"
 

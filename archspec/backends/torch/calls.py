@@ -39,6 +39,8 @@ class Calls:
         if ctor.helper is not None:
             self.helpers.add(ctor.helper)
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
+        if record.uneven is not None and any(record.uneven[0](n, self.g.nodes[n.inputs[0]].shape) for n in nodes):
+            channels = record.uneven[1](flow.channels, arg_py)
         for n in nodes if record.refuse is not None else ():
             why = record.refuse(n, self.g.nodes[n.inputs[0]].shape)
             if why is not None:

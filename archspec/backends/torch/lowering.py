@@ -60,6 +60,9 @@ class TorchOp:
     derived: Mapping[str, Symbolic] = field(default_factory=dict)
     # the channels it gives, where they are not the channels it takes (conv: its `out`)
     channels: Symbolic | None = None
+    # (node, its input's shape) -> whether `channels` is wrong for it, and the formula then (a chunk
+    # of 3 channels into 2: torch.chunk's parts of ceil(c / k), the last one smaller)
+    uneven: tuple[Callable[[Node, Shape], bool], Symbolic] | None = None
     # arguments whose PyTorch value differs from the spec's (softmax's dim counts the batch axis too):
     # the spec's value as an expression -> PyTorch's
     to_torch: Mapping[str, Callable[[ast.expr], ast.expr]] = field(default_factory=dict)
@@ -69,6 +72,14 @@ class TorchOp:
     rank: Callable[[Node], int | None] | None = None
     # its features are the channels times the spatial size flowing in, which the backend takes from the graph
     flattens: bool = False
+
+
+def _chunk_part(c: ast.expr, k: ast.expr, i: ast.expr) -> ast.expr:
+    """The channels of part `i` of torch.chunk(c, k): `(c + k - 1) // k`, the last part what is left."""
+    size = ast.BinOp(ast.BinOp(ast.BinOp(c, ast.Add(), k), ast.Sub(), ast.Constant(1)), ast.FloorDiv(), k)
+    if isinstance(i, ast.Constant) and i.value == 0:
+        return size
+    return ast.Call(ast.Name("min", ast.Load()), [size, ast.BinOp(c, ast.Sub(), ast.BinOp(i, ast.Mult(), size))], [])
 
 
 def lit(v: Any) -> str:
@@ -355,8 +366,8 @@ LOWERINGS: dict[str, TorchOp] = {
     "chunk": TorchOp(
         module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
         call=lambda n, x: f"{x}.chunk({n.attrs['chunks']}, dim=1)[{n.attrs['index']}]",
-        channels=lambda c, a: ast.BinOp(c, ast.FloorDiv(), a("chunks")),  # an even split (`refuse` checks)
-        refuse=lambda n, shape: "a chunk that does not split the channels evenly" if shape[0] % n.attrs["chunks"] else None,
+        channels=lambda c, a: ast.BinOp(c, ast.FloorDiv(), a("chunks")),  # an even split
+        uneven=(lambda n, shape: shape[0] % n.attrs["chunks"] != 0, lambda c, a: _chunk_part(c, a("chunks"), a("index"))),
     ),
     "channel_shuffle": TorchOp(
         module=lambda n, arg: f"nn.ChannelShuffle({n.attrs['groups']})",

@@ -11,6 +11,7 @@ import copy
 from dataclasses import replace
 
 from archspec.backends.torch.body import claims
+from archspec.backends.torch.ops import is_literal
 from archspec.backends.torch.python import assign, call, fold, identifier, name, names_in, same
 from archspec.backends.torch.scope import Flow, Frame, Position, bind_target, end_loop, free_name
 from archspec.backends.torch.tidy import (
@@ -25,6 +26,7 @@ from archspec.backends.torch.tidy import (
 )
 from archspec.backends.torch.values import may_be_read
 from archspec.backends.unsupported import Unsupported
+from archspec.expressions import Env, evaluate
 from archspec.ir import defs
 from archspec.ops import OPS
 
@@ -53,6 +55,9 @@ class Statements:
             target, targets, iterable = self._loop_header(s, frame)
             return self._loop(target, iterable, s.body, targets, flow, frame, init, fwd, s)
         if isinstance(s, defs.If):
+            chosen = _decided(s)
+            if chosen is not None:  # `if 1:`: only that body is ever built (the other may not even be of the same rank)
+                return self._stmts(chosen, flow, frame, init, fwd)
             if any(self._may_move_spatial(b) for b in [*(b for _, b in s.branches), s.orelse]):
                 frame.spatial_reads(*(c for c, _ in s.branches))
             return self._if([(c, b) for c, b in s.branches], s.orelse, flow, frame, init, fwd)
@@ -357,3 +362,13 @@ def _length(e: ast.expr) -> ast.expr | None:
     if isinstance(e, ast.Call):
         return call("len", e) if isinstance(e.func, ast.Name) and e.func.id == "range" else None
     return call("len", e)
+
+
+def _decided(s: defs.If) -> tuple | None:
+    """The body an `if` runs where its tests are literals (`if 1:`, `elif false:`); None where one reads a name."""
+    for test, body in s.branches:
+        if not is_literal(test):
+            return None
+        if evaluate(test, Env({})):
+            return body
+    return s.orelse
