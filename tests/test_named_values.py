@@ -453,6 +453,23 @@ def test_a_value_named_in_a_loop_of_a_branch_and_read_after_the_join(write_spec)
     _agree(archspec.load(path))
 
 
+@pytest.mark.skipif(not (HAVE_TORCH and HAVE_ONNX), reason="compares onnxruntime with the torch module")
+def test_an_output_named_by_a_computed_name(write_spec):
+    """A feature pyramid's `"p{i}": conv(...)` in a loop, returned as `return head, p0`: the
+    forward keeps it in the dict and returns `values['p0']` (it was refused)."""
+    from tests.test_onnx_backend import _agree
+
+    path = write_spec(
+        "input 3x16x16\nnetwork fpn:\n    for i in range(2):\n        \"c{i}\": conv(8, 3, stride=2, padding=1)\n"
+        "    for i in range(1):\n        upsample(scale=2)\n        add:\n            identity\n            @\"c{i}\"\n"
+        "        \"p{i}\": conv(8, 1)\n    head: conv(2, 1)\n    return head, p0\n"
+    )
+    a = archspec.load(path)
+    assert [n for n, _ in a.graph.outputs] == ["head", "p0"]
+    assert "return FpnOutputs(head, values['p0'])" in archspec.compile_torch(path)
+    _agree(a)
+
+
 SPLICED = {
     "a join": "block res(c, project):\n    add:\n        _:\n            conv1: conv(c, 3, padding=1, bias=false)\n            bn1: batchnorm\n"
     "        downsample if project:\n            conv(c, 1); batchnorm\n    relu\nnetwork net:\n    *res(4, true)\n    relu\n",

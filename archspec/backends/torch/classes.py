@@ -234,6 +234,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         frame.wanted = set(frame.read)
         if network and self.g.outputs:
             frame.wanted |= {n for n, _ in self.g.outputs}
+            frame.computed |= {n for n, _ in self.g.outputs if n not in made}  # `return p0` of `"p{i}": ...`: kept in the dict
         return frame, in_name, py_params
 
     def _signature(self, params, extra: list[str], py_of: dict[str, str], globals_: list[str], frame: Frame, network: bool, values: dict[str, list], in_name: str):
@@ -272,11 +273,14 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         as a NamedTuple where it has several)."""
         returns: ast.expr = attr("torch", "Tensor")
         if network and self.g.outputs:
-            missing = [n for n, _ in self.g.outputs if n not in frame.named]
+            kept = {n: name(frame.named[n][0]) for n, _ in self.g.outputs if n in frame.named}
+            if frame.kept is not None:  # made under a computed name: read from the dict
+                kept |= {n: ast.Subscript(name(frame.kept[0]), const(n), ast.Load()) for n, _ in self.g.outputs if n not in kept and n in frame.computed}
+            missing = [n for n, _ in self.g.outputs if n not in kept]
             if missing:
                 raise Unsupported(f"the output '{missing[0]}', named where the network's forward cannot keep it", self.defs.network.outputs_span)
             self.outputs_class = self._unique_class(cls + "Outputs")
-            fwd.append(ast.Return(call(self.outputs_class, *[name(frame.named[n][0]) for n, _ in self.g.outputs])))
+            fwd.append(ast.Return(call(self.outputs_class, *[kept[n] for n, _ in self.g.outputs])))
             returns = name(self.outputs_class)
         else:
             fwd.append(ast.Return(name(flow.var)))
