@@ -374,3 +374,32 @@ def test_math_functions(write_spec):
         """,
     )
     assert a.layers[0].output[0] == 6 + 3 + 4 + 5 + 2
+
+
+def test_keywords_are_whole_words_so_names_may_begin_with_them(write_spec):
+    # `additive`, `multi`, `concatenated`, `truename`, `nonexistent` begin with a keyword
+    # (add, mul, concat, true, none); the lexer took the keyword and the spec failed to parse
+    a = load_text(
+        write_spec,
+        """
+        param truename = 2
+        param nonexistent = 3
+        param falsehood = true
+        input 3x8x8
+        block additive(c):
+            add:
+                conv(c, 3, padding=1)
+                identity
+        block multi(c):
+            mul:
+                conv(c, 1)
+                identity
+        network n:
+            concatenated: additive(3)
+            multiplied: multi(3)
+            conv(truename + nonexistent, 1)
+        """,
+    )
+    assert paths(a)[0].startswith("concatenated.")
+    assert any(p.startswith("multiplied.") for p in paths(a))
+    assert a.output_shape == (5, 8, 8)
