@@ -198,6 +198,64 @@ CASES = [
         [],
         ["x = values['k'] + 1"],
     ),
+    (  # YOLOv8's head: a loop's f'{i}' (0..2) no read can make, as the reads loop over other literals
+        """
+        def f(x):
+            values = {}
+            values['15'] = x
+            values['18'] = x * 2
+            for i, level in enumerate(('15', '18', '15')):
+                x = values[f'{level}'] + i
+                values[f'{i}'] = x
+                values[f'box{i}'] = x
+            return values['box0'] + values['box2']
+        """,
+        [(1,), (3,)],
+        ["values[f'{i}'] = "],
+        ["values[f'box{i}'] = x", "values['15'] = x"],
+    ),
+    (  # a later read of literals that one of the loop's keys may be ('2'): kept
+        """
+        def f(x):
+            values = {}
+            for i in range(3):
+                values[f'{i}'] = x + i
+            for level in ('2', 'a'):
+                x = x * 10 + (values[f'{level}'] if level != 'a' else 0)
+            return x
+        """,
+        [(1,), (2,)],
+        [],
+        ["values[f'{i}'] = x + i"],
+    ),
+    (  # a read earlier in the function never sees a later store, one in a loop sees the next iteration's
+        """
+        def f(x):
+            values = {'0': x, '1': 1, '2': 2}
+            y = values['0']
+            values['0'] = x + 1
+            for i in range(1, 3):
+                y = y + values[f'{i}']
+                values['2'] = y * 10
+            return y
+        """,
+        [(1,), (4,)],
+        ["values['0'] = x + 1"],
+        ["values['2'] = y * 10"],
+    ),
+    (  # a loop's name assigned in its body is no longer one of the loop's values
+        """
+        def f(x):
+            values = {}
+            for i in range(2):
+                i = i + 5
+                values[f'{i}'] = x
+            return values['6']
+        """,
+        [(1,)],
+        [],
+        ["values[f'{i}'] = x"],
+    ),
 ]
 
 

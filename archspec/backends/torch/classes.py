@@ -171,7 +171,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             init.append(assign(attr("self", a), value))
         args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, values or {}, in_name)
         init[:0] = prologue
-        init[:] = drop_dead_counts(without_unread_keys(forwarded(constant_tests_decided(init))))
+        init[:] = drop_dead_counts(without_unread_keys(drop_dead_counts(forwarded(constant_tests_decided(init)))))  # a dead count may be a key's last read
         if members:
             register_in_order(init, members)
         if network:  # a size taken from the graph holds for the values these had when compiled

@@ -170,17 +170,23 @@ def _inlinable(st: ast.stmt, var: str, dead_after: bool) -> bool:
 
 def without_unread_keys(body: list[ast.stmt]) -> list[ast.stmt]:
     """A function without the entries of its dicts that nothing can read: `values[f'up{i}'] = x`
-    where every read is `values[f'layer{...}']` (the literal parts of the keys disagree), and a
+    where every read is `values[f'layer{...}']` (the literal parts of the keys disagree), or
+    YOLOv8's `values[f'{i}'] = x` for i in 0..2 where the only computed read is `values[f'{level}']`
+    for level in ('15', '18', '21') (`_key_sets`: the keys a loop over literals can make), and a
     dict none of whose entries is read. Only entries of plain values (no call) are dropped, and
     only from a dict the function uses by key alone."""
-    reads: dict[str, list[ast.expr]] = {}
+    reads: dict[str, list[tuple[int, ast.expr]]] = {}  # by dict: (the top-level statement it is in, the key)
     whole: set[str] = set()
     keyed: set[int] = set()
-    for n in ast.walk(ast.Module(body, [])):
-        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name):
-            keyed.add(id(n.value))
-            if isinstance(n.ctx, ast.Load):
-                reads.setdefault(n.value.id, []).append(n.slice)
+    top: dict[int, int] = {}
+    for k, st in enumerate(body):
+        for n in ast.walk(st):
+            top[id(n)] = k
+            if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name):
+                keyed.add(id(n.value))
+                if isinstance(n.ctx, ast.Load):
+                    reads.setdefault(n.value.id, []).append((k, n.slice))
+    sets = _key_sets(body)
     for n in ast.walk(ast.Module(body, [])):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in keyed:
             whole.add(n.id)
@@ -193,8 +199,8 @@ def without_unread_keys(body: list[ast.stmt]) -> list[ast.stmt]:
             isinstance(d, ast.Name)
             and d.id not in whole
             and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
-            and not any(_may_equal(st.targets[0].slice, r) for r in reads.get(d.id, []))
-        )
+            and not any(_may_equal(st.targets[0].slice, r, sets) for k, r in reads.get(d.id, []) if k >= top.get(id(st), 0))
+        )  # the function's own statements run once, in order: an earlier one never reads a later store
 
     def kept(stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -217,8 +223,12 @@ def _empty_dict(st: ast.stmt) -> str | None:
     return None
 
 
-def _may_equal(a: ast.expr, b: ast.expr) -> bool:
-    """Whether two keys may be the same string: their literal starts and ends agree."""
+def _may_equal(a: ast.expr, b: ast.expr, sets: dict[int, frozenset[str]] | None = None) -> bool:
+    """Whether two keys may be the same string: the strings each can be (where both are known,
+    `_key_sets`) meet, or else their literal starts and ends agree."""
+    ka, kb = (sets or {}).get(id(a)), (sets or {}).get(id(b))
+    if ka is not None and kb is not None:
+        return bool(ka & kb)
     pa, pb = _literal_ends(a), _literal_ends(b)
     if pa is None or pb is None:
         return True
@@ -226,6 +236,104 @@ def _may_equal(a: ast.expr, b: ast.expr) -> bool:
     if not holes_a and not holes_b:
         return sa == sb
     return (sa.startswith(sb) or sb.startswith(sa)) and (ea.endswith(eb) or eb.endswith(ea))
+
+
+_MANY_KEYS = 4096  # past this many strings a key is only judged by its literal ends
+
+
+def _key_sets(body: list[ast.stmt]) -> dict[int, frozenset[str]]:
+    """The strings each subscript key of `body` can be (by the key's id), where that is known: a
+    literal, or an f-string whose holes are plain names of loops over literals (`range(3)`,
+    `enumerate(('15', '18', '21'))`, a literal tuple) that the loop's body never assigns."""
+    found: dict[int, frozenset[str]] = {}
+
+    def walk(stmts: list[ast.stmt], env: dict[str, frozenset[str]]) -> None:
+        for st in stmts:
+            if isinstance(st, ast.For):
+                inner = dict(env)
+                bound = _loop_values(st.target, st.iter)
+                assigned = assigned_names(st.body)
+                for n in names_in(st.target):
+                    inner.pop(n, None)
+                    if bound is not None and n in bound:
+                        inner[n] = bound[n]
+                for n in assigned:
+                    inner.pop(n, None)
+                _keys_in([st.iter], env, found)
+                walk(st.body, inner)
+                walk(st.orelse, {})
+            elif isinstance(st, ast.If):
+                _keys_in([st.test], env, found)
+                walk(st.body, env)
+                walk(st.orelse, env)
+            else:
+                _keys_in([st], env, found)
+
+    walk(body, {})
+    return found
+
+
+def _keys_in(nodes: list[ast.AST], env: dict[str, frozenset[str]], found: dict[int, frozenset[str]]) -> None:
+    for node in nodes:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Subscript):
+                keys = _strings(n.slice, env)
+                if keys is not None:
+                    found[id(n.slice)] = keys
+
+
+def _strings(e: ast.expr, env: dict[str, frozenset[str]]) -> frozenset[str] | None:
+    """Every string `e` can be in `env`, or None where that is not known."""
+    if isinstance(e, ast.Constant) and isinstance(e.value, str):
+        return frozenset([e.value])
+    if not isinstance(e, ast.JoinedStr):
+        return None
+    out = {""}
+    for part in e.values:
+        if isinstance(part, ast.Constant) and isinstance(part.value, str):
+            options: frozenset[str] = frozenset([part.value])
+        elif isinstance(part, ast.FormattedValue) and part.conversion == -1 and part.format_spec is None and isinstance(part.value, ast.Name) and part.value.id in env:
+            options = env[part.value.id]
+        else:
+            return None
+        out = {a + b for a in out for b in options}
+        if len(out) > _MANY_KEYS:
+            return None
+    return frozenset(out)
+
+
+def _loop_values(target: ast.expr, it: ast.expr) -> dict[str, frozenset[str]] | None:
+    """The strings (as an f-string writes them) each name of a loop's target takes, for a loop
+    over literals: `range` of ints, a literal tuple or list, `enumerate` of one."""
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and not it.keywords:
+        if it.func.id == "range" and 1 <= len(it.args) <= 3 and all(isinstance(a, ast.Constant) and type(a.value) is int for a in it.args):
+            values = range(*[a.value for a in it.args])  # type: ignore[attr-defined]
+            if len(values) <= _MANY_KEYS and isinstance(target, ast.Name):
+                return {target.id: frozenset(str(v) for v in values)}
+            return None
+        if it.func.id == "enumerate" and len(it.args) == 1 and isinstance(target, ast.Tuple) and len(target.elts) == 2:
+            items = _literal_items(it.args[0])
+            if items is None:
+                return None
+            out = {}
+            count, item = target.elts
+            if isinstance(count, ast.Name):
+                out[count.id] = frozenset(str(k) for k in range(len(items)))
+            if isinstance(item, ast.Name):
+                out[item.id] = frozenset(items)
+            return out
+        return None
+    items = _literal_items(it)
+    if items is not None and isinstance(target, ast.Name):
+        return {target.id: frozenset(items)}
+    return None
+
+
+def _literal_items(e: ast.expr) -> list[str] | None:
+    """The items of a literal tuple or list of ints and strings, as an f-string writes them."""
+    if not isinstance(e, (ast.Tuple, ast.List)) or not all(isinstance(x, ast.Constant) and type(x.value) in (int, str) for x in e.elts):
+        return None
+    return [str(x.value) for x in e.elts]  # type: ignore[attr-defined]
 
 
 def _literal_ends(e: ast.expr) -> tuple[str, str, bool] | None:
