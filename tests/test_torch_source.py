@@ -108,11 +108,13 @@ def _admits(annotation, value) -> bool:
     return type(value) in allowed
 
 
-@pytest.mark.parametrize("spec", ["inception_v3", "inception_v4", "mobilenet_v3_large", "efficientnet", "resnet50", "shufflenet_v2", "convnext"])
+@pytest.mark.parametrize("spec", ["inception_v3", "inception_v4", "mobilenet_v3_large", "efficientnet", "resnet50", "shufflenet_v2", "convnext", "regnet"])
 def test_every_argument_is_annotated_with_the_types_its_values_have(spec):
     """Each block's arguments are typed by the values its instances take in the graph (Inception's
     kernel and padding: `int | tuple[int, ...]`, for 3 and (1, 7)), a default computed from other
-    parameters is `X | None`, as torchvision's `Optional[...]`; none is left bare."""
+    parameters is `X | None`, as torchvision's `Optional[...]`; none is left bare, not even where
+    no instance shows a value (RegNetX builds no squeeze-and-excitation: its `squeeze` is typed by
+    the conv channels it is passed to)."""
     import ast
 
     a = archspec.load(SPECS / f"{spec}.arch")

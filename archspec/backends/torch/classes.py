@@ -67,6 +67,7 @@ from archspec.backends.unsupported import Unsupported
 from archspec.expressions import Env, evaluate
 from archspec.ir import Graph, Node, defs
 from archspec.ir import expr as irx
+from archspec.ops import OPS
 
 
 class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
@@ -169,7 +170,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             init.append(assign(attr("self", "out_channels"), out))
         for a, value in frame.attrs.values():
             init.append(assign(attr("self", a), value))
-        args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, values or {}, in_name)
+        args, arg_defaults, prologue = self._signature(params, body, extra or [], dict(py_params), globals_, frame, network, values or {}, in_name)
         init[:0] = prologue
         init[:] = drop_dead_counts(without_unread_keys(drop_dead_counts(forwarded(constant_tests_decided(init)))))  # a dead count may be a key's last read
         if members:
@@ -237,14 +238,15 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             frame.computed |= {n for n, _ in self.g.outputs if n not in made}  # `return p0` of `"p{i}": ...`: kept in the dict
         return frame, in_name, py_params
 
-    def _signature(self, params, extra: list[str], py_of: dict[str, str], globals_: list[str], frame: Frame, network: bool, values: dict[str, list], in_name: str):
+    def _signature(self, params, body, extra: list[str], py_of: dict[str, str], globals_: list[str], frame: Frame, network: bool, values: dict[str, list], in_name: str):
         """`__init__`'s arguments with their annotations and defaults, and the statements that compute
         the defaults Python cannot write (`b=a * 2`: `None`, then `if b is None: b = a * 2`)."""
         globals_values = self.defs.globals.get(frame.file, {})
         args = [] if network else [ast.arg(in_name, name("int"))]
         for p in params:  # typed by the values it takes: its default, the instances', the compiled network's
             seen = [*_default_value(p, globals_values), *(values.get(p.name) or [])] + ([self.g.params[p.name]] if network else [])
-            args.append(ast.arg(py_of[p.name], _annotation(seen)))
+            known = [v for v in seen if v is not None]
+            args.append(ast.arg(py_of[p.name], _annotation(known) if known else _annotation_by_use(p.name, body)))
         args += [ast.arg(py_of[n], None) for n in extra]
         arg_defaults: list[ast.expr] = []
         prologue: list[ast.stmt] = []
@@ -362,7 +364,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
         py_of = {p.name: frame.vars[p.name].id for p in net.params}  # type: ignore[attr-defined]
-        args_def, defaults, prologue = self._signature(net.params, [], py_of, [], frame, network=True, values={}, in_name="")
+        args_def, defaults, prologue = self._signature(net.params, net.body, [], py_of, [], frame, network=True, values={}, in_name="")
         init = ast.FunctionDef(
             "__init__",
             ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, defaults),
@@ -407,6 +409,27 @@ def _annotation(values: list[Any]) -> ast.expr | None:
     for k in kinds[1:]:
         out = ast.BinOp(out, ast.BitOr(), k)  # type: ignore[arg-type]
     return out
+
+
+_ATTR_TYPES = {"int": "int", "int0": "int", "float": "float", "float+": "float", "prob": "float", "bool": "bool"}
+
+
+def _annotation_by_use(param: str, body: tuple) -> ast.expr | None:
+    """The type of a parameter no value of the compiled network shows (a block only another value
+    of a network parameter calls: RegNetX's squeeze-and-excitation), from the op arguments it is
+    passed to as it is (`conv(squeeze, 1)`: a conv's channels are an int); None where they disagree or none is scalar."""
+    kinds = set()
+    for s in defs.walk(body):
+        if isinstance(s, defs.Call) and s.kind == "op" and s.callee in OPS:
+            attrs = {a.name: a.kind for a in OPS[s.callee].attrs}
+            try:
+                bound = bind_args(s, list(attrs))
+            except Unsupported:  # a call no instance reaches may be wrong: it says nothing of the type
+                continue
+            for attr_name, e in bound.items():
+                if isinstance(e, irx.Var) and e.name == param:
+                    kinds.add(_ATTR_TYPES.get(attrs.get(attr_name, "")))
+    return name(kinds.pop()) if len(kinds) == 1 and None not in kinds else None
 
 
 def _kind(v: Any) -> ast.expr | None:
