@@ -75,7 +75,7 @@ def _spec_options(f):
     f = click.option(
         "--max-layers", type=click.IntRange(min=1), default=DEFAULT_MAX_LAYERS, show_default=True, help="Refuse networks with more layers."
     )(f)
-    f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec parameter (a literal: 10, 0.5, (1, 2)).")(
+    f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec parameter (a literal: 10, 0.5, (1, 2), a word; or an expression of literals: 2**3).")(
         f
     )
     f = click.option(
