@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from archspec.api import Analysis, analyse_program, load, parse_shape, parse_value
-from archspec.diagnostics import ArchspecError
+from archspec.diagnostics import TOO_MANY, ArchspecError
 from archspec.elaborate import DEFAULT_MAX_LAYERS
 from archspec.syntax import ast
 
@@ -26,9 +26,10 @@ def _fail(*errors: ArchspecError) -> None:
     """Print every diagnostic of every failed spec, then exit 1."""
     for err in errors:
         click.echo(err.render(color=_stderr_color()), err=True)
-    n = sum(len(err.diagnostics) for err in errors)
+    found = [d for err in errors for d in err.diagnostics]
+    n = sum(1 for d in found if not d.message.startswith(TOO_MANY))
     if n > 1:
-        click.echo(f"{n} errors", err=True)
+        click.echo(f"{n} errors" + (", and perhaps more" if n < len(found) else ""), err=True)
     sys.exit(1)
 
 
@@ -413,7 +414,7 @@ def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers, variant):
     if onnx_:
         click.echo(f"{spec}: the ONNX model computes what the torch module computes (onnxruntime, CPU)")
         return
-    click.echo(f"{spec}: {result.layers_checked} layers, params, buffers and flops agree on {device}")
+    click.echo(f"{spec}: params, buffers and flops agree on {device}; {result.layers_checked} leaf modules give their static shapes")
 
 
 def _spec_files(paths: tuple[str, ...]) -> list[Path]:
@@ -458,7 +459,7 @@ def list_(paths, fmt, max_layers):
             errors.append(err)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
-    else:
+    elif rows or not errors:  # not an empty table above the errors of the only spec
         from rich.console import Console
 
         report.print_list(rows, Console() if sys.stdout.isatty() else Console(width=200))

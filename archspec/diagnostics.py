@@ -71,6 +71,9 @@ class ArchspecError(Exception):
 MAX_ERRORS = 100  # reported in one run: a loop of 100,000 bad layers must not print 100,000 errors
 
 
+TOO_MANY = "too many errors"  # the message that ends a run of MAX_ERRORS; not an error of the spec's own
+
+
 class TooManyErrors(Exception):
     """A pass has reported MAX_ERRORS errors; it stops, and the run reports those."""
 
@@ -88,7 +91,7 @@ class Reporter:
         self.diagnostics.append(diag)
         if len(self.diagnostics) >= MAX_ERRORS:
             self.diagnostics.append(
-                Diagnostic(f"too many errors: stopping after {MAX_ERRORS}", None, help="fix these and run again (docs/limits.md)")
+                Diagnostic(f"{TOO_MANY}: stopping after {MAX_ERRORS}", None, help="fix these and run again (docs/limits.md)")
             )
             raise TooManyErrors
 

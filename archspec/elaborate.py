@@ -823,7 +823,7 @@ class Elaborator:
         try:
             shape = op.infer(attrs, [v.shape for v in vals])
         except JoinError as err:
-            notes = [Note(f"branch {i + 1} gives {fmt(v.shape)}{self._made(v)}", s) for i, (v, s) in enumerate(outs) if i in (0, err.culprit)]
+            notes = [Note(f"branch {i + 1} gives {fmt(v.shape)}{self._made(v, s)}", s) for i, (v, s) in enumerate(outs) if i in (0, err.culprit)]
             raise _Fail(err.message, outs[err.culprit][1], notes=notes, help=err.help) from None
         name = ctx.join_name(kind)
         ctx.take(name, stmt.span)
@@ -847,12 +847,16 @@ class Elaborator:
     def _node(self, i: int) -> Node:
         return self.nodes[i] if i < IDLE_BASE else self.idle[i - IDLE_BASE]
 
-    def _made(self, v: Val) -> str:
-        """`, made by conv 'down3.1'`: where a join's input comes from, which may be far back."""
+    def _made(self, v: Val, where: Span) -> str:
+        """`, made by conv 'down3.1' (line 14)`: where a join's input comes from, which may be far
+        back, or in another file than the note's `where` (then `(lib.arch:14)`)."""
         n = self._node(v.node) if v.node is not None else None
         if n is None or n.op == "input":
             return ", the network's input" if n is not None else ""
-        return f", made by {n.op} '{n.path}' (line {n.span.line})" if n.span is not None else f", made by {n.op} '{n.path}'"
+        if n.span is None:
+            return f", made by {n.op} '{n.path}'"
+        at = f"line {n.span.line}" if n.span.file == where.file else f"{n.span.file}:{n.span.line}"
+        return f", made by {n.op} '{n.path}' ({at})"
 
     def _branches(self, stmts: tuple, value: Val, env: Env, ctx: _Ctx) -> list[tuple[Val, Span]]:
         """Run the branches of a join that exist here, each on `value`: an `if` contributes its

@@ -172,3 +172,20 @@ def test_an_unknown_set_points_at_the_parameters_the_spec_declares():
     lines = (ROOT / "specs/resnet50.arch").read_text().splitlines()
     first_param = next(i for i, line in enumerate(lines, 1) if line.startswith("param "))
     assert f"specs/resnet50.arch:{first_param}:1: error: --set width: the spec has no parameter 'width'" in r.stderr, r.stderr
+
+
+def test_the_error_count_counts_the_specs_errors_not_the_stop(write_spec):
+    """150 unknown ops: 100 are reported, then the stop; the count says 100 and that there may be more (it said 101)."""
+    path = write_spec("input 3x8x8\nnetwork n:\n" + "".join(f"    bogus{i}\n" for i in range(150)))
+    r = run_cli("check", str(path))
+    assert r.returncode == 1
+    assert r.stderr.count("error: unknown op") == 100 and "stopping after 100" in r.stderr
+    assert r.stderr.rstrip().endswith("100 errors, and perhaps more"), r.stderr[-300:]
+
+
+def test_list_of_a_failing_spec_prints_its_errors_and_no_empty_table(write_spec):
+    bad = write_spec("input 3x8x8\nnetwork n:\n    convv(1, 1)\n")
+    r = run_cli("list", str(bad))
+    assert r.returncode == 1 and "unknown op or block 'convv'" in r.stderr and r.stdout == "", r.stdout
+    r = run_cli("list", "specs/vgg16.arch", str(bad))
+    assert r.returncode == 1 and "vgg16" in r.stdout

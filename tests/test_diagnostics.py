@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+import archspec
+from archspec import ArchspecError
 from tests.conftest import run_cli
 
 LOCATED = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): error: (?P<msg>.*)$", re.M)
@@ -212,3 +214,15 @@ def test_api_raises_one_exception_type_with_location(write_spec):
     assert err.span.line == 5 and err.span.col == 5
     assert "conv expects" in err.message
     assert len(err.diagnostics) == 1 and err.diagnostics[0].notes
+
+
+def test_a_note_names_the_file_of_a_layer_made_in_an_imported_one(write_spec):
+    """A join's branch made in a library: the note is at the call, in the spec, so the layer's
+    line alone would point into the wrong file; it is `(lib.arch:2)`, and a line of the spec stays `(line 6)`."""
+    write_spec("block down(c):\n    conv(c, 3, stride=2, padding=1)\n", name="lib.arch")
+    path = write_spec('import "lib.arch"\ninput 3x16x16\nnetwork n:\n    add:\n        down(8)\n        conv(8, 1)\n')
+    with pytest.raises(ArchspecError) as err:
+        archspec.load(path)
+    notes = [n.message for n in err.value.diagnostics[0].notes]
+    assert notes[0].endswith(f"made by conv '0.0' ({path.parent / 'lib.arch'}:2)"), notes
+    assert notes[1].endswith("made by conv '1' (line 6)"), notes
