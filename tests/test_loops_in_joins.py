@@ -199,3 +199,30 @@ def test_branches_collected_compute_what_onnxruntime_computes():
     result = verify(a.graph, a.spec, batch=2)
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
     _agree(a)
+
+
+def test_loops_and_ifs_among_an_adds_and_a_muls_branches_are_summed():
+    """A selective-kernel sum over kernel sizes, a shortcut plus one branch a dilation and one
+    only some instances have, two loops in one add, a gate of sigmoids: forward collects the
+    branches in one list and sums it (multiplies it) with the fixed ones; with fewer than two
+    branches, as the language has it, the input is the other operand."""
+    from tests.conftest import FIXTURES
+
+    src = archspec.compile_torch(FIXTURES / "branches_summed.arch")
+    assert src.count("x = sum(outs) if len(outs) > 1 else x + sum(outs)") == 2  # sk, two_loops
+    assert "x = x + sum(outs) if outs else x + x" in src  # the shortcut is the identity
+    assert "x = math.prod(outs) if len(outs) > 1 else x * math.prod(outs)" in src
+    assert "def __init__(self, in_channels: int, kernels: tuple[int, ...]) -> None:" in src  # the gate level's argument is typed too
+
+
+@needs_torch
+def test_branches_summed_compute_what_onnxruntime_computes():
+    pytest.importorskip("onnxruntime")
+    from archspec.backends.torch.runtime import verify
+    from tests.conftest import FIXTURES
+    from tests.test_onnx_backend import _agree
+
+    a = archspec.load(FIXTURES / "branches_summed.arch")
+    result = verify(a.graph, a.spec, batch=2)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    _agree(a)

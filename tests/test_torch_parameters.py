@@ -38,6 +38,10 @@ CASES = [
     ("tests/fixtures/branches_collected.arch", {"rates": (1, 2, 3)}),
     ("tests/fixtures/branches_collected.arch", {"kernels": (1, 3, 5, 7), "pool": False}),
     ("tests/fixtures/branches_collected.arch", {"rates": (), "kernels": (3,)}),
+    # ... and among an add's and a mul's (summed: fewer than two branches add the input)
+    ("tests/fixtures/branches_summed.arch", {"kernels": (3,)}),
+    ("tests/fixtures/branches_summed.arch", {"kernels": (1, 3, 5, 7), "extra": False}),
+    ("tests/fixtures/branches_summed.arch", {"dilations": (), "extra": False}),
 ]
 
 

@@ -34,9 +34,11 @@ network parameter could change it, the network's constructor refuses other value
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import replace
 from typing import Any
 
+from archspec.backends.torch.annotations import annotation, annotation_by_use
 from archspec.backends.torch.body import has_join, own_refs, reads_as_forward, spliced, whole_splice
 from archspec.backends.torch.calls import Calls
 from archspec.backends.torch.expressions import Expressions
@@ -67,7 +69,6 @@ from archspec.backends.unsupported import Unsupported
 from archspec.expressions import Env, evaluate
 from archspec.ir import Graph, Node, defs
 from archspec.ir import expr as irx
-from archspec.ops import OPS
 
 
 class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
@@ -137,6 +138,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         network: bool = False,
         docstring: str = "",
         extra: list[str] | None = None,
+        extra_types: dict[str, ast.expr | None] | None = None,
         values: dict[str, list] | None = None,
         rank: int | None = None,
         members: tuple[str, ...] = (),
@@ -145,6 +147,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         cls = self._unique_class(cls)
         seen = spliced(body, self.defs.blocks)  # a spliced block's joins and names are this body's
         frame, in_name, py_params = self._frame(params, body, seen, file, in_shapes, network, extra or [])
+        frame.types = {**self._types(params, body, file, network, values or {}), **(extra_types or {})}
         idle = any(isinstance(x, defs.Idle) for x in defs.walk(seen))  # an nn.Sequential would run it
         sequential = not has_join(seen) and not (network and reads_as_forward(body)) and not frame.wanted and not frame.computed and not idle and not members  # nn.Sequential runs in registration order
         init: list[ast.stmt] = []
@@ -170,7 +173,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             init.append(assign(attr("self", "out_channels"), out))
         for a, value in frame.attrs.values():
             init.append(assign(attr("self", a), value))
-        args, arg_defaults, prologue = self._signature(params, body, extra or [], dict(py_params), globals_, frame, network, values or {}, in_name)
+        args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, in_name)
         init[:0] = prologue
         init[:] = drop_dead_counts(without_unread_keys(drop_dead_counts(forwarded(constant_tests_decided(init)))))  # a dead count may be a key's last read
         if members:
@@ -238,16 +241,24 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             frame.computed |= {n for n, _ in self.g.outputs if n not in made}  # `return p0` of `"p{i}": ...`: kept in the dict
         return frame, in_name, py_params
 
-    def _signature(self, params, body, extra: list[str], py_of: dict[str, str], globals_: list[str], frame: Frame, network: bool, values: dict[str, list], in_name: str):
+    def _types(self, params, body: tuple, file: str, network: bool, values: dict[str, list]) -> dict[str, ast.expr | None]:
+        """Each parameter's annotation, from the values it takes: its default, the instances', the
+        compiled network's; where none shows one, from the op arguments it is passed to."""
+        globals_values = self.defs.globals.get(file, {})
+        out: dict[str, ast.expr | None] = {}
+        for p in params:
+            seen = [*_default_value(p, globals_values), *(values.get(p.name) or [])] + ([self.g.params[p.name]] if network else [])
+            known = [v for v in seen if v is not None]
+            out[p.name] = annotation(known) if known else annotation_by_use(p.name, body)
+        return out
+
+    def _signature(self, params, extra: list[str], py_of: dict[str, str], globals_: list[str], frame: Frame, network: bool, in_name: str):
         """`__init__`'s arguments with their annotations and defaults, and the statements that compute
         the defaults Python cannot write (`b=a * 2`: `None`, then `if b is None: b = a * 2`)."""
         globals_values = self.defs.globals.get(frame.file, {})
         args = [] if network else [ast.arg(in_name, name("int"))]
-        for p in params:  # typed by the values it takes: its default, the instances', the compiled network's
-            seen = [*_default_value(p, globals_values), *(values.get(p.name) or [])] + ([self.g.params[p.name]] if network else [])
-            known = [v for v in seen if v is not None]
-            args.append(ast.arg(py_of[p.name], _annotation(known) if known else _annotation_by_use(p.name, body)))
-        args += [ast.arg(py_of[n], None) for n in extra]
+        for n in [p.name for p in params] + extra:
+            args.append(ast.arg(py_of[n], copy.deepcopy(frame.types.get(n))))
         arg_defaults: list[ast.expr] = []
         prologue: list[ast.stmt] = []
         for p in params:
@@ -266,7 +277,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             else:
                 arg_defaults.append(literal)
         for g in globals_:
-            args.append(ast.arg(py_of[g], _annotation([globals_values[g]])))
+            args.append(ast.arg(py_of[g], annotation([globals_values[g]])))
             arg_defaults.append(const(globals_values[g]))
         return args, arg_defaults, prologue
 
@@ -364,7 +375,8 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         if base.takes_in:
             args.insert(0, const(self.g.input_shape[0]))
         py_of = {p.name: frame.vars[p.name].id for p in net.params}  # type: ignore[attr-defined]
-        args_def, defaults, prologue = self._signature(net.params, net.body, [], py_of, [], frame, network=True, values={}, in_name="")
+        frame.types = self._types(net.params, net.body, net.file, True, {})
+        args_def, defaults, prologue = self._signature(net.params, [], py_of, [], frame, network=True, in_name="")
         init = ast.FunctionDef(
             "__init__",
             ast.arguments([], [ast.arg("self")] + args_def, None, [], [], None, defaults),
@@ -386,66 +398,6 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         self.class_names.add(cls)
         return cls
 
-
-
-def _annotation(values: list[Any]) -> ast.expr | None:
-    """The type of the values a parameter takes (`int`, `tuple[int, ...]`; `int | tuple[int, ...]`
-    where they differ, Inception's kernel of 3 or (1, 7)); None without values, or with one Python names no type for."""
-    kinds: list[ast.expr] = []
-    empty = () in values  # an empty tuple agrees with any tuple's type
-    if empty and not any(isinstance(v, tuple) and v for v in values):
-        kinds.append(name("tuple"))
-    for v in values:
-        if v == ():
-            continue
-        k = _kind(v)
-        if k is None:
-            return None
-        if not any(ast.dump(k) == ast.dump(o) for o in kinds):
-            kinds.append(k)
-    if {ast.dump(k) for k in kinds} == {ast.dump(name("int")), ast.dump(name("float"))}:
-        return name("float")  # an int is a float to a type checker
-    out = kinds[0] if kinds else None
-    for k in kinds[1:]:
-        out = ast.BinOp(out, ast.BitOr(), k)  # type: ignore[arg-type]
-    return out
-
-
-_ATTR_TYPES = {"int": "int", "int0": "int", "float": "float", "float+": "float", "prob": "float", "bool": "bool"}
-
-
-def _annotation_by_use(param: str, body: tuple) -> ast.expr | None:
-    """The type of a parameter no value of the compiled network shows (a block only another value
-    of a network parameter calls: RegNetX's squeeze-and-excitation), from the op arguments it is
-    passed to as it is (`conv(squeeze, 1)`: a conv's channels are an int); None where they disagree or none is scalar."""
-    kinds = set()
-    for s in defs.walk(body):
-        if isinstance(s, defs.Call) and s.kind == "op" and s.callee in OPS:
-            attrs = {a.name: a.kind for a in OPS[s.callee].attrs}
-            try:
-                bound = bind_args(s, list(attrs))
-            except Unsupported:  # a call no instance reaches may be wrong: it says nothing of the type
-                continue
-            for attr_name, e in bound.items():
-                if isinstance(e, irx.Var) and e.name == param:
-                    kinds.add(_ATTR_TYPES.get(attrs.get(attr_name, "")))
-    return name(kinds.pop()) if len(kinds) == 1 and None not in kinds else None
-
-
-def _kind(v: Any) -> ast.expr | None:
-    if isinstance(v, bool):
-        return name("bool")
-    if isinstance(v, int):
-        return name("int")
-    if isinstance(v, float):
-        return name("float")
-    if isinstance(v, str):
-        return name("str")
-    if isinstance(v, tuple):
-        if v and all(type(x) is int for x in v):
-            return ast.Subscript(name("tuple"), ast.Tuple([name("int"), ast.Constant(...)], ast.Load()), ast.Load())
-        return name("tuple")
-    return None
 
 
 def _default_value(p: defs.Param, globals_values: dict) -> list[Any]:

@@ -26,9 +26,6 @@ class Joins:
     def _join(self, s: defs.Join, flow: Flow, frame: Frame, init: list, fwd: list) -> Flow:
         branches = []
         for b in s.branches:
-            if isinstance(b, (defs.If, defs.Repeat, defs.For)) and s.kind != "concat":
-                what = "an if" if isinstance(b, defs.If) else "a loop"
-                raise Unsupported(f"{what} among the branches of an {s.kind} (an optional branch with a label is written: `shortcut if s != 1: conv(c, 1, stride=s)`)", b.span)
             if isinstance(b, (defs.If, defs.Repeat, defs.For)):
                 branches.append((b, None))
                 continue
@@ -45,12 +42,12 @@ class Joins:
         taken_vars = {x}
         frame.joining += 1
         for b, guard in branches:
-            if isinstance(b, (defs.Repeat, defs.For)) and refs_only(b.body):
+            if isinstance(b, (defs.Repeat, defs.For)) and refs_only(b.body) and s.kind == "concat":
                 results.append(self._loop_of_refs(b, flow, frame))
                 continue
             if isinstance(b, (defs.If, defs.Repeat, defs.For)):  # into the list the one before collects into, if it does
                 into = results[-1][2] if results and results[-1][0] == f"*{results[-1][2].var}" and isinstance(results[-1][2].channels, ast.Name) else None
-                end = self._branches_collected(b, replace(flow, count=count), frame, init, fwd, taken_vars, into)
+                end = self._branches_collected(b, replace(flow, count=count), frame, init, fwd, taken_vars, into, summed=s.kind != "concat")
                 results[len(results) - (into is not None) :] = [(f"*{end.var}", None, end)]
                 count = end.count
                 continue
@@ -76,7 +73,12 @@ class Joins:
         record = LOWERINGS[kind]
         fixed = [v for v, g, _ in results if g is None]
         optional = [(v, g) for v, g, _ in results if g is not None]
-        if not optional:
+        collected = [v[1:] for v in fixed if v.startswith("*")]
+        if optional and collected:
+            raise Unsupported(f"a {kind} with an optional branch and a loop or an if among its branches", s.span)
+        if not optional and collected and kind in ("add", "mul"):
+            fwd.append(assign(flow.out, self._summed(kind, fixed, collected, x)))
+        elif not optional:
             vars_ = [v for v in fixed]
             if kind in ("add", "mul") and len(vars_) < 2:
                 vars_.insert(0, x)
@@ -101,6 +103,29 @@ class Joins:
         frame.joining -= 1
         return Flow(channels, ranks.pop() if len(ranks) == 1 else flow.rank, count, target, flow.out, flow.out, True, flow.prefix)
 
+    @staticmethod
+    def _summed(kind: str, fixed: list[str], collected: list[str], x: str) -> ast.expr:
+        """An add (a mul) some of whose branches a loop or an if collected in a list: the fixed
+        branches and `sum(outs)` (`math.prod(outs)`) in the spec's order. The number of branches
+        is known only when forward runs, and with fewer than two the input is the other operand, as
+        the language has it: `a + sum(outs) if outs else x + a`; `sum(outs) if len(outs) > 1 else x + sum(outs)`."""
+        op, reduce = (ast.Add(), "sum") if kind == "add" else (ast.Mult(), "math.prod")
+        terms = [call(reduce, name(v[1:])) if v.startswith("*") else name(v) for v in fixed]
+        whole = terms[0]
+        for t in terms[1:]:
+            whole = ast.BinOp(whole, op, t)
+        plain = [v for v in fixed if not v.startswith("*")]
+        if len(plain) >= 2:
+            return whole
+        lists = [name(v) for v in collected]
+        if plain:  # one fixed branch: two or more where any was collected
+            test = ast.BoolOp(ast.Or(), lists) if len(lists) > 1 else lists[0]
+            return ast.IfExp(test, whole, ast.BinOp(name(x), op, name(plain[0])))
+        size = call("len", lists[0])
+        for more in lists[1:]:
+            size = ast.BinOp(size, ast.Add(), call("len", more))
+        return ast.IfExp(ast.Compare(size, [ast.Gt()], [const(1)]), whole, ast.BinOp(name(x), op, whole))
+
     def _branch(self, b, flow: Flow, frame: Frame, init: list, fwd: list, taken_vars: set[str]) -> Flow:
         """One branch of a join, from the value flowing in, computed in a local of its own
         (named after its label): its members into `init`, its steps into `fwd`."""
@@ -115,20 +140,21 @@ class Joins:
             return self._level(None, (b,), start, frame, init, fwd, b.span)
         return self._stmt(b, start, frame, init, fwd)
 
-    def _branches_collected(self, b, flow: Flow, frame: Frame, init: list, fwd: list, taken_vars: set[str], into: Flow | None = None) -> Flow:
+    def _branches_collected(self, b, flow: Flow, frame: Frame, init: list, fwd: list, taken_vars: set[str], into: Flow | None = None, summed: bool = False) -> Flow:
         """A loop or an if among a concat's branches (ASPP's `for r in rates: conv(c, 3,
         padding=r, dilation=r)`): each statement of its body a branch, once an iteration or where
         its test holds; forward collects their outputs in a list, as torchvision's ASPP does
         (`torch.cat([branch, *outs], 1)`), and __init__ sums their channels (both go on with
-        those of `into`, the collected branches right before)."""
+        those of `into`, the collected branches right before). Among an add's or a mul's
+        branches (`summed`), the channels are the last branch's, as every branch's are the same."""
         if into is not None:
             outs, total = into.var, into.channels.id  # type: ignore[attr-defined]
         else:
             outs = free_name("outs", frame.fwd_used | taken_vars)
             taken_vars.add(outs)
             frame.fwd_used.add(outs)
-            total = frame.internal("concat_channels")
-            init.append(assign(total, const(0)))
+            total = frame.internal("branch_channels" if summed else "concat_channels")
+            init.append(assign(total, copy.deepcopy(flow.channels) if summed else const(0)))
             fwd.append(ast.AnnAssign(ast.Name(outs, ast.Store()), ast.Subscript(name("list"), attr("torch", "Tensor"), ast.Load()), ast.List([], ast.Load()), 1))
         x = flow.var
 
@@ -137,7 +163,7 @@ class Joins:
             for st in body:
                 end = self._branch(st, replace(inner, count=count, var=x), frame, i, f, set(taken_vars))  # type: ignore[arg-type]
                 f.append(expr_stmt(call(attr(outs, "append"), name(end.var))))  # type: ignore[union-attr]
-                i.append(assign(total, ast.BinOp(name(total), ast.Add(), end.channels)))
+                i.append(assign(total, end.channels if summed else ast.BinOp(name(total), ast.Add(), end.channels)))
                 count = end.count
             return replace(inner, count=count, var=x, out=x, fresh=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import replace
 
+from archspec.backends.torch.annotations import annotation
 from archspec.backends.torch.body import has_join, reads_outer_values, spliced
 from archspec.backends.torch.names import class_name, local_name, snake_case
 from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, substitute
@@ -86,7 +87,9 @@ class Levels:
         em = self.level_classes.get(key)
         if em is None:
             stem = label if isinstance(label, str) and not label.isdigit() else "Level"
-            em = self._write(class_name(stem) + "Block", (), body, frame.file, [], extra=free, docstring=f"The level `{label if isinstance(label, str) else '...'}` of {span.file}:{span.line}.", rank=flow.rank)
+            globals_values = self.defs.globals.get(frame.file, {})
+            types = {n: frame.types.get(n) if n in frame.types else annotation([globals_values[n]]) if n in globals_values else None for n in free}
+            em = self._write(class_name(stem) + "Block", (), body, frame.file, [], extra=free, extra_types=types, docstring=f"The level `{label if isinstance(label, str) else '...'}` of {span.file}:{span.line}.", rank=flow.rank)
             self.level_classes[key] = em
         args = [flow.channels] if em.takes_in else []
         kwargs = {py: self._var(spec, frame) for spec, py in em.params}

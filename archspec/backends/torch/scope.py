@@ -144,6 +144,7 @@ class Frame:
     # a later `@name` brings it back into `spatial`
     kept_spatial: dict[str, set[str]] = field(default_factory=dict)
     tops: tuple[list, list] | None = None  # (__init__'s, forward's) top-level statements
+    types: dict[str, ast.expr | None] = field(default_factory=dict)  # spec name of a parameter -> its annotation (a level class's take them)
 
     def params_in(self, e: irx.Expr | None) -> set[str]:
         """The network parameters an expression reads, directly or through locals and loop variables."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 
 from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, same
 
@@ -378,20 +379,27 @@ def _copy(st: ast.stmt) -> bool:
 
 
 def _without_dead_counts(st: ast.stmt, read: set[str]) -> ast.stmt:
-    """A loop with the counts it updates and nothing reads left out (`channels = ...` as its last step)."""
-    if not isinstance(st, ast.For):
+    """A loop or an if with the counts it updates and nothing reads left out (`channels = ...` as its last step)."""
+    if not isinstance(st, (ast.For, ast.If)):
         return st
-    inner = [s for s in st.body if not _dead_count(s, read)]
-    if len(inner) == len(st.body):
+
+    def kept(body: list[ast.stmt]) -> list[ast.stmt]:
+        return [_without_dead_counts(s, read) for s in body if not _dead_count(s, read)]
+
+    new = _bodies_mapped(st, kept)
+    if ast.dump(new) == ast.dump(st):
         return st
-    return ast.For(st.target, st.iter, inner or [ast.Pass()], st.orelse)
+    return new
 
 
 def _dead_count(st: ast.stmt, read: set[str]) -> bool:
     if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
         return False
     target = st.targets[0].id
-    return (target == "channels" or target.endswith("_channels")) and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
+    return _COUNT.fullmatch(target) is not None and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
+
+
+_COUNT = re.compile(r"(\w+_)?channels\d*")  # a channel count the writer keeps: channels, channels2, concat_channels
 
 
 def unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:
