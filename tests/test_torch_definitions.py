@@ -359,6 +359,25 @@ def test_arguments_the_spec_computes_reach_every_module(write_spec):
     assert [m.kernel_size for m in model.modules() if type(m).__name__ == "MaxPool2d"] == [2, 2]
 
 
+def test_window_arguments_a_parameter_computes_hold_in_every_instance():
+    """`maxpool(k)` with k a block's argument strides by k in every instance (it was written
+    `nn.MaxPool2d(k, stride=2)`, the first instance's stride), and a four-sided padding from a
+    parameter is that parameter (`pads=(0, k, 0, 0)`, not the first instance's): the modules
+    compute what onnxruntime does on the analysis's graph."""
+    from tests.conftest import FIXTURES
+
+    path = FIXTURES / "computed_windows.arch"
+    src = archspec.compile_torch(path)
+    assert "nn.MaxPool2d(k)" in src and "nn.AvgPool2d(k)" in src
+    assert "pads=(0, k, 0, 0)" in src and "pads=(0, p, 0, 0)" in src
+    a = archspec.load(path)
+    assert verify_or_skip(a.graph, str(path), batch=2).ok
+    pytest.importorskip("onnxruntime")
+    from tests.test_onnx_backend import _agree
+
+    _agree(a)
+
+
 def test_bool_arguments_the_spec_computes_are_keywords(write_spec):
     path = write_spec(
         "input 4x16x16\nblock b(c, flag, aff, cm):\n    conv(c, 1, bias=flag)\n    batchnorm(affine=aff)\n    maxpool(2, ceil_mode=cm)\n"

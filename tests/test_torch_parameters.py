@@ -42,6 +42,8 @@ CASES = [
     ("tests/fixtures/branches_summed.arch", {"kernels": (3,)}),
     ("tests/fixtures/branches_summed.arch", {"kernels": (1, 3, 5, 7), "extra": False}),
     ("tests/fixtures/branches_summed.arch", {"dilations": (), "extra": False}),
+    # a pool's kernel and a four-sided padding a parameter computes
+    ("tests/fixtures/computed_windows.arch", {"p": 3}),
 ]
 
 

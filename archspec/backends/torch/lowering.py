@@ -101,7 +101,7 @@ def _conv(n: Node, arg) -> str:
     pad = a["padding"]
     asym = isinstance(pad, tuple) and len(pad) == 4
     cls = "PaddedConv2d" if asym else "nn.Conv2d"
-    extra = f", pads={a['pads']!r}" if asym else ""
+    extra = f", pads={arg('padding')}" if asym else ""  # four sides given: (left, right, top, bottom), the spec's own
     # sizes are always written (they may differ between a block's instances); defaults are dropped later
     return (
         f"{cls}({arg('in_channels')}, {arg('out')}, {arg('kernel')}, stride={arg('stride')}, padding={'0' if asym else arg('padding')}"
@@ -171,7 +171,7 @@ def _batchnorm(n: Node, arg) -> str:
 def _pool(cls: str, n: Node, extra: list[tuple[str, Any, Any]], x: str | None = None) -> str:
     """A pooling module (`nn.MaxPool2d(3, stride=2)`), or with `x` its call (`F.max_pool2d(x, 3, stride=2)`)."""
     a = n.attrs
-    stride = a["stride"]
+    stride = a["stride"] if a["stride"] is not None else a["kernel"]  # None: the spec left it to the kernel
     return (
         f"{cls}({x + ', ' if x else ''}{lit(a['kernel'])}"
         + (f", stride={lit(stride)}" if stride != a["kernel"] else "")

@@ -75,6 +75,9 @@ def constructor(c: defs.Call, node: Node, channels: ast.expr, arg_py: Callable[[
         mark = MARKED[a.kind](k)
         attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size") else mark
         markers[mark] = expr(exprs[a.name])
+    for a in op_attrs:  # a pool's stride the spec leaves out is the kernel, whatever the kernel is: not the first instance's
+        if a.kind == "pair?" and a.name not in exprs:
+            attrs[a.name] = None
     node = replace(node, attrs=attrs)
     fills = {f"_ARG_{n}": v for n, v in values.items()}
     source = record.module(node, lambda n: f"_ARG_{n}" if n in sizes else repr(node.attrs[n]))
