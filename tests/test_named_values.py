@@ -502,3 +502,39 @@ def test_an_if_whose_branches_leave_the_value_in_different_variables(write_spec,
 
     path = write_spec("param wide = false\ninput 4x6x6\nnetwork net:\n    a: conv(4, 1)\n    relu\n    @a\n    if wide:\n        conv(4, 3, padding=1)\n    out: conv(2, 1)\n")
     _agree(archspec.load(path, wide=wide))
+
+
+LOOP_VARIABLE = """\
+input 4x8x8
+network n:
+    for i in range(2):
+        "a{i}": conv(4 + 2 * i, 1)
+        relu
+    for i in range(2):
+        j = 1 - i
+        concat:
+            identity
+            @"a{j}"
+"""
+
+
+@pytest.mark.skipif(not (HAVE_TORCH and HAVE_ONNX), reason="compares onnxruntime with the torch module")
+def test_a_variable_a_loop_assigns_is_computed_again_in_forwards_loop(write_spec):
+    """`j = 1 - i` in a loop whose forward reads `@"a{j}"`: forward computed nothing and read
+    `self.j`, the last iteration's value, for every iteration (the output's channels came out
+    wrong, or with equal channels its values; a user-style spec found it). Forward now assigns j
+    in its own loop, and a variable a loop updates from its value before the loop is refused
+    where forward reads it."""
+    from tests.test_onnx_backend import _agree
+
+    path = write_spec(LOOP_VARIABLE)
+    src = archspec.compile_torch(path)
+    assert "j = 1 - i2\n            x = torch.cat([x, values[f'a{j}']], 1)" in src and "self.j" not in src
+    a = archspec.load(path)
+    assert a.output_shape == (6 + 6 + 4, 8, 8)  # a1, then a1, then a0
+    _agree(a)
+    updated = write_spec(LOOP_VARIABLE.replace("    for i in range(2):\n        j = 1 - i", "    j = 2\n    for i in range(2):\n        j = j - 1"), name="updated.arch")
+    r = run_cli("compile", str(updated), "--to", "torch")
+    assert r.returncode == 1 and "a loop updates it from its value before the loop" in r.stderr and "Traceback" not in r.stderr
+    sized = write_spec("input 4x8x8\nnetwork n:\n    c = 2\n    a: conv(8, 1)\n    for i in range(2):\n        c = c * 2\n        conv(c, 1)\n    add:\n        identity\n        @a\n", name="sized.arch")
+    _agree(archspec.load(sized))  # such a variable forward does not read is written as before

@@ -378,6 +378,16 @@ def test_window_arguments_a_parameter_computes_hold_in_every_instance():
     _agree(a)
 
 
+def test_a_parameter_named_as_a_member_keeps_both(write_spec):
+    """`block b(se): ... if se: se: relu`: forward's test read `self.se`, which __init__ set to the
+    bool after the member of that name (TypeError: cannot assign 'bool' as child module 'se').
+    The kept value takes another attribute."""
+    path = write_spec("input 8x8x8\nblock b(se):\n    add:\n        conv(8, 1)\n    if se:\n        se: relu\nnetwork n:\n    b(true)\n    b(false)\n")
+    src = archspec.compile_torch(path)
+    assert "self.se = nn.ReLU(inplace=True)" in src and "self.se_ = se" in src and "if self.se_:" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
 def test_bool_arguments_the_spec_computes_are_keywords(write_spec):
     path = write_spec(
         "input 4x16x16\nblock b(c, flag, aff, cm):\n    conv(c, 1, bias=flag)\n    batchnorm(affine=aff)\n    maxpool(2, ceil_mode=cm)\n"

@@ -63,6 +63,7 @@ from archspec.backends.torch.tidy import (
     register_in_order,
     without_dead_stores,
     without_unread_keys,
+    without_unread_lets,
 )
 from archspec.backends.torch.values import NamedValues
 from archspec.backends.unsupported import Unsupported
@@ -193,7 +194,8 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             if as_module_dict(init_fn.body, class_body[-1].body):  # type: ignore[attr-defined]
                 base = attr("nn", "ModuleDict")
             indexed_sequentials(init_fn.body, class_body[-1].body)  # type: ignore[attr-defined]
-            class_body[-1].body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(constant_tests_decided(class_body[-1].body)))))  # type: ignore[attr-defined]
+            fwd_body = without_unread_lets(class_body[-1].body, frame.fwd_let_stmts)  # type: ignore[attr-defined]
+            class_body[-1].body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(constant_tests_decided(fwd_body)))))  # type: ignore[attr-defined]
         source = ast.ClassDef(cls, [base], [], class_body, [])
         takes_in = not network and reads_name(init_fn, in_name)
         deps = frozenset() if network else frozenset(frame.fixed)
@@ -228,6 +230,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             frame.vars[n] = name(py)
             py_params.append((n, py))
         body = seen  # a spliced block's names are this body's
+        frame.members = {s.label for s in defs.walk(body) if isinstance(s, defs.Labeled) and isinstance(s.label, str)}
         refs = own_refs(body, {n for n, _ in self.g.outputs} if network else set())  # a level that becomes a class resolves its own
         frame.read = {r.name for r in refs if isinstance(r.name, str)}
         frame.computed = {literal_start(r.name) for r in refs if not isinstance(r.name, str)}

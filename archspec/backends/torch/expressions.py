@@ -56,12 +56,16 @@ class Expressions:
         def var(n: str, span) -> ast.expr:
             if n in frame.loop_vars:
                 return frame.vars[n]
+            if n in frame.fwd_lets:  # computed again in forward's loop
+                return name(frame.fwd_lets[n])
+            if n in frame.stale:
+                raise Unsupported(f"'{n}' in forward: a loop updates it from its value before the loop (write the value from the loop's own names, `c = c0 * 2 ** i`)", span)
             value = self._var(n, frame)
             if isinstance(value, ast.Constant):  # a spliced block's argument: forward reads the value itself
                 return const(value.value)
             key = ast.dump(value)  # by what __init__ holds: a splice's `n` and its caller's may differ
             if key not in frame.attrs:
-                frame.attrs[key] = (attribute_name(identifier(n), {a for a, _ in frame.attrs.values()}), value)
+                frame.attrs[key] = (attribute_name(identifier(n), {a for a, _ in frame.attrs.values()} | frame.members), value)
             return attr("self", frame.attrs[key][0])
 
         def in_field(f: str, span) -> ast.expr:

@@ -144,7 +144,13 @@ class Frame:
     # a later `@name` brings it back into `spatial`
     kept_spatial: dict[str, set[str]] = field(default_factory=dict)
     tops: tuple[list, list] | None = None  # (__init__'s, forward's) top-level statements
-    types: dict[str, ast.expr | None] = field(default_factory=dict)  # spec name of a parameter -> its annotation (a level class's take them)
+    # variables a loop assigns (`j = 1 - i`), which forward computes again in its own loop: spec name
+    # -> forward's local; those it cannot (`c = c * 2`, from a value before the loop) are stale there
+    fwd_lets: dict[str, str] = field(default_factory=dict)
+    fwd_let_stmts: list[ast.stmt] = field(default_factory=list)
+    stale: set[str] = field(default_factory=set)
+    types: dict[str, ast.expr | None] = field(default_factory=dict)
+    members: set[str] = field(default_factory=set)  # the labels of the body: attributes forward reads avoid them (`if se: se: ...`)  # spec name of a parameter -> its annotation (a level class's take them)
 
     def params_in(self, e: irx.Expr | None) -> set[str]:
         """The network parameters an expression reads, directly or through locals and loop variables."""

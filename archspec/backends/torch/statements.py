@@ -28,6 +28,7 @@ from archspec.backends.torch.values import may_be_read
 from archspec.backends.unsupported import Unsupported
 from archspec.expressions import Env, evaluate
 from archspec.ir import defs
+from archspec.ir import expr as irx
 from archspec.ops import OPS
 
 
@@ -72,6 +73,24 @@ class Statements:
             return flow
         raise Unsupported(f"the statement {type(s).__name__}", getattr(s, "span", None))
 
+    def _let_in_forward(self, item: defs.Let, local: str, frame: Frame, fwd: list) -> None:
+        """`j = 1 - i` in a loop forward runs too: forward computes it again each iteration (a
+        value __init__ kept would be the last iteration's); one that updates a value from before
+        the loop (`c = c * 2`) cannot be, and forward may not read it. Forward's copy is left
+        out where forward does not read it (`without_unread_lets`)."""
+        if item.name in irx.free_names(item.value) and item.name not in frame.fwd_lets:
+            frame.stale.add(item.name)
+            return
+        value = self._fwd(item.value, frame)
+        if frame.fwd_lets.get(item.name) != local:  # the name __init__ gives it: a computed label (`f'c{j}'`) reads it in both
+            if local in frame.fwd_used:
+                raise Unsupported(f"'{item.name}' in a loop, named as a value forward already holds: rename it", item.span)
+            frame.fwd_used.add(local)
+            frame.fwd_lets[item.name] = local
+        st = assign(local, value)
+        frame.fwd_let_stmts.append(st)
+        fwd.append(st)
+
     def _item(self, item, flow: Flow, frame: Frame, init: list, fwd: list | None, label, label_span=None) -> Flow:
         if isinstance(item, defs.Let):
             py = frame.vars.get(item.name)
@@ -79,6 +98,11 @@ class Statements:
                 py = name(free_name(identifier(item.name), frame.used))
                 frame.used.add(py.id)
             value = self._expr(item.value, frame)
+            if fwd is not None and frame.loop_vars:
+                self._let_in_forward(item, py.id, frame, fwd)
+            else:  # outside a loop forward reads what __init__ keeps
+                frame.fwd_lets.pop(item.name, None)
+                frame.stale.discard(item.name)
             frame.vars[item.name] = py
             frame.depends[item.name] = frame.params_in(item.value)
             init.append(assign(py.id, value))

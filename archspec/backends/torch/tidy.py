@@ -169,6 +169,17 @@ def _inlinable(st: ast.stmt, var: str, dead_after: bool) -> bool:
     return reads == 1 and (dead_after or overwrites)
 
 
+def without_unread_lets(body: list[ast.stmt], lets: list[ast.stmt]) -> list[ast.stmt]:
+    """A forward without the copies of a loop's variables (`j = 1 - i`, `lets`) that nothing in it reads."""
+    ids = {id(st) for st in lets}
+    read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+    def kept(stmts: list[ast.stmt]) -> list[ast.stmt]:
+        return [_bodies_mapped(st, kept) for st in stmts if not (id(st) in ids and st.targets[0].id not in read)]  # type: ignore[attr-defined]
+
+    return kept(body) if ids else body
+
+
 def without_unread_keys(body: list[ast.stmt]) -> list[ast.stmt]:
     """A function without the entries of its dicts that nothing can read: `values[f'up{i}'] = x`
     where every read is `values[f'layer{...}']` (the literal parts of the keys disagree), or
