@@ -58,6 +58,7 @@ from archspec.backends.torch.tidy import (
     forwarded,
     indexed_sequentials,
     inlined_copies,
+    loop_targets_unused_as_underscore,
     reads_name,
     reads_only,
     register_in_order,
@@ -196,6 +197,9 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             indexed_sequentials(init_fn.body, class_body[-1].body)  # type: ignore[attr-defined]
             fwd_body = without_unread_lets(class_body[-1].body, frame.fwd_let_stmts)  # type: ignore[attr-defined]
             class_body[-1].body = without_unread_keys(inlined_copies(forwarded(without_dead_stores(constant_tests_decided(fwd_body)))))  # type: ignore[attr-defined]
+        for fn in class_body:
+            if isinstance(fn, ast.FunctionDef):
+                loop_targets_unused_as_underscore(fn.body)
         source = ast.ClassDef(cls, [base], [], class_body, [])
         takes_in = not network and reads_name(init_fn, in_name)
         deps = frozenset() if network else frozenset(frame.fixed)

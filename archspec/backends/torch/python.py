@@ -30,7 +30,10 @@ def identifier(name: str) -> str:
     text = re.sub(r"\W", "_", name)
     if not text or text[0].isdigit():
         text = "_" + text
-    return text + "_" if keyword.iskeyword(text) or text in ("True", "False", "None", "self") else text
+    return text + "_" if keyword.iskeyword(text) or text in ("True", "False", "None", "self", *_AMBIGUOUS) else text
+
+
+_AMBIGUOUS = ("l", "O", "I")  # names pycodestyle refuses (E741: like 1 and 0): the paper's `l` is `l_`
 
 
 def const(v: Any, pairs: bool = False) -> ast.expr:
@@ -176,7 +179,10 @@ class Translator:
             if "." in fn or fn == "make_divisible":
                 self.used.add(fn.split(".")[0])
             args = [self._comprehension(a, bare=True) if isinstance(a, irx.Comprehension) and e.fn in _CONSUMES else self._py(a) for a in e.args]
-            out = call(fn, *args, **{k: self._py(v) for k, v in e.kwargs})
+            kwargs = {k: self._py(v) for k, v in e.kwargs}
+            if fn == "zip" and "strict" not in kwargs:  # the language's zip stops at the shortest, as Python's: said, as ruff asks
+                kwargs["strict"] = ast.Constant(False)
+            out = call(fn, *args, **kwargs)
             return call("tuple", out) if e.fn in _LAZY and not iterated else out
         if isinstance(e, irx.Format):
             parts: list[ast.expr] = [

@@ -419,8 +419,16 @@ def unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:
     read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     for n in ast.walk(target):
         if isinstance(n, ast.Name) and n.id not in read and not n.id.startswith("_"):
-            n.id = "_" + n.id
+            n.id = "_" + n.id.rstrip("_")  # `_O`, not `_O_`: ruff's unused names end in a letter or digit
     return target
+
+
+def loop_targets_unused_as_underscore(body: list[ast.stmt]) -> None:
+    """Every loop of a function with `unused_as_underscore`, once the passes that rewrite bodies
+    have run (`indexed_sequentials` turns `b.add_module(f'{i}', ...)` into `b.append(...)`)."""
+    for n in ast.walk(ast.Module(body, [])):
+        if isinstance(n, ast.For):
+            unused_as_underscore(n.target, n.body)
 
 
 def retarget(stmt: ast.stmt, old: str, new: str) -> ast.stmt:
