@@ -39,7 +39,9 @@ class Calls:
         if ctor.helper is not None:
             self.helpers.add(ctor.helper)
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
-        if record.uneven is not None and any(record.uneven[0](n, self.g.nodes[n.inputs[0]].shape) for n in nodes):
+        # torch.chunk's parts where some instance splits unevenly, or where the channels flowing in are
+        # computed: another constructor argument may make them uneven (`c // 4` is not the first of 10's 3)
+        if record.uneven is not None and (not isinstance(fold(flow.channels), ast.Constant) or any(record.uneven[0](n, self.g.nodes[n.inputs[0]].shape) for n in nodes)):
             channels = record.uneven[1](flow.channels, arg_py)
         for n in nodes if record.refuse is not None else ():
             why = record.refuse(n, self.g.nodes[n.inputs[0]].shape)

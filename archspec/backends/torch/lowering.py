@@ -75,8 +75,14 @@ class TorchOp:
 
 
 def _chunk_part(c: ast.expr, k: ast.expr, i: ast.expr) -> ast.expr:
-    """The channels of part `i` of torch.chunk(c, k): `(c + k - 1) // k`, the last part what is left."""
-    size = ast.BinOp(ast.BinOp(ast.BinOp(c, ast.Add(), k), ast.Sub(), ast.Constant(1)), ast.FloorDiv(), k)
+    """The channels of part `i` of torch.chunk(c, k): `(c + k - 1) // k`, the last part what is left
+    (`(c + 3) // 4` where k is a literal; the second of two halves `c // 2`)."""
+    if isinstance(k, ast.Constant) and k.value == 2 and isinstance(i, ast.Constant) and i.value == 1:
+        return ast.BinOp(c, ast.FloorDiv(), k)  # the second half of two: c - (c + 1) // 2 is c // 2
+    if isinstance(k, ast.Constant) and type(k.value) is int:  # (c + 3) // 4
+        size = ast.BinOp(ast.BinOp(c, ast.Add(), ast.Constant(k.value - 1)), ast.FloorDiv(), k)
+    else:
+        size = ast.BinOp(ast.BinOp(ast.BinOp(c, ast.Add(), k), ast.Sub(), ast.Constant(1)), ast.FloorDiv(), k)
     if isinstance(i, ast.Constant) and i.value == 0:
         return size
     return ast.Call(ast.Name("min", ast.Load()), [size, ast.BinOp(c, ast.Sub(), ast.BinOp(i, ast.Mult(), size))], [])
