@@ -18,7 +18,7 @@ from archspec.backends.torch.python import Translator, const, name
 from archspec.definitions import lower_expr
 from archspec.expressions import Env, EvalError, evaluate
 from archspec.ir.expr import free_names
-from tests.conftest import ROOT, SPECS, verify_or_skip
+from tests.conftest import ROOT, SPECS, run_cli, verify_or_skip
 
 NETWORK_SPECS = sorted(
     str(p.relative_to(ROOT))
@@ -386,6 +386,18 @@ def test_a_parameter_named_as_a_member_keeps_both(write_spec):
     src = archspec.compile_torch(path)
     assert "self.se = nn.ReLU(inplace=True)" in src and "self.se_ = se" in src and "if self.se_:" in src
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_a_swap_of_axes_on_channels_last_values_is_refused_not_miswritten(write_spec):
+    """`permute((1, 2, 0)); permute((0, 2, 1))` moves the channels to the middle: the next
+    layer's inputs were written as the channels (nn.Linear(4, 5) for 3 features, a RuntimeError
+    in forward). It is refused, where it is; the same swap on channels first still compiles."""
+    last = write_spec("input 4x2x3\nnetwork n:\n    permute((1, 2, 0))\n    permute((0, 2, 1))\n    linear(5, per_position=true)\n")
+    r = run_cli("compile", str(last), "--to", "torch")
+    assert r.returncode == 1 and ":4:5: error:" in r.stderr and "channels-last value" in r.stderr and "Traceback" not in r.stderr
+    first = write_spec("input 4x2x3\nnetwork n:\n    permute((0, 2, 1))\n    permute((1, 2, 0))\n    linear(5, per_position=true)\n", name="first.arch")
+    assert "nn.Linear(4, 5)" in archspec.compile_torch(first)
+    assert verify_or_skip(archspec.load(first).graph, str(first), batch=2).ok
 
 
 def test_bool_arguments_the_spec_computes_are_keywords(write_spec):

@@ -44,7 +44,7 @@ class Calls:
         if record.uneven is not None and (not isinstance(fold(flow.channels), ast.Constant) or any(record.uneven[0](n, self.g.nodes[n.inputs[0]].shape) for n in nodes)):
             channels = record.uneven[1](flow.channels, arg_py)
         for n in nodes if record.refuse is not None else ():
-            why = record.refuse(n, self.g.nodes[n.inputs[0]].shape)
+            why = record.refuse(n, self.g.nodes[n.inputs[0]].shape, self.g)
             if why is not None:
                 raise Unsupported(why, c.span)
         op = OPS[c.callee]

@@ -66,8 +66,8 @@ class TorchOp:
     # arguments whose PyTorch value differs from the spec's (softmax's dim counts the batch axis too):
     # the spec's value as an expression -> PyTorch's
     to_torch: Mapping[str, Callable[[ast.expr], ast.expr]] = field(default_factory=dict)
-    # (node, its input's shape) -> why the backend cannot write it, for an op it writes only in part; None: it can
-    refuse: Callable[[Node, Shape], str | None] | None = None
+    # (node, its input's shape, the graph) -> why the backend cannot write it, for an op it writes only in part; None: it can
+    refuse: Callable[[Node, Shape, Any], str | None] | None = None
     # node -> the rank of its output, where it is not its input's (None: the input's)
     rank: Callable[[Node], int | None] | None = None
     # its features are the channels times the spatial size flowing in, which the backend takes from the graph
@@ -264,6 +264,27 @@ _DWCONV = replace(
 # the permutes of [C, H, W] whose channel count the backend can follow: channels last and back, and H <-> W
 TRACKED_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1))
 
+
+def _permute_refusal(n: Node, g) -> str | None:
+    """Why a permute cannot be written: an order whose channels the backend does not follow, or a
+    swap of the last two axes of a channels-last value (its channels would move to the middle)."""
+    if n.attrs["order"] not in TRACKED_ORDERS:
+        return "a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width"
+    if n.attrs["order"] == (0, 2, 1) and _channels_last(g, n):
+        return "a swap of the last two axes of a channels-last value (its channels would move to the middle): permute back to channels first (2, 0, 1) before it"
+    return None
+
+
+def _channels_last(g, n: Node) -> bool:
+    """Whether the value flowing into `n` has its channels last: the permute nearest before it
+    (along first inputs; a swap of height and width leaves it as it was) was (1, 2, 0)."""
+    seen = 0
+    while n.inputs and seen < len(g.nodes):
+        n, seen = g.nodes[n.inputs[0]], seen + 1
+        if n.op == "permute" and n.attrs["order"] in ((1, 2, 0), (2, 0, 1)):
+            return n.attrs["order"] == (1, 2, 0)
+    return False
+
 LOWERINGS: dict[str, TorchOp] = {
     # activations
     "relu": TorchOp(
@@ -367,7 +388,7 @@ LOWERINGS: dict[str, TorchOp] = {
     "permute": TorchOp(
         module=lambda n, arg: f"Permute({lit(_batch_order(n))})",
         call=lambda n, x: f"{x}.permute({', '.join(map(str, _batch_order(n)))})",
-        refuse=lambda n, shape: None if n.attrs["order"] in TRACKED_ORDERS else "a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width",
+        refuse=lambda n, shape, g: _permute_refusal(n, g),
     ),
     "chunk": TorchOp(
         module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
