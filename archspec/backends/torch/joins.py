@@ -75,7 +75,7 @@ class Joins:
         optional = [(v, g) for v, g, _ in results if g is not None]
         collected = [v[1:] for v in fixed if v.startswith("*")]
         if optional and collected:
-            raise Unsupported(f"a {kind} with an optional branch and a loop or an if among its branches", s.span)
+            raise Unsupported(f"{_article(kind)} with an optional branch and a loop or an if among its branches", s.span)
         if not optional and collected and kind in ("add", "mul"):
             fwd.append(assign(flow.out, self._summed(kind, fixed, collected, x)))
         elif not optional:
@@ -96,7 +96,7 @@ class Joins:
             expr = ast.parse(record.join(operands), mode="eval").body
             fwd.append(assign(flow.out, expr))
         else:
-            raise Unsupported(f"a {kind} with optional branches other than one beside one fixed branch", s.span)
+            raise Unsupported(f"{_article(kind)} with optional branches other than one beside one fixed branch", s.span)
         channels = self._join_channels(kind, results, flow)
         ranks = {r.rank for _, _, r in results}
         target = flow.target if flow.prefix is not None else None  # members after it go where those before went
@@ -213,3 +213,6 @@ class Joins:
             total = term if total is None else ast.BinOp(total, ast.Add(), term)
         return fold(total) if total is not None else flow.channels
 
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind == "add" else f"a {kind}"

@@ -71,7 +71,7 @@ def constructor(c: defs.Call, node: Node, channels: ast.expr, arg_py: Callable[[
             flags[a.name] = expr(exprs[a.name])
             continue
         if a.kind not in MARKED:
-            raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (a {a.kind} argument must be a literal here)", c.span)
+            raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (the torch backend writes this argument only as a literal)", c.span)
         mark = MARKED[a.kind](k)
         attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size") else mark
         markers[mark] = expr(exprs[a.name])
