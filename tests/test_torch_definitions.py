@@ -362,7 +362,8 @@ def test_arguments_the_spec_computes_reach_every_module(write_spec):
 def test_window_arguments_a_parameter_computes_hold_in_every_instance():
     """`maxpool(k)` with k a block's argument strides by k in every instance (it was written
     `nn.MaxPool2d(k, stride=2)`, the first instance's stride), and a four-sided padding from a
-    parameter is that parameter (`pads=(0, k, 0, 0)`, not the first instance's): the modules
+    parameter is that parameter (`pads=(0, k, 0, 0)`, not the first instance's), and an upsample's
+    factor or size a parameter sets is written (it was refused): the modules
     compute what onnxruntime does on the analysis's graph."""
     from tests.conftest import FIXTURES
 
@@ -370,6 +371,7 @@ def test_window_arguments_a_parameter_computes_hold_in_every_instance():
     src = archspec.compile_torch(path)
     assert "nn.MaxPool2d(k)" in src and "nn.AvgPool2d(k)" in src
     assert "pads=(0, k, 0, 0)" in src and "pads=(0, p, 0, 0)" in src
+    assert "nn.Upsample(scale_factor=s)" in src and "nn.Upsample(size=(h, 2 * h), mode='bilinear', align_corners=False)" in src
     a = archspec.load(path)
     assert verify_or_skip(a.graph, str(path), batch=2).ok
     pytest.importorskip("onnxruntime")

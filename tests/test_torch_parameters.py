@@ -44,6 +44,7 @@ CASES = [
     ("tests/fixtures/branches_summed.arch", {"dilations": (), "extra": False}),
     # a pool's kernel and a four-sided padding a parameter computes
     ("tests/fixtures/computed_windows.arch", {"p": 3}),
+    ("tests/fixtures/computed_windows.arch", {"f": 3}),
     # a chunk whose channels a parameter makes uneven (written torch.chunk's way, (c + 3) // 4)
     ("tests/fixtures/chunk_of_parameter.arch", {"c": 10}),
     ("tests/fixtures/chunk_of_parameter.arch", {"c": 7}),

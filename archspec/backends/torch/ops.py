@@ -32,6 +32,8 @@ MARKED = {
     "pair?": lambda k: 918_273_645 + k,
     "pad": lambda k: 918_273_645 + k,
     "size": lambda k: 918_273_645 + k,
+    "size?": lambda k: 918_273_645 + k,
+    "scale?": lambda k: float(918_273_645 + k),  # a factor: _scale writes a whole one as an int
     "float": lambda k: 0.918273645 + k,
     "float+": lambda k: 0.918273645 + k,
     "prob": lambda k: 0.918273645 + k / 1e6,
@@ -73,7 +75,7 @@ def constructor(c: defs.Call, node: Node, channels: ast.expr, arg_py: Callable[[
         if a.kind not in MARKED:
             raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (the torch backend writes this argument only as a literal)", c.span)
         mark = MARKED[a.kind](k)
-        attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size") else mark
+        attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size", "size?", "scale?") else mark
         markers[mark] = expr(exprs[a.name])
     for a in op_attrs:  # a pool's stride the spec leaves out is the kernel, whatever the kernel is: not the first instance's
         if a.kind == "pair?" and a.name not in exprs:
