@@ -189,13 +189,14 @@ def test_loops_and_ifs_among_a_concats_branches_are_collected_in_a_list():
 
 
 @needs_torch
-def test_branches_collected_compute_what_onnxruntime_computes():
+@pytest.mark.parametrize("fixture", ["branches_collected.arch", "branches_summed.arch"])
+def test_branches_collected_compute_what_onnxruntime_computes(fixture):
     pytest.importorskip("onnxruntime")
     from archspec.backends.torch.runtime import verify
     from tests.conftest import FIXTURES
     from tests.test_onnx_backend import _agree
 
-    a = archspec.load(FIXTURES / "branches_collected.arch")
+    a = archspec.load(FIXTURES / fixture)
     result = verify(a.graph, a.spec, batch=2)
     assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
     _agree(a)
@@ -213,16 +214,3 @@ def test_loops_and_ifs_among_an_adds_and_a_muls_branches_are_summed():
     assert "x = x + sum(outs) if outs else x + x" in src  # the shortcut is the identity
     assert "x = math.prod(outs) if len(outs) > 1 else x * math.prod(outs)" in src
     assert "def __init__(self, in_channels: int, kernels: tuple[int, ...]) -> None:" in src  # the gate level's argument is typed too
-
-
-@needs_torch
-def test_branches_summed_compute_what_onnxruntime_computes():
-    pytest.importorskip("onnxruntime")
-    from archspec.backends.torch.runtime import verify
-    from tests.conftest import FIXTURES
-    from tests.test_onnx_backend import _agree
-
-    a = archspec.load(FIXTURES / "branches_summed.arch")
-    result = verify(a.graph, a.spec, batch=2)
-    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
-    _agree(a)
