@@ -2,7 +2,7 @@
 
 A generator of valid specs (shapes kept consistent by construction) exercises the torch
 backend's structure handling (nested joins, unnamed multi-item branches, numbered members
-in classes, in and after loops, loops among a concat's branches, optional members, block variants, blocks whose instances take different `if`
+in classes, in and after loops, loops among a join's branches, optional members, block variants, blocks whose instances take different `if`
 branches or repeat counts; long skips that read a value named anywhere earlier, and networks
 that return two values, issue 17; sizes read from `in`, defaults over other parameters and
 `in` in a splice; loops that name values by a computed name, read inside the loop, after it
@@ -109,7 +109,7 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
             items.append(f"{join}:")
             branches = draw(st.integers(1, 3))
             for k in range(branches):
-                if join == "concat" and k > 0 and draw(st.integers(0, 3)) == 0:  # ASPP's loop of branches, one a step
+                if k > 0 and draw(st.integers(0, 3)) == 0:  # ASPP's loop of branches, one a step (a sum, a product too)
                     items.append(f"    for j in range({draw(st.integers(0, 2))}):")
                     items += ["        " + leaf(draw, c) for _ in range(draw(st.integers(1, 2)))]
                     continue
