@@ -402,6 +402,19 @@ def test_a_swap_of_axes_on_channels_last_values_is_refused_not_miswritten(write_
     assert verify_or_skip(archspec.load(first).graph, str(first), batch=2).ok
 
 
+def test_a_depthwise_multiplier_the_spec_computes_sizes_the_module(write_spec):
+    """`dwconv(3, multiplier=k)` with k a block's argument or a network parameter was refused
+    (its module takes the multiplier only through its output channels): it is `in_channels * k`."""
+    path = write_spec("param m = 2\ninput 4x8x8\nblock g(k):\n    dwconv(3, padding=1, multiplier=k)\nnetwork n:\n    g(1)\n    dwconv(3, padding=1, multiplier=m)\n    g(3)\n")
+    src = archspec.compile_torch(path)
+    assert "nn.Conv2d(in_channels, in_channels * k, 3, padding=1, groups=in_channels)" in src and "nn.Conv2d(4, 4 * m, 3, padding=1, groups=4)" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    namespace: dict = {}
+    exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    model = namespace["net"](m=3)
+    assert sum(p.numel() for p in model.parameters()) == archspec.load(path, m=3).total.params
+
+
 def test_bool_arguments_the_spec_computes_are_keywords(write_spec):
     path = write_spec(
         "input 4x16x16\nblock b(c, flag, aff, cm):\n    conv(c, 1, bias=flag)\n    batchnorm(affine=aff)\n    maxpool(2, ceil_mode=cm)\n"

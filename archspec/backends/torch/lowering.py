@@ -257,6 +257,7 @@ _CONV = TorchOp(
 )
 _DWCONV = replace(
     _CONV,
+    sizes=(*_CONV.sizes, "multiplier"),  # it sizes `out`: an expression where the spec computes it
     derived={"in_channels": lambda c, a: c, "out": lambda c, a: _times(c, a("multiplier")), "groups": lambda c, a: c},
     channels=lambda c, a: _times(c, a("multiplier")),
 )
