@@ -413,6 +413,8 @@ def test_a_depthwise_multiplier_the_spec_computes_sizes_the_module(write_spec):
     exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
     model = namespace["net"](m=3)
     assert sum(p.numel() for p in model.parameters()) == archspec.load(path, m=3).total.params
+    plain = archspec.compile_torch(SPECS / "convnext.arch")  # a literal multiplier of 1 is no product, as torchvision writes it
+    assert "nn.Conv2d(in_channels, in_channels, 7, padding=3, groups=in_channels)" in plain and "* 1," not in plain
 
 
 def test_bool_arguments_the_spec_computes_are_keywords(write_spec):

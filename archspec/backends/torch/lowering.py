@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from archspec.backends.torch.python import fold
 from archspec.ir import Node
 
 Shape = tuple[int, ...]
@@ -244,7 +245,8 @@ def _batch_axis(d: ast.expr) -> ast.expr:
 
 
 def _times(a: ast.expr, b: ast.expr) -> ast.expr:
-    return ast.BinOp(a, ast.Mult(), b)
+    """`a * b`, folded: a depthwise conv's `in_channels`, not `in_channels * 1`."""
+    return fold(ast.BinOp(a, ast.Mult(), b))
 
 
 _CONV = TorchOp(
