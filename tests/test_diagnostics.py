@@ -29,6 +29,9 @@ CASES = [
     ("syntax: unbalanced paren", "input 3x8x8\nnetwork n:\n    conv(8, 3\n    relu\n", 3, "this '\\(' is never closed"),
     ("syntax: stray character", "input 3x8x8\nnetwork n:\n    conv(8, 3) $\n", 3, "unexpected character '\\$'"),
     ("syntax: an operator is no name", "param a = 2\ninput 3x8x8\nnetwork n:\n    conv(a + not a, 3)\n", 4, "unexpected 'not'"),
+    # a bracket closed later is not "never closed": the token inside is what is wrong
+    ("syntax: a slice", "param rows = (1, 2, 3)\nparam k = sum(rows[:2])\ninput 3x8x8\nnetwork n:\n    conv(k, 1)\n", 2, "slices are not in the language"),
+    ("syntax: a reserved word as a parameter", "input 3x8x8\nblock b(init=1):\n    conv(4, 1)\nnetwork n:\n    b()\n", 2, "'init' is a reserved word"),
     ("syntax: bad indentation", "input 3x8x8\nnetwork n:\n    relu\n        relu\n", 4, "unexpected indentation"),
     ("unknown op", "input 3x8x8\nnetwork n:\n    convv(8, 3)\n", 3, "unknown op or block 'convv'"),
     ("unknown argument", "input 3x8x8\nnetwork n:\n    conv(8, 3, strde=2)\n", 3, "conv has no argument 'strde'"),

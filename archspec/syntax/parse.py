@@ -517,7 +517,11 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, line_offset: int, 
         span = Span(file, tok.end_line + line_offset, tok.end_column, tok.end_line + line_offset, tok.end_column + 1)
     got = _describe(tok)
     opener = _unclosed_bracket(text, getattr(tok, "start_pos", None))
-    if opener is not None and tok.type not in ("RPAR", "RSQB"):
+    if opener is not None and tok.type == "COLON" and text[opener] == "[" and _closes(text, opener):
+        return Diagnostic("slices are not in the language", span, help="index one item (`rows[i]`), or build the part with a comprehension (`[rows[k] for k in range(i)]`)")
+    if opener is not None and tok.type.isupper() and str(tok).isidentifier() and str(tok) in _RESERVED and _closes(text, opener):
+        return Diagnostic(f"'{tok}' is a reserved word", span, help="pick another name (docs/language.md lists the reserved words)")
+    if opener is not None and tok.type not in ("RPAR", "RSQB") and not _closes(text, opener):
         line_no = text.count("\n", 0, opener) + 1
         col_no = opener - (text.rfind("\n", 0, opener) + 1) + 1
         where = Span(file, line_no + line_offset, col_no + (col_offset if line_no == 1 else 0), line_no + line_offset, col_no + 1)
@@ -543,12 +547,21 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str, line_offset: int, 
     return Diagnostic(f"unexpected {got}; expected {', '.join(names)}", span)
 
 
-def _unclosed_bracket(text: str, end: int | None) -> int | None:
+# reserved words that never belong inside brackets (`and`, `if`, `for`... do, in expressions)
+_RESERVED = frozenset("param input init import block network repeat elif assert return idle members concat add mul".split())
+
+
+def _closes(text: str, opener: int) -> bool:
+    """Whether the bracket at `opener` is closed later in the text (strings and comments skipped)."""
+    return _unclosed_bracket(text, len(text), start=opener) is None
+
+
+def _unclosed_bracket(text: str, end: int | None, start: int = 0) -> int | None:
     """The offset of the innermost bracket still open at `end` (strings and comments skipped)."""
     if end is None:
         end = len(text)
     stack: list[int] = []
-    i = 0
+    i = start
     while i < end:
         ch = text[i]
         if ch in "\"'":
