@@ -13,7 +13,19 @@ from dataclasses import replace
 
 from archspec.backends.torch.lowering import LOWERINGS
 from archspec.backends.torch.ops import agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
-from archspec.backends.torch.python import Translator, assign, attr, call, const, fold, identifier, name, plain_attribute, substitute
+from archspec.backends.torch.python import (
+    Translator,
+    assign,
+    attr,
+    call,
+    const,
+    fold,
+    identifier,
+    name,
+    names_in,
+    plain_attribute,
+    substitute,
+)
 from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, advance, free_name
 from archspec.backends.unsupported import Unsupported
 from archspec.ir import Node, defs
@@ -41,7 +53,7 @@ class Calls:
         channels = record.channels(flow.channels, arg_py) if record.channels is not None else flow.channels
         # torch.chunk's parts where some instance splits unevenly, or where the channels flowing in are
         # computed: another constructor argument may make them uneven (`c // 4` is not the first of 10's 3)
-        if record.uneven is not None and (not isinstance(fold(flow.channels), ast.Constant) or any(record.uneven[0](n, self.g.nodes[n.inputs[0]].shape) for n in nodes)):
+        if record.uneven is not None and (names_in(flow.channels) or any(record.uneven[0](n, self.g.nodes[n.inputs[0]].shape) for n in nodes)):
             channels = record.uneven[1](flow.channels, arg_py)
         for n in nodes if record.refuse is not None else ():
             why = record.refuse(n, self.g.nodes[n.inputs[0]].shape, self.g)

@@ -281,9 +281,8 @@ def _permute_refusal(n: Node, g) -> str | None:
 def _channels_last(g, n: Node) -> bool:
     """Whether the value flowing into `n` has its channels last: the permute nearest before it
     (along first inputs; a swap of height and width leaves it as it was) was (1, 2, 0)."""
-    seen = 0
-    while n.inputs and seen < len(g.nodes):
-        n, seen = g.nodes[n.inputs[0]], seen + 1
+    while n.inputs:  # inputs are earlier nodes: the walk ends at the network's input
+        n = g.nodes[n.inputs[0]]
         if n.op == "permute" and n.attrs["order"] in ((1, 2, 0), (2, 0, 1)):
             return n.attrs["order"] == (1, 2, 0)
     return False

@@ -149,8 +149,8 @@ class Frame:
     fwd_lets: dict[str, str] = field(default_factory=dict)
     fwd_let_stmts: list[ast.stmt] = field(default_factory=list)
     stale: set[str] = field(default_factory=set)
-    types: dict[str, ast.expr | None] = field(default_factory=dict)
-    members: set[str] = field(default_factory=set)  # the labels of the body: attributes forward reads avoid them (`if se: se: ...`)  # spec name of a parameter -> its annotation (a level class's take them)
+    types: dict[str, ast.expr | None] = field(default_factory=dict)  # spec name of a parameter -> its annotation (a level class's take them)
+    members: set[str] = field(default_factory=set)  # the labels of the body: attributes forward reads avoid them (`if se: se: ...`)
 
     def params_in(self, e: irx.Expr | None) -> set[str]:
         """The network parameters an expression reads, directly or through locals and loop variables."""

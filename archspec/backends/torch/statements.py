@@ -22,7 +22,6 @@ from archspec.backends.torch.tidy import (
     placeholder,
     replace_name,
     tests_needed,
-    unused_as_underscore,
 )
 from archspec.backends.torch.values import may_be_read
 from archspec.backends.unsupported import Unsupported
@@ -226,9 +225,9 @@ class Statements:
         else:
             target, iterable, fwd_iterable, count = self._positions(s, start, out.count, target, iterable, fwd_iterable, inner_init, inner_fwd or [], frame)
         fwd_target = copy.deepcopy(target)
-        init.append(ast.For(unused_as_underscore(target, inner_init), iterable, inner_init or [ast.Pass()], []))
+        init.append(ast.For(target, iterable, inner_init or [ast.Pass()], []))  # unused targets become `_i` once the class is written
         if fwd is not None and inner_fwd:
-            fwd.append(ast.For(unused_as_underscore(fwd_target, inner_fwd), fwd_iterable(), inner_fwd, []))
+            fwd.append(ast.For(fwd_target, fwd_iterable(), inner_fwd, []))
         end_loop(frame, targets, before)
         return Flow(flow.channels, out.rank, count, flow.target, out.var, out.out, False, flow.prefix)
 
