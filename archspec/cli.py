@@ -386,7 +386,7 @@ def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers, variant):
     from archspec.backends.torch.runtime import verify
 
     progress = Console(stderr=True)
-    what = f"{'exporting and running' if onnx_ else 'building and running'} {a.network} ({len(a.layers):,} layers, batch {batch})"
+    what = f"{'exporting and running' if onnx_ else 'building and running'} {a.network} ({_count(len(a.layers), 'layer')}, batch {batch})"
     if not progress.is_terminal:
         click.echo(f"verify: {what} ...", err=True)  # a log shows what the silent seconds are
     try:
@@ -414,7 +414,13 @@ def verify_(spec, device, batch, onnx_, input_shape, sets, max_layers, variant):
     if onnx_:
         click.echo(f"{spec}: the ONNX model computes what the torch module computes (onnxruntime, CPU)")
         return
-    click.echo(f"{spec}: params, buffers and flops agree on {device}; {result.layers_checked} leaf modules give their static shapes")
+    n = result.layers_checked
+    click.echo(f"{spec}: params, buffers and flops agree on {device}; {_count(n, 'leaf module')} {'gives its static shape' if n == 1 else 'give their static shapes'}")
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 layer`, `12 layers`."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _spec_files(paths: tuple[str, ...]) -> list[Path]:
