@@ -363,14 +363,16 @@ def test_window_arguments_a_parameter_computes_hold_in_every_instance():
     """`maxpool(k)` with k a block's argument strides by k in every instance (it was written
     `nn.MaxPool2d(k, stride=2)`, the first instance's stride), and a four-sided padding from a
     parameter is that parameter (`pads=(0, k, 0, 0)`, not the first instance's), and an upsample's
-    factor or size a parameter sets is written (it was refused): the modules
-    compute what onnxruntime does on the analysis's graph."""
+    factor or size a parameter sets is written (it was refused), and so is a pad's (refused too):
+    the spec's (h, w) is PyTorch's (w, w, h, h). The modules compute what onnxruntime does on the
+    analysis's graph."""
     from tests.conftest import FIXTURES
 
     path = FIXTURES / "computed_windows.arch"
     src = archspec.compile_torch(path)
     assert "nn.MaxPool2d(k)" in src and "nn.AvgPool2d(k)" in src
     assert "pads=(0, k, 0, 0)" in src and "pads=(0, p, 0, 0)" in src
+    assert "nn.ZeroPad2d(k)" in src and "nn.ReflectionPad2d((2 * k, 2 * k, k, k))" in src and "nn.ReplicationPad2d(p)" in src
     assert "nn.Upsample(scale_factor=s)" in src and "nn.Upsample(size=(h, 2 * h), mode='bilinear', align_corners=False)" in src
     a = archspec.load(path)
     assert verify_or_skip(a.graph, str(path), batch=2).ok
@@ -378,6 +380,30 @@ def test_window_arguments_a_parameter_computes_hold_in_every_instance():
     from tests.test_onnx_backend import _agree
 
     _agree(a)
+
+
+def test_a_pad_from_a_name_that_may_hold_a_pair_is_refused_with_what_to_write(write_spec):
+    """`p = r * 2; pad(p)`: the backend cannot tell an int from a pair (h, w) there, which
+    nn.ZeroPad2d would read as (left, right); it says to write the pair out, and that compiles."""
+    spec = "param rates = (1, 2)\ninput 4x16x16\nnetwork n:\n    for r in rates:\n        p = r * 2\n        pad({})\n        crop(16)\n"
+    r = run_cli("compile", str(write_spec(spec.format("p"))), "--to", "torch")
+    assert r.returncode == 1 and ":6:9: error:" in r.stderr and "`pad((p, p))`" in r.stderr and "Traceback" not in r.stderr
+    path = write_spec(spec.format("(p, p)"), name="pair.arch")
+    assert "nn.ZeroPad2d((p, p, p, p))" in archspec.compile_torch(path)
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_a_loop_reads_by_computed_name_what_an_earlier_iteration_kept(write_spec):
+    """Res2Net's form: `if s > 0: concat: identity; @"y{s - 1}"` before the loop's first
+    `"y{s}": ...`. The read came before any value was kept and was refused; it reads the dict
+    the later keeps fill, with channels that grow each iteration."""
+    path = write_spec(
+        'input 8x8x8\nblock b(n=3):\n    for s in range(n):\n        if s > 0:\n            concat:\n                identity\n                @"y{s - 1}"\n'
+        '        "y{s}": conv(4 * (s + 1), 1)\nnetwork net:\n    b()\n    b(2)\n'
+    )
+    src = archspec.compile_torch(path)
+    assert "torch.cat([x, values[f'y{s - 1}']], 1)" in src and "channels + values_channels[f'y{s - 1}']" in src
+    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
 
 
 def test_a_parameter_named_as_a_member_keeps_both(write_spec):

@@ -59,6 +59,25 @@ def annotation_by_use(param: str, body: tuple) -> ast.expr | None:
     return name(kinds.pop()) if len(kinds) == 1 and None not in kinds else None
 
 
+def int_valued(e: irx.Expr, types: dict[str, ast.expr | None]) -> bool:
+    """Whether an expression is an int whatever the parameters' values: a literal, a parameter
+    annotated `int`, `in.channels`, arithmetic of those (not `/`), `int(...)` and `round(...)`."""
+    if isinstance(e, irx.Const):
+        return type(e.value) is int
+    if isinstance(e, irx.Var):
+        t = types.get(e.name)
+        return t is not None and ast.dump(t) == ast.dump(name("int"))
+    if isinstance(e, irx.Field):
+        return isinstance(e.value, irx.Input)
+    if isinstance(e, irx.Neg):
+        return int_valued(e.operand, types)
+    if isinstance(e, irx.BinOp):
+        return e.op != "/" and int_valued(e.left, types) and int_valued(e.right, types)
+    if isinstance(e, irx.Choice):
+        return int_valued(e.body, types) and int_valued(e.orelse, types)
+    return isinstance(e, irx.Apply) and e.fn in ("int", "round") and len(e.args) == 1 and not e.kwargs
+
+
 def _kind(v: Any) -> ast.expr | None:
     if isinstance(v, bool):
         return name("bool")

@@ -11,6 +11,7 @@ import ast
 import math
 from dataclasses import replace
 
+from archspec.backends.torch.annotations import int_valued
 from archspec.backends.torch.lowering import LOWERINGS
 from archspec.backends.torch.ops import agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
 from archspec.backends.torch.python import (
@@ -46,7 +47,7 @@ class Calls:
                 return self._expr(exprs[n], frame)
             return const(agreed(nodes, n, c) if nodes else node.attrs[n], pairs=True)
 
-        ctor = constructor(c, node, flow.channels, arg_py, lambda e: self._expr(e, frame))
+        ctor = constructor(c, node, flow.channels, arg_py, lambda e: self._expr(e, frame), lambda e: int_valued(e, frame.types))
         module = ctor.module
         if ctor.helper is not None:
             self.helpers.add(ctor.helper)

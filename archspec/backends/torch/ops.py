@@ -31,6 +31,7 @@ MARKED = {
     "pair": lambda k: 918_273_645 + k,
     "pair?": lambda k: 918_273_645 + k,
     "pad": lambda k: 918_273_645 + k,
+    "pad4": lambda k: 918_273_645 + k,
     "size": lambda k: 918_273_645 + k,
     "size?": lambda k: 918_273_645 + k,
     "scale?": lambda k: float(918_273_645 + k),  # a factor: _scale writes a whole one as an int
@@ -49,9 +50,17 @@ class Constructor:
         self.computed = computed  # some argument is computed: forward cannot call a function in its place
 
 
-def constructor(c: defs.Call, node: Node, channels: ast.expr, arg_py: Callable[[str], ast.expr], expr: Callable[[irx.Expr], ast.expr]) -> Constructor:
+def constructor(
+    c: defs.Call,
+    node: Node,
+    channels: ast.expr,
+    arg_py: Callable[[str], ast.expr],
+    expr: Callable[[irx.Expr], ast.expr],
+    is_int: Callable[[irx.Expr], bool],
+) -> Constructor:
     """The module for `c`: `node` gives its literal arguments, `arg_py` a size's Python expression,
-    `expr` any other computed argument's, `channels` the channels flowing in."""
+    `expr` any other computed argument's, `channels` the channels flowing in; `is_int` whether an
+    expression is an int for every value of the parameters."""
     op_attrs = OPS[c.callee].attrs
     record = LOWERINGS[c.callee]
     exprs = bind_args(c, [a.name for a in op_attrs])
@@ -75,8 +84,8 @@ def constructor(c: defs.Call, node: Node, channels: ast.expr, arg_py: Callable[[
         if a.kind not in MARKED:
             raise Unsupported(f"'{a.name}' of {c.written} computed from parameters (the torch backend writes this argument only as a literal)", c.span)
         mark = MARKED[a.kind](k)
-        attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size", "size?", "scale?") else mark
-        markers[mark] = expr(exprs[a.name])
+        attrs[a.name] = (mark, mark) if a.kind in ("pair", "pair?", "pad", "size", "size?", "scale?") else (mark,) * 4 if a.kind == "pad4" else mark
+        markers[mark] = expr(_four_sides(exprs[a.name], a.name, is_int, c) if a.kind == "pad4" else exprs[a.name])
     for a in op_attrs:  # a pool's stride the spec leaves out is the kernel, whatever the kernel is: not the first instance's
         if a.kind == "pair?" and a.name not in exprs:
             attrs[a.name] = None
@@ -89,6 +98,25 @@ def constructor(c: defs.Call, node: Node, channels: ast.expr, arg_py: Callable[[
         module.keywords = [k for k in module.keywords if k.arg != key] + [ast.keyword(key, value)]  # type: ignore[union-attr]
     helper = next((h for h in HELPERS if source.startswith(h)), None)
     return Constructor(module, helper, bool(sizes or markers or flags))
+
+
+def _four_sides(e: irx.Expr, attr: str, is_int: Callable[[irx.Expr], bool], c: defs.Call) -> irx.Expr:
+    """A computed four-sided padding as PyTorch's pads take it: an int (every side) or (left,
+    right, top, bottom) as written; the spec's (h, w) is (w, w, h, h), which PyTorch would read as
+    (left, right) only. A name that may hold a pair is refused, not guessed."""
+    if isinstance(e, irx.TupleOf) and len(e.items) in (2, 4):
+        if len(set(e.items)) == 1 and is_int(e.items[0]):
+            return e.items[0]  # `(p, p)`: nn.ZeroPad2d(p)
+        if len(e.items) == 4:
+            return e
+        h, w = e.items
+        return irx.TupleOf((w, w, h, h), e.span)
+    if is_int(e):
+        return e
+    raise Unsupported(
+        f"'{attr}' of {c.written} computed from an expression that may hold a pair (h, w), which PyTorch's padding reads as (left, right): write the pair or the four sides out, as `{c.written}((p, p))` or `{c.written}((0, p, 0, 0))`",
+        c.span,
+    )
 
 
 def _switched_keyword(c: defs.Call, node: Node, flag: str, sizes: set[str], fills: dict, markers: dict) -> str:

@@ -97,9 +97,9 @@ class NamedValues:
         if fwd is None:
             raise Unsupported(f"'@{ref.name if isinstance(ref.name, str) else '...'}' inside a sequential level", ref.span)
         if not isinstance(ref.name, str):
-            if frame.tops is None or frame.kept is None:
-                raise Unsupported("a value read by a computed name before any is kept", ref.span)
-            tensors, channels = frame.kept
+            if frame.tops is None:
+                raise Unsupported("a value read by a computed name where this class cannot keep values by name", ref.span)
+            tensors, channels = self._kept(frame)  # read before the first keep: a loop's later iteration reads an earlier one's
             fwd.append(assign(flow.out, ast.Subscript(name(tensors), self._fwd(ref.name, frame), ast.Load())))
             return replace(flow, channels=ast.Subscript(name(channels), self._expr(ref.name, frame), ast.Load()), var=flow.out, fresh=False)
         if ref.name not in frame.named and frame.kept is not None and ref.name in frame.computed:
