@@ -383,13 +383,14 @@ def test_window_arguments_a_parameter_computes_hold_in_every_instance():
 
 
 def test_a_pad_from_a_name_that_may_hold_a_pair_is_refused_with_what_to_write(write_spec):
-    """`p = r * 2; pad(p)`: the backend cannot tell an int from a pair (h, w) there, which
-    nn.ZeroPad2d would read as (left, right); it says to write the pair out, and that compiles."""
-    spec = "param rates = (1, 2)\ninput 4x16x16\nnetwork n:\n    for r in rates:\n        p = r * 2\n        pad({})\n        crop(16)\n"
-    r = run_cli("compile", str(write_spec(spec.format("p"))), "--to", "torch")
-    assert r.returncode == 1 and ":6:9: error:" in r.stderr and "`pad((p, p))`" in r.stderr and "Traceback" not in r.stderr
-    path = write_spec(spec.format("(p, p)"), name="pair.arch")
-    assert "nn.ZeroPad2d((p, p, p, p))" in archspec.compile_torch(path)
+    """`pad(p)` with p an int in one instance and a pair in another: nn.ZeroPad2d would read the
+    pair as (left, right), so it is refused with what to write; a variable that is an int wherever
+    it is read (`p = r * 2` in `for r in rates`) is written as it is."""
+    mixed = write_spec("input 4x16x16\nblock b(p):\n    pad(p)\nnetwork n:\n    b(1)\n    b((1, 2))\n")
+    r = run_cli("compile", str(mixed), "--to", "torch")
+    assert r.returncode == 1 and ":3:5: error:" in r.stderr and "`pad((h, w))`" in r.stderr and "Traceback" not in r.stderr
+    path = write_spec("param rates = (1, 2)\ninput 4x16x16\nnetwork n:\n    for r in rates:\n        p = r * 2\n        pad(p)\n        crop(16)\n", name="ints.arch")
+    assert "nn.ZeroPad2d(p)" in archspec.compile_torch(path)
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
 
 
@@ -513,3 +514,23 @@ def test_an_optional_branch_written_first_is_added_where_it_exists(write_spec):
     src = archspec.compile_torch(path)
     assert "identity = x\n        if self.proj is not None:\n            identity = self.proj(x)" in src and "x = identity + f" in src
     assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def test_the_names_that_hold_ints_wherever_read():
+    """`int_names`: what the backend may write where PyTorch reads an int and a tuple differently
+    (a pad's sides, a pooled size). A loop over an int tuple, an enumerate's index, a variable of
+    those, an item of an int tuple; not a name one binding makes a tuple, nor one read from it."""
+    from archspec.backends.torch.annotations import int_names, int_valued
+    from archspec.ir import expr as irx
+
+    a = archspec.loads(
+        "param rates = (1, 2)\nparam sizes = ((1, 2),)\nparam n = 2\ninput 4x16x16\nnetwork net:\n"
+        "    for i, r in enumerate(rates):\n        p = r * 2 + n\n        conv(4, 3, padding=p)\n"
+        "    for s in sizes:\n        q = s\n        t = q\n        adaptive_avgpool(t)\n    u = 1\n    u = (1, 2)\n    conv(4, 1)\n"
+    )
+    net = a.graph.definitions.network
+    types = {"rates": ast.parse("tuple[int, ...]", mode="eval").body, "sizes": ast.parse("tuple", mode="eval").body, "n": ast.parse("int", mode="eval").body}
+    ints = int_names(net.body, types)
+    assert ints.scalars == {"n", "i", "r", "p"} and ints.tuples == {"rates"}
+    assert int_valued(irx.Index(irx.Var("rates"), irx.Const(0)), ints) and not int_valued(irx.Index(irx.Var("sizes"), irx.Const(0)), ints)
+    assert not int_valued(irx.BinOp("/", irx.Var("n"), irx.Const(2)), ints)

@@ -48,6 +48,9 @@ CASES = [
     # a chunk whose channels a parameter makes uneven (written torch.chunk's way, (c + 3) // 4)
     ("tests/fixtures/chunk_of_parameter.arch", {"c": 10}),
     ("tests/fixtures/chunk_of_parameter.arch", {"c": 7}),
+    # flattens of adaptive pools a parameter sizes (SPP-net's pyramid): the features as computed
+    ("tests/fixtures/pooled_pyramid.arch", {"levels": (3, 1), "bins": 3}),
+    ("tests/fixtures/pooled_pyramid.arch", {"levels": (5,), "classes": 4}),
 ]
 
 
@@ -144,6 +147,10 @@ SPATIAL = {
     "a-loop-that-keeps-the-size-is-free": ("s", 1, False, "network net:\n    conv(8, 3, stride=2, padding=1)\n    repeat s:\n        conv(8, 3, padding=1)\n    flatten\n    linear(10)\n"),
     "a-loop-of-blocks-that-keep-it-is-free": ("s", 3, False, "block unit(k):\n    conv(k, 3, padding=1)\n\nnetwork net:\n    conv(8, 3, stride=2, padding=1)\n    for j in range(s):\n        unit(8 + j)\n    flatten\n    linear(10)\n"),
     "a-loop-that-strides": ("s", 1, True, "network net:\n    repeat s:\n        conv(8, 3, stride=2, padding=1)\n    flatten\n    linear(10)\n"),
+    # a flatten of an adaptive pool a parameter sizes multiplies in the pool's size, as computed
+    "a-pool-a-parameter-sizes-is-free": ("s", 3, False, "network net:\n    conv(8, 3, padding=1)\n    adaptive_avgpool(s)\n    flatten\n    linear(10)\n"),
+    "a-pool-a-block-sizes-is-free": ("s", 3, False, "block head(b):\n    adaptive_maxpool((b, 2 * b))\n    flatten\n\nnetwork net:\n    conv(8, 3, padding=1)\n    head(s)\n    linear(10)\n"),
+    "a-pool-then-a-relu-is-fixed": ("s", 1, True, "network net:\n    conv(8, 3, padding=1)\n    adaptive_avgpool(s)\n    relu\n    flatten\n    linear(10)\n"),
     "a-loop-of-blocks-that-stride": ("s", 1, True, "block down:\n    conv(8, 3, stride=2, padding=1)\n\nnetwork net:\n    repeat s:\n        down\n    flatten\n    linear(10)\n"),
 }
 

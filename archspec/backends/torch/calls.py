@@ -30,6 +30,7 @@ from archspec.backends.torch.python import (
 from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, advance, free_name
 from archspec.backends.unsupported import Unsupported
 from archspec.ir import Node, defs
+from archspec.ir import expr as irx
 from archspec.ops import OPS
 
 
@@ -47,7 +48,7 @@ class Calls:
                 return self._expr(exprs[n], frame)
             return const(agreed(nodes, n, c) if nodes else node.attrs[n], pairs=True)
 
-        ctor = constructor(c, node, flow.channels, arg_py, lambda e: self._expr(e, frame), lambda e: int_valued(e, frame.types))
+        ctor = constructor(c, node, flow.channels, arg_py, lambda e: self._expr(e, frame), lambda e: int_valued(e, frame.ints))
         module = ctor.module
         if ctor.helper is not None:
             self.helpers.add(ctor.helper)
@@ -69,8 +70,9 @@ class Calls:
         else:  # the arguments that set the spatial size (a window's kernel, stride, padding)
             frame.spatial_reads(*(e for n, e in exprs.items() if n in op.spatial))
         if record.flattens:
-            channels = self._flatten(flow, nodes, c)
-            if frame.spatial:  # the size it multiplies in (1 too) holds while what it depends on does
+            pooled = self._pooled(nodes, frame)
+            channels = _mul(_mul(flow.channels, pooled[0]), pooled[1]) if pooled is not None else self._flatten(flow, nodes, c)
+            if frame.spatial and pooled is None:  # the size it multiplies in (1 too) holds while what it depends on does
                 frame.fixed |= frame.spatial
         rank = (record.rank(node) if record.rank is not None else None) or flow.rank
         channels = fold(channels)
@@ -97,6 +99,34 @@ class Calls:
         out = replace(flow, channels=channels, rank=rank)
         out = self._add_member(label, module, out, frame, init, fwd, flow)
         return replace(out, fresh=overwritable)
+
+    def _pooled(self, nodes: list[Node], frame: Frame) -> tuple[ast.expr, ast.expr] | None:
+        """The spatial size a flatten multiplies in, where the spec computes it: in every instance
+        the flatten flattens an adaptive pool of the same statement and scope whose size reads a
+        name (SPP-net's `for b in levels: adaptive_maxpool(b); flatten`): (b, b), or (h, w) as
+        written. None elsewhere: the graph's number is the size."""
+        pools = [self.g.nodes[n.inputs[0]] for n in nodes]
+        if not pools or len({p.site for p in pools}) != 1 or any(p.scope != n.scope for p, n in zip(pools, nodes, strict=True)):
+            return None
+        pool = self._call_at(pools[0].site)
+        if pool is None or pool.kind != "op" or not OPS[pool.callee].fixes_spatial:
+            return None
+        size = bind_args(pool, [a.name for a in OPS[pool.callee].attrs]).get("size")
+        if size is None or is_literal(size):
+            return None
+        if isinstance(size, irx.TupleOf) and len(size.items) == 2:
+            h, w = size.items
+            return self._expr(h, frame), self._expr(w, frame)
+        if int_valued(size, frame.ints):
+            return self._expr(size, frame), self._expr(size, frame)
+        return None
+
+    def _call_at(self, key: str) -> defs.Call | None:
+        """The call statement of a key (`call@net.arch:9:5`), in any definition."""
+        if self.calls_by_key is None:
+            bodies = [self.defs.network.body, *(b.body for b in self.defs.blocks.values())]
+            self.calls_by_key = {s.key: s for body in bodies for s in defs.walk(body) if isinstance(s, defs.Call)}
+        return self.calls_by_key.get(key)
 
     def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:
         spatial = {math.prod(self.g.nodes[n.inputs[0]].shape[1:]) for n in nodes}

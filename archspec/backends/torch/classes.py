@@ -38,7 +38,7 @@ import copy
 from dataclasses import replace
 from typing import Any
 
-from archspec.backends.torch.annotations import annotation, annotation_by_use
+from archspec.backends.torch.annotations import annotation, annotation_by_use, int_names
 from archspec.backends.torch.body import has_join, own_refs, reads_as_forward, spliced, whole_splice
 from archspec.backends.torch.calls import Calls
 from archspec.backends.torch.expressions import Expressions
@@ -87,6 +87,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         self.functions: set[str] = set()  # math, make_divisible
         self.outputs_class: str | None = None  # the NamedTuple the network's forward returns, for several outputs
         self.by_site: dict[str, list[Node]] = {}
+        self.calls_by_key: dict[str, defs.Call] | None = None  # Calls._call_at, made on first use
         for n in graph.nodes:
             if n.site:
                 self.by_site.setdefault(n.site, []).append(n)
@@ -150,6 +151,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         seen = spliced(body, self.defs.blocks)  # a spliced block's joins and names are this body's
         frame, in_name, py_params = self._frame(params, body, seen, file, in_shapes, network, extra or [])
         frame.types = {**self._types(params, body, file, network, values or {}), **(extra_types or {})}
+        frame.ints = int_names(seen, frame.types)
         idle = any(isinstance(x, defs.Idle) for x in defs.walk(seen))  # an nn.Sequential would run it
         sequential = not has_join(seen) and not (network and reads_as_forward(body)) and not frame.wanted and not frame.computed and not idle and not members  # nn.Sequential runs in registration order
         init: list[ast.stmt] = []
@@ -383,6 +385,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             args.insert(0, const(self.g.input_shape[0]))
         py_of = {p.name: frame.vars[p.name].id for p in net.params}  # type: ignore[attr-defined]
         frame.types = self._types(net.params, net.body, net.file, True, {})
+        frame.ints = int_names(net.body, frame.types)
         args_def, defaults, prologue = self._signature(net.params, [], py_of, [], frame, network=True, in_name="")
         init = ast.FunctionDef(
             "__init__",

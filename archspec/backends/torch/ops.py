@@ -114,7 +114,8 @@ def _four_sides(e: irx.Expr, attr: str, is_int: Callable[[irx.Expr], bool], c: d
     if is_int(e):
         return e
     raise Unsupported(
-        f"'{attr}' of {c.written} computed from an expression that may hold a pair (h, w), which PyTorch's padding reads as (left, right): write the pair or the four sides out, as `{c.written}((p, p))` or `{c.written}((0, p, 0, 0))`",
+        f"'{attr}' of {c.written} computed from a name that may hold a pair (h, w), which PyTorch's padding reads as (left, right): "
+        f"the torch backend writes a pad's sides from an int, or from a tuple written out (`{c.written}((h, w))`, `{c.written}((left, right, top, bottom))`)",
         c.span,
     )
 

@@ -12,6 +12,7 @@ import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from archspec.backends.torch.annotations import Ints
 from archspec.backends.torch.python import PYTHON_NAMES, identifier, name
 from archspec.ir import defs
 from archspec.ir import expr as irx
@@ -149,6 +150,7 @@ class Frame:
     fwd_lets: dict[str, str] = field(default_factory=dict)
     fwd_let_stmts: list[ast.stmt] = field(default_factory=list)
     stale: set[str] = field(default_factory=set)
+    ints: Ints = Ints()  # spec names that hold an int (or a tuple of ints) wherever read: annotations.int_names
     types: dict[str, ast.expr | None] = field(default_factory=dict)  # spec name of a parameter -> its annotation (a level class's take them)
     members: set[str] = field(default_factory=set)  # the labels of the body: attributes forward reads avoid them (`if se: se: ...`)
 
