@@ -76,6 +76,7 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
                             f"*chain({c}, {draw(st.integers(1, 3))})" if not label and not labels[2] else f"chain({c}, 1)",
                             f"headed({c})",
                             f"looped({c}, {draw(st.integers(1, 3))})",
+                            f"bordered({c}, {draw(st.integers(1, 2))})",
                         ]
                     )
                 )
@@ -217,6 +218,9 @@ def networks(draw) -> str:
         "            for j in range(n):",
         "                conv(c, 1)",
         "    conv(c, 1)",
+        "block bordered(c, p):",  # a pad's sides its argument sets, and the kernel that takes them back off
+        '    pad(p, mode="replicate")',
+        "    conv(c, 2 * p + 1)",
         "network random:",
     ]
     body += draw(long_skips(body, c, labels[1]))
