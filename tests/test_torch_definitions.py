@@ -27,6 +27,17 @@ NETWORK_SPECS = sorted(
 )
 
 
+def _verified(path) -> bool:
+    """The file the spec compiles to builds a module `verify` finds equal to the analysis (batch 2)."""
+    return verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+
+
+def _refused(path, at: str, *says: str) -> None:
+    """`compile --to torch` exits 1 with an error at `at` (line:column) that says each of `says`, no traceback."""
+    r = run_cli("compile", str(path), "--to", "torch")
+    assert r.returncode == 1 and f":{at}: error:" in r.stderr and all(x in r.stderr for x in says) and "Traceback" not in r.stderr, r.stderr
+
+
 def _classes(src: str) -> list[str]:
     return re.findall(r"^class (\w+)", src, re.M)
 
@@ -105,7 +116,7 @@ def test_an_if_inside_a_loop_is_mirrored(write_spec):
     src = archspec.compile_torch(path)
     assert _classes(src) == ["Odd", "Net"]
     assert "for i in range(n):\n            if i % 2 == 0:" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 @pytest.mark.parametrize(
@@ -124,7 +135,7 @@ def test_numbered_members_in_and_after_loops_of_a_class_with_a_forward(write_spe
     path = write_spec(f"input 8x8x8\nblock res(c, n):\n{body}network net:\n    res(8, 2)\n    res(8, 3)\n")
     src = archspec.compile_torch(path)
     assert all(n in src for n in names), src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_pair_of_equal_ints_stays_a_pair_where_it_is_a_value(write_spec):
@@ -145,7 +156,7 @@ def test_a_pair_of_equal_ints_stays_a_pair_where_it_is_a_value(write_spec):
     assert inspect.signature(ns["Net"]).parameters["layers"].default == (2, 2)
     assert inspect.signature(ns["Stage"]).parameters["ns"].default == (1, 1)
     assert " in (2, 2):" in src and "nn.AdaptiveAvgPool2d(2)" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_an_if_of_a_literal_test_writes_only_the_body_it_runs(write_spec):
@@ -154,7 +165,7 @@ def test_an_if_of_a_literal_test_writes_only_the_body_it_runs(write_spec):
     path = write_spec("param n = true\ninput 3x16x16\nnetwork net:\n    if 1:\n        flatten()\n    elif n:\n        relu\n    linear(4)\n")
     src = archspec.compile_torch(path)
     assert "if " not in src.split("class Net")[1] and "nn.Linear(768, 4)" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_numbered_member_after_an_optional_branch_is_refused(write_spec):
@@ -186,7 +197,7 @@ def test_a_block_splitting_on_in_channels_and_a_local(write_spec):
     assert _classes(src) == ["Proj", "Net"]
     assert "if in_channels != out:" in src
     assert "nn.Conv2d(in_channels, wide, 1)" in src and "nn.Conv2d(wide, out, 1)" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_condition_on_a_name_nn_module_owns_keeps_the_module_working(write_spec):
@@ -204,7 +215,7 @@ def test_a_condition_on_a_name_nn_module_owns_keeps_the_module_working(write_spe
     )
     src = archspec.compile_torch(path)
     assert "self.training_ = training" in src and "if self.training_:" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok  # .train() and .eval() still work
+    assert _verified(path)  # .train() and .eval() still work
 
 
 def test_python_keywords_and_torch_names_in_the_spec_become_valid_names(write_spec):
@@ -228,7 +239,7 @@ def test_python_keywords_and_torch_names_in_the_spec_become_valid_names(write_sp
     compile(src, "net.py", "exec")
     assert "def __init__(self, in_channels: int, from_: int, lambda_: int, nn2: int) -> None:" in src
     assert "if self.lambda_ > 8:" in src and "def net(class_: int = 10) -> N:" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_spec_string_reaches_the_file_only_as_a_literal(write_spec):
@@ -315,7 +326,7 @@ def test_a_file_parameter_a_block_reads_is_a_keyword_argument(write_spec):
     assert "def __init__(self, in_channels: int, c: int, k: int = 3) -> None:" in src
     assert "def __init__(self, in_channels: int, c: int, width: int = 8) -> None:" in src
     assert "B(3, width)" in src and "Local(width, 2, width=width)" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_the_names_generated_classes_avoid_cover_what_torch_modules_own():
@@ -337,7 +348,7 @@ def test_defaults_that_read_other_parameters_and_names_python_owns(write_spec):
     src = archspec.compile_torch(path)
     assert "def __init__(self, in_channels: int, a: int, b: int | None = None) -> None:" in src and "if b is None:\n            b = a * 2" in src
     assert "def net(x: int = 4, self_: int = 6) -> N:" in src and "return N(x=x, self_=self_)" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_arguments_the_spec_computes_reach_every_module(write_spec):
@@ -351,7 +362,7 @@ def test_arguments_the_spec_computes_reach_every_module(write_spec):
     src = archspec.compile_torch(path)
     assert "nn.BatchNorm2d(8, eps=e)" in src and "nn.MaxPool2d(pool, stride=pool)" in src and "nn.Dropout(p)" in src
     assert "def net(drop: float = 0.3, k: int = 3) -> N:" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
     namespace: dict = {}
     exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
     model = namespace["net"](drop=0.7, k=2)
@@ -387,11 +398,10 @@ def test_a_pad_from_a_name_that_may_hold_a_pair_is_refused_with_what_to_write(wr
     pair as (left, right), so it is refused with what to write; a variable that is an int wherever
     it is read (`p = r * 2` in `for r in rates`) is written as it is."""
     mixed = write_spec("input 4x16x16\nblock b(p):\n    pad(p)\nnetwork n:\n    b(1)\n    b((1, 2))\n")
-    r = run_cli("compile", str(mixed), "--to", "torch")
-    assert r.returncode == 1 and ":3:5: error:" in r.stderr and "`pad((h, w))`" in r.stderr and "Traceback" not in r.stderr
+    _refused(mixed, "3:5", "`pad((h, w))`")
     path = write_spec("param rates = (1, 2)\ninput 4x16x16\nnetwork n:\n    for r in rates:\n        p = r * 2\n        pad(p)\n        crop(16)\n", name="ints.arch")
     assert "nn.ZeroPad2d(p)" in archspec.compile_torch(path)
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_loop_reads_by_computed_name_what_an_earlier_iteration_kept(write_spec):
@@ -404,7 +414,7 @@ def test_a_loop_reads_by_computed_name_what_an_earlier_iteration_kept(write_spec
     )
     src = archspec.compile_torch(path)
     assert "torch.cat([x, values[f'y{s - 1}']], 1)" in src and "channels + values_channels[f'y{s - 1}']" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_parameter_named_as_a_member_keeps_both(write_spec):
@@ -414,7 +424,7 @@ def test_a_parameter_named_as_a_member_keeps_both(write_spec):
     path = write_spec("input 8x8x8\nblock b(se):\n    add:\n        conv(8, 1)\n    if se:\n        se: relu\nnetwork n:\n    b(true)\n    b(false)\n")
     src = archspec.compile_torch(path)
     assert "self.se = nn.ReLU(inplace=True)" in src and "self.se_ = se" in src and "if self.se_:" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_swap_of_axes_on_channels_last_values_is_refused_not_miswritten(write_spec):
@@ -422,11 +432,10 @@ def test_a_swap_of_axes_on_channels_last_values_is_refused_not_miswritten(write_
     layer's inputs were written as the channels (nn.Linear(4, 5) for 3 features, a RuntimeError
     in forward). It is refused, where it is; the same swap on channels first still compiles."""
     last = write_spec("input 4x2x3\nnetwork n:\n    permute((1, 2, 0))\n    permute((0, 2, 1))\n    linear(5, per_position=true)\n")
-    r = run_cli("compile", str(last), "--to", "torch")
-    assert r.returncode == 1 and ":4:5: error:" in r.stderr and "channels-last value" in r.stderr and "Traceback" not in r.stderr
+    _refused(last, "4:5", "channels-last value")
     first = write_spec("input 4x2x3\nnetwork n:\n    permute((0, 2, 1))\n    permute((1, 2, 0))\n    linear(5, per_position=true)\n", name="first.arch")
     assert "nn.Linear(4, 5)" in archspec.compile_torch(first)
-    assert verify_or_skip(archspec.load(first).graph, str(first), batch=2).ok
+    assert _verified(first)
 
 
 def test_a_depthwise_multiplier_the_spec_computes_sizes_the_module(write_spec):
@@ -435,7 +444,7 @@ def test_a_depthwise_multiplier_the_spec_computes_sizes_the_module(write_spec):
     path = write_spec("param m = 2\ninput 4x8x8\nblock g(k):\n    dwconv(3, padding=1, multiplier=k)\nnetwork n:\n    g(1)\n    dwconv(3, padding=1, multiplier=m)\n    g(3)\n")
     src = archspec.compile_torch(path)
     assert "nn.Conv2d(in_channels, in_channels * k, 3, padding=1, groups=in_channels)" in src and "nn.Conv2d(4, 4 * m, 3, padding=1, groups=4)" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
     namespace: dict = {}
     exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
     model = namespace["net"](m=3)
@@ -452,7 +461,7 @@ def test_bool_arguments_the_spec_computes_are_keywords(write_spec):
     src = archspec.compile_torch(path)
     assert "nn.Conv2d(in_channels, c, 1, bias=flag)" in src and "nn.BatchNorm2d(c, affine=aff)" in src
     assert "nn.MaxPool2d(2, ceil_mode=cm)" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_a_spec_string_cannot_end_the_files_docstring(write_spec):
@@ -513,7 +522,7 @@ def test_an_optional_branch_written_first_is_added_where_it_exists(write_spec):
     )
     src = archspec.compile_torch(path)
     assert "identity = x\n        if self.proj is not None:\n            identity = self.proj(x)" in src and "x = identity + f" in src
-    assert verify_or_skip(archspec.load(path).graph, str(path), batch=2).ok
+    assert _verified(path)
 
 
 def test_the_names_that_hold_ints_wherever_read():

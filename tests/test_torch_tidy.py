@@ -393,3 +393,32 @@ def test_a_constant_test_decides_in_the_file():
     assert "True" not in after and "False" not in after and "100" not in after, after
     for args in [(1, True), (2, False)]:
         assert run(after, *args) == run(source, *args), after
+
+
+def test_a_copy_of_a_name_neither_side_changes_again_reads_the_original():
+    """`high = inter` in __init__ (LR-ASPP's `high_channels = inter_channels`): the copy goes,
+    its reads read the original; a copy one side of which changes later stays."""
+    from archspec.backends.torch.tidy import without_name_copies
+
+    source = textwrap.dedent(
+        """
+        def f(inter, other, n):
+            high = inter
+            out = []
+            for i in range(n):
+                out.append(high + i)
+            count = inter
+            for i in range(n):
+                count = count + 1
+            kept = other
+            other = other * 2
+            return (out, high, count, kept, other)
+        """
+    )
+    fn = ast.parse(source).body[0]
+    fn.body = without_name_copies(fn.body)
+    after = ast.unparse(ast.fix_missing_locations(ast.Module([fn], [])))
+    for args in [(1, 5, 3), (7, 2, 0)]:
+        assert run(after, *args) == run(source, *args), after
+    assert "high = inter" not in after and "out.append(inter + i)" in after
+    assert "count = inter" in after and "kept = other" in after

@@ -63,6 +63,7 @@ from archspec.backends.torch.tidy import (
     reads_only,
     register_in_order,
     without_dead_stores,
+    without_name_copies,
     without_unread_keys,
     without_unread_lets,
 )
@@ -179,7 +180,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             init.append(assign(attr("self", a), value))
         args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, in_name)
         init[:0] = prologue
-        init[:] = drop_dead_counts(without_unread_keys(drop_dead_counts(forwarded(constant_tests_decided(init)))))  # a dead count may be a key's last read
+        init[:] = without_name_copies(drop_dead_counts(without_unread_keys(drop_dead_counts(forwarded(constant_tests_decided(init))))))  # a dead count may be a key's last read
         if members:
             register_in_order(init, members)
         if network:  # a size taken from the graph holds for the values these had when compiled

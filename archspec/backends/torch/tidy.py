@@ -2,7 +2,8 @@
 
 The writer emits each step as it goes; some choices need the whole function: a chain of
 appends becomes `nn.Sequential(a, b, c)`, a channel count or a copy nothing reads is left
-out, a loop's unread target gets a `_`, `members` fixes the registration order, a loop that
+out, a copy of a name that neither side changes again is read as the original, a loop's
+unread target gets a `_`, `members` fixes the registration order, a loop that
 makes every member turns its class into an `nn.ModuleDict`. These passes only drop or
 reorder what the writer made, or read it; they never write spec values.
 """
@@ -29,6 +30,22 @@ def drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
         if len(kept) == len(body) and all(a is b for a, b in zip(kept, body)):
             return body
         body = kept
+
+
+def without_name_copies(body: list[ast.stmt]) -> list[ast.stmt]:
+    """`high_channels = inter_channels` where neither name is assigned again: later reads of the
+    copy read the original (LR-ASPP's, FPN's `m4_channels = m5_channels`). Only a statement of the
+    function's own level, a name copied onto another, each assigned nowhere else after it."""
+    k = 0
+    while k < len(body):
+        st = body[k]
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) and isinstance(st.value, ast.Name):
+            copy_, original = st.targets[0].id, st.value.id
+            if copy_ not in assigned_names(body[:k] + body[k + 1 :]) and original not in assigned_names(body[k + 1 :]):
+                body = body[:k] + [replace_name(later, copy_, name(original)) for later in body[k + 1 :]]
+                continue
+        k += 1
+    return body
 
 
 def without_dead_stores(body: list[ast.stmt], live_after: frozenset[str] = frozenset()) -> list[ast.stmt]:

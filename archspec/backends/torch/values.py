@@ -32,7 +32,7 @@ class NamedValues:
         if spec_name in frame.named:
             local = frame.named[spec_name][0]
         else:
-            local = free_name(identifier(spec_name), frame.fwd_used)
+            local = free_name("identity" if spec_name == "input" else identifier(spec_name), frame.fwd_used)  # `input` is Python's builtin
             frame.fwd_used.add(local)
         channels = flow.channels
         if spec_name in frame.read and not isinstance(channels, ast.Constant):  # the running count may be reassigned: keep this one
