@@ -31,7 +31,9 @@ def test_generated_module_agrees_with_the_static_analysis(spec):
     from archspec.backends.torch.runtime import verify
 
     a = archspec.load(ROOT / spec)
-    result = verify(a.graph, a.spec, batch=2)
+    # one image where it is over 50G multiply-adds (FCN's and U-Net's 520 and 572 pixels: 40 s
+    # each at two); every other spec runs two, which is what tests the batch axis
+    result = verify(a.graph, a.spec, batch=1 if a.total.macs > 50e9 else 2)
     assert not result.layer_mismatches, result.layer_mismatches[:5]
     assert result.layers_checked > 0
     for check in result.checks:
