@@ -543,3 +543,25 @@ def test_the_names_that_hold_ints_wherever_read():
     assert ints.scalars == {"n", "i", "r", "p"} and ints.tuples == {"rates"}
     assert int_valued(irx.Index(irx.Var("rates"), irx.Const(0)), ints) and not int_valued(irx.Index(irx.Var("sizes"), irx.Const(0)), ints)
     assert not int_valued(irx.BinOp("/", irx.Var("n"), irx.Const(2)), ints)
+
+
+def test_optional_branches_beside_two_fixed_ones_are_added_where_they_exist(write_spec):
+    """RepVGG's training-time block: a 3x3 and a 1x1 conv-bn, and an identity batch norm where
+    the shape is kept (`rbr_identity if stride == 1 and in.channels == out: batchnorm`); and a mul
+    with two optional factors. Refused before ("optional branches other than one beside one
+    fixed branch"); forward sums the fixed branches, then each optional one where it is built."""
+    path = write_spec(
+        "input 8x16x16\nblock conv_bn(out, kernel, stride):\n    conv: conv(out, kernel, stride=stride, padding=kernel // 2, bias=false)\n    bn: batchnorm\n"
+        "block rep(out, stride=1):\n    add:\n        rbr_dense: conv_bn(out, 3, stride)\n        rbr_1x1: conv_bn(out, 1, stride)\n"
+        "        rbr_identity if stride == 1 and in.channels == out: batchnorm\n    nonlinearity: relu\n"
+        "block gates(g, h):\n    mul:\n        a: sigmoid\n        b: tanh\n        c if g: sigmoid\n        d if h: relu\n"
+        "network n:\n    rep(16, 2)\n    rep(16)\n    gates(true, false)\n    gates(false, true)\n    gates(true, true)\n"
+    )
+    src = archspec.compile_torch(path)
+    assert "x = rbr_dense + rbr_1x1" in src and "if self.rbr_identity is not None:\n            x = x + rbr_identity" in src
+    assert "x = a * b" in src and "x = x * c" in src and "x = x * d" in src
+    assert _verified(path)
+    pytest.importorskip("onnxruntime")
+    from tests.test_onnx_backend import _agree
+
+    _agree(archspec.load(path))

@@ -77,6 +77,7 @@ def sequence(draw, c: int, depth: int, labels: list) -> list[str]:
                             f"headed({c})",
                             f"looped({c}, {draw(st.integers(1, 3))})",
                             f"bordered({c}, {draw(st.integers(1, 2))})",
+                            f"rep({c}, {draw(st.booleans())})".lower(),
                         ]
                     )
                 )
@@ -221,6 +222,11 @@ def networks(draw) -> str:
         "block bordered(c, p):",  # a pad's sides its argument sets, and the kernel that takes them back off
         '    pad(p, mode="replicate")',
         "    conv(c, 2 * p + 1)",
+        "block rep(c, extra):",  # RepVGG's: an optional branch beside two fixed ones
+        "    add:",
+        "        dense: conv(c, 3, padding=1)",
+        "        point: conv(c, 1)",
+        "        norm if extra: batchnorm",
         "network random:",
     ]
     body += draw(long_skips(body, c, labels[1]))

@@ -95,8 +95,12 @@ class Joins:
             operands = [f, other] if results[0][1] is None else [other, f]  # the spec's order
             expr = ast.parse(record.join(operands), mode="eval").body
             fwd.append(assign(flow.out, expr))
+        elif kind in ("add", "mul") and len(fixed) >= 2:  # RepVGG's dense + 1x1 (+ identity where the shape is kept)
+            fwd.append(assign(flow.out, ast.parse(record.join(fixed), mode="eval").body))
+            for v, cond in optional:  # each where it exists, after the fixed ones
+                fwd.append(ast.If(copy.deepcopy(cond), [assign(flow.out, ast.parse(record.join([flow.out, v]), mode="eval").body)], []))
         else:
-            raise Unsupported(f"{_article(kind)} with optional branches other than one beside one fixed branch", s.span)
+            raise Unsupported(f"{_article(kind)} with optional branches other than one beside one fixed branch or beside two or more", s.span)
         channels = self._join_channels(kind, results, flow)
         ranks = {r.rank for _, _, r in results}
         target = flow.target if flow.prefix is not None else None  # members after it go where those before went
