@@ -565,3 +565,13 @@ def test_optional_branches_beside_two_fixed_ones_are_added_where_they_exist(writ
     from tests.test_onnx_backend import _agree
 
     _agree(archspec.load(path))
+
+
+def test_a_loop_of_numbered_members_in_varying_numbers_says_to_label_them(write_spec):
+    """`for j in range(n): for k in range(j): conv(8, 1)` in a forward class: the positions of the members
+    differ from one iteration to the next. The error is at the loop and says what to write; the
+    labelled form compiles."""
+    body = "input 8x8x8\nblock b(n):\n    add:\n        identity\n        _:\n            for j in range(n):\n                for k in range(j):\n                    {}conv(8, 1)\nnetwork net:\n    b(2)\n    b(3)\n"
+    _refused(write_spec(body.format("")), "6:13", "label the members it makes", '`"conv{i}": conv(...)`')
+    path = write_spec(body.format('"c{j}_{k}": '), name="labelled.arch")
+    assert _verified(path)

@@ -255,7 +255,11 @@ class Statements:
                 step = None
         if step is None:
             if named:
-                raise Unsupported("a numbered member in a loop whose iterations take different numbers of positions: label it", None)
+                raise Unsupported(
+                    "a numbered (unlabelled) member in this loop, whose iterations make different numbers of members: "
+                    "label the members it makes (`\"conv{i}\": conv(...)`), which names them by the label, not by position",
+                    None,
+                )
             return target, iterable, fwd_iterable, None
         before = Position(start.offset, start.terms[:-1])
         if step == Position(0):
