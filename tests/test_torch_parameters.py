@@ -150,6 +150,9 @@ SPATIAL = {
     # a flatten of an adaptive pool a parameter sizes multiplies in the pool's size, as computed
     "a-pool-a-parameter-sizes-is-free": ("s", 3, False, "network net:\n    conv(8, 3, padding=1)\n    adaptive_avgpool(s)\n    flatten\n    linear(10)\n"),
     "a-pool-a-block-sizes-is-free": ("s", 3, False, "block head(b):\n    adaptive_maxpool((b, 2 * b))\n    flatten\n\nnetwork net:\n    conv(8, 3, padding=1)\n    head(s)\n    linear(10)\n"),
+    # a pool of the network's flattened in a spliced block: the pool's size is a name of another frame
+    "a-pool-before-a-splice-that-flattens": ("s", 3, True, "block flat:\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, padding=1)\n    adaptive_avgpool((s, s))\n    *flat()\n"),
+    "a-spliced-pool-before-a-flatten": ("s", 3, True, "block head(k):\n    adaptive_avgpool((k, 2 * k))\n\nnetwork net:\n    conv(8, 3, padding=1)\n    *head(s)\n    flatten\n    linear(10)\n"),
     "a-pool-then-a-relu-is-fixed": ("s", 1, True, "network net:\n    conv(8, 3, padding=1)\n    adaptive_avgpool(s)\n    relu\n    flatten\n    linear(10)\n"),
     "a-loop-of-blocks-that-stride": ("s", 1, True, "block down:\n    conv(8, 3, stride=2, padding=1)\n\nnetwork net:\n    repeat s:\n        down\n    flatten\n    linear(10)\n"),
 }

@@ -117,13 +117,15 @@ def _loop_bindings(target: Any, iterable: irx.Expr, int_tuples: frozenset[str]) 
     (`int_tuples`: the parameters that are tuples of ints)."""
     if isinstance(iterable, irx.Apply) and iterable.fn == "enumerate" and len(iterable.args) == 1 and not isinstance(target, str) and len(target) == 2:
         index, item = target
-        return [*((index, lambda ints: True),) * isinstance(index, str), *_loop_bindings(item, iterable.args[0], int_tuples)]
+        counted = [(index, lambda ints: True)] if isinstance(index, str) else [(n, lambda ints: False) for n in defs.target_names(index)]
+        return counted + _loop_bindings(item, iterable.args[0], int_tuples)
     if isinstance(target, str):
         return [(target, lambda ints: _iterates_ints(iterable, ints, int_tuples))]
     return [(n, lambda ints: False) for n in defs.target_names(target)]
 
 
 def _iterates_ints(iterable: irx.Expr, ints: Ints, int_tuples: frozenset[str]) -> bool:
+    """Whether every item a loop takes from `iterable` is an int: a range, a tuple written out of ints, an int tuple parameter."""
     if isinstance(iterable, irx.Apply) and iterable.fn == "range":
         return True
     if isinstance(iterable, irx.TupleOf):

@@ -70,7 +70,7 @@ class Calls:
         else:  # the arguments that set the spatial size (a window's kernel, stride, padding)
             frame.spatial_reads(*(e for n, e in exprs.items() if n in op.spatial))
         if record.flattens:
-            pooled = self._pooled(nodes, frame)
+            pooled = self._pooled(c, nodes, frame)
             channels = _mul(_mul(flow.channels, pooled[0]), pooled[1]) if pooled is not None else self._flatten(flow, nodes, c)
             if frame.spatial and pooled is None:  # the size it multiplies in (1 too) holds while what it depends on does
                 frame.fixed |= frame.spatial
@@ -100,16 +100,17 @@ class Calls:
         out = self._add_member(label, module, out, frame, init, fwd, flow)
         return replace(out, fresh=overwritable)
 
-    def _pooled(self, nodes: list[Node], frame: Frame) -> tuple[ast.expr, ast.expr] | None:
+    def _pooled(self, c: defs.Call, nodes: list[Node], frame: Frame) -> tuple[ast.expr, ast.expr] | None:
         """The spatial size a flatten multiplies in, where the spec computes it: in every instance
-        the flatten flattens an adaptive pool of the same statement and scope whose size reads a
+        the flatten flattens an adaptive pool of the same statement, scope and definition (a pool
+        in a spliced block reads the block's names) whose size reads a
         name (SPP-net's `for b in levels: adaptive_maxpool(b); flatten`): (b, b), or (h, w) as
         written. None elsewhere: the graph's number is the size."""
         pools = [self.g.nodes[n.inputs[0]] for n in nodes]
         if not pools or len({p.site for p in pools}) != 1 or any(p.scope != n.scope for p, n in zip(pools, nodes, strict=True)):
             return None
         pool = self._call_at(pools[0].site)
-        if pool is None or pool.kind != "op" or not OPS[pool.callee].fixes_spatial:
+        if pool is None or pool.kind != "op" or not OPS[pool.callee].fixes_spatial or self.definition_of[pool.key] != self.definition_of.get(c.key):
             return None
         size = bind_args(pool, [a.name for a in OPS[pool.callee].attrs]).get("size")
         if size is None or is_literal(size):
@@ -122,10 +123,12 @@ class Calls:
         return None
 
     def _call_at(self, key: str) -> defs.Call | None:
-        """The call statement of a key (`call@net.arch:9:5`), in any definition."""
+        """The call statement of a key (`call@net.arch:9:5`), in any definition; `definition_of`
+        then names the definition each call is in ("" for the network)."""
         if self.calls_by_key is None:
-            bodies = [self.defs.network.body, *(b.body for b in self.defs.blocks.values())]
-            self.calls_by_key = {s.key: s for body in bodies for s in defs.walk(body) if isinstance(s, defs.Call)}
+            bodies = {"": self.defs.network.body, **{n: b.body for n, b in self.defs.blocks.items()}}
+            self.calls_by_key = {s.key: s for body in bodies.values() for s in defs.walk(body) if isinstance(s, defs.Call)}
+            self.definition_of = {s.key: n for n, body in bodies.items() for s in defs.walk(body) if isinstance(s, defs.Call)}
         return self.calls_by_key.get(key)
 
     def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:
