@@ -109,8 +109,11 @@ class Calls:
         pools = [self.g.nodes[n.inputs[0]] for n in nodes]
         if not pools or len({p.site for p in pools}) != 1 or any(p.scope != n.scope for p, n in zip(pools, nodes, strict=True)):
             return None
-        pool = self._call_at(pools[0].site)
-        if pool is None or pool.kind != "op" or not OPS[pool.callee].fixes_spatial or self.definition_of[pool.key] != self.definition_of.get(c.key):
+        found, own = self._call_at(pools[0].site), self._call_at(c.key)
+        if found is None or own is None or found[0] != own[0]:
+            return None
+        pool = found[1]
+        if pool.kind != "op" or not OPS[pool.callee].fixes_spatial:
             return None
         size = bind_args(pool, [a.name for a in OPS[pool.callee].attrs]).get("size")
         if size is None or is_literal(size):
@@ -122,13 +125,12 @@ class Calls:
             return self._expr(size, frame), self._expr(size, frame)
         return None
 
-    def _call_at(self, key: str) -> defs.Call | None:
-        """The call statement of a key (`call@net.arch:9:5`), in any definition; `definition_of`
-        then names the definition each call is in ("" for the network)."""
+    def _call_at(self, key: str) -> tuple[str, defs.Call] | None:
+        """The call statement of a key (`call@net.arch:9:5`) and the definition it is in ("" for
+        the network); None for another statement's key (a join's)."""
         if self.calls_by_key is None:
             bodies = {"": self.defs.network.body, **{n: b.body for n, b in self.defs.blocks.items()}}
-            self.calls_by_key = {s.key: s for body in bodies.values() for s in defs.walk(body) if isinstance(s, defs.Call)}
-            self.definition_of = {s.key: n for n, body in bodies.items() for s in defs.walk(body) if isinstance(s, defs.Call)}
+            self.calls_by_key = {s.key: (n, s) for n, body in bodies.items() for s in defs.walk(body) if isinstance(s, defs.Call)}
         return self.calls_by_key.get(key)
 
     def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:

@@ -88,8 +88,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         self.functions: set[str] = set()  # math, make_divisible
         self.outputs_class: str | None = None  # the NamedTuple the network's forward returns, for several outputs
         self.by_site: dict[str, list[Node]] = {}
-        self.calls_by_key: dict[str, defs.Call] | None = None  # Calls._call_at, made on first use
-        self.definition_of: dict[str, str] = {}
+        self.calls_by_key: dict[str, tuple[str, defs.Call]] | None = None  # Calls._call_at, made on first use
         for n in graph.nodes:
             if n.site:
                 self.by_site.setdefault(n.site, []).append(n)
