@@ -20,7 +20,7 @@ from archspec.ops import OPS, OpError
 from tests.op_samples import SAMPLES
 
 # Ops that give no channels-first image: flatten and linear give features; permute moves the
-# axes (the torch backend accepts only fixed orders of it, TRACKED_ORDERS).
+# axes (the torch backend follows its channels first or last: lowering.channel_axes).
 _NOT_IMAGES = {"flatten", "linear", "permute"}
 
 

@@ -438,6 +438,40 @@ def test_a_swap_of_axes_on_channels_last_values_is_refused_not_miswritten(write_
     assert _verified(first)
 
 
+@pytest.mark.parametrize(
+    ("body", "at", "says"),
+    [
+        # a conv of channels-last [H, W, C]: it was written nn.Conv2d(4, 5, 1) for 8 channels in
+        ("conv(4, 3, padding=1)\n    permute((1, 2, 0))\n    conv(5, 1)", "6:5", "a conv of a value whose channels are last"),
+        # a per-position linear of channels-first [C, H, W] reads the width: nn.Linear(4, 6) for 16
+        ("conv(4, 3, padding=1)\n    linear(6, per_position=true)", "5:5", "permute to channels last (1, 2, 0)"),
+        ("concat:\n        permute((1, 2, 0))\n        identity", "4:5", "channels are on different axes"),
+    ],
+)
+def test_an_op_reading_channels_where_a_permute_moved_them_is_refused(write_spec, body, at, says):
+    """The backend follows one channel count: an op that reads the channels on the axis where they
+    are not, or a join of values whose channels are on different axes, is refused where it is
+    instead of being written with the wrong size (a RuntimeError in forward)."""
+    shape = "4x4x4" if "concat" in body else "3x8x16"
+    _refused(write_spec(f"input {shape}\n\nnetwork n:\n    {body}\n    flatten\n    linear(10)\n"), at, says)
+
+
+def test_a_flatten_of_channels_last_values_multiplies_the_other_axes(write_spec):
+    """A flatten after `permute((1, 2, 0)); linear(6, per_position=true)` has 8 * 16 * 6 features of
+    an 3x8x16 input (its last axis is the 6 channels); it multiplied the channels by the wrong two
+    axes (576). A (2, 1, 0) order keeps the channels on an end axis and compiles too."""
+    path = write_spec("input 3x8x16\n\nnetwork n:\n    conv(4, 3, padding=1)\n    permute((1, 2, 0))\n    linear(6, per_position=true)\n    flatten\n    linear(10)\n")
+    src = archspec.compile_torch(path)
+    assert f"nn.Linear({8 * 16 * 6}, 10)" in src and "nn.Linear(4, 6)" in src
+    assert _verified(path)
+    mirrored = write_spec(
+        "input 3x8x16\n\nnetwork n:\n    conv(4, 3, padding=1)\n    permute((2, 1, 0))\n    relu\n    permute((2, 1, 0))\n    conv(5, 1)\n    flatten\n    linear(10)\n",
+        name="mirrored.arch",
+    )
+    assert "nn.Conv2d(4, 5, 1)" in archspec.compile_torch(mirrored)
+    assert _verified(mirrored)
+
+
 def test_a_depthwise_multiplier_the_spec_computes_sizes_the_module(write_spec):
     """`dwconv(3, multiplier=k)` with k a block's argument or a network parameter was refused
     (its module takes the multiplier only through its output channels): it is `in_channels * k`."""

@@ -12,7 +12,7 @@ import math
 from dataclasses import replace
 
 from archspec.backends.torch.annotations import int_valued
-from archspec.backends.torch.lowering import LOWERINGS
+from archspec.backends.torch.lowering import LOWERINGS, layout_refusal
 from archspec.backends.torch.ops import agreed, bind_args, constructor, drop_inplace, is_inplace, is_literal, synthetic_node
 from archspec.backends.torch.python import (
     Translator,
@@ -57,8 +57,8 @@ class Calls:
         # computed: another constructor argument may make them uneven (`c // 4` is not the first of 10's 3)
         if record.uneven is not None and (names_in(flow.channels) or any(record.uneven[0](n, self.g.nodes[n.inputs[0]].shape) for n in nodes)):
             channels = record.uneven[1](flow.channels, arg_py)
-        for n in nodes if record.refuse is not None else ():
-            why = record.refuse(n, self.g.nodes[n.inputs[0]].shape, self.g)
+        for n in nodes:
+            why = layout_refusal(n, self.g, self.axes)
             if why is not None:
                 raise Unsupported(why, c.span)
         op = OPS[c.callee]
@@ -134,14 +134,20 @@ class Calls:
         return self.calls_by_key.get(key)
 
     def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:
-        spatial = {math.prod(self.g.nodes[n.inputs[0]].shape[1:]) for n in nodes}
+        spatial = {math.prod(self._spatial_shape(n.inputs[0])) for n in nodes}  # the axes beside the channels, wherever they are
         if len(spatial) != 1:
             raise Unsupported("a flatten whose input size differs between instances" if spatial else "a flatten no instance reaches", c.span)
         (s,) = spatial
         if s == 1:
             return flow.channels
-        shape = self.g.nodes[nodes[0].inputs[0]].shape[1:]
+        shape = self._spatial_shape(nodes[0].inputs[0])
         return ast.BinOp(ast.BinOp(flow.channels, ast.Mult(), const(shape[0])), ast.Mult(), const(shape[1])) if len(shape) == 2 else _mul(flow.channels, const(s))
+
+    def _spatial_shape(self, node_id: int) -> tuple[int, ...]:
+        """A value's shape without its channels' axis (`lowering.channel_axes`): (H, W) of [C, H, W] or [H, W, C]."""
+        shape = self.g.nodes[node_id].shape
+        axis = self.axes[node_id] if len(shape) == 3 else 0
+        return shape[:axis] + shape[axis + 1 :]
 
     def _block_call(self, c: defs.Call, flow: Flow, frame: Frame, init: list, fwd: list | None, label) -> Flow:
         em = self.block(c.callee)

@@ -44,7 +44,7 @@ from archspec.backends.torch.calls import Calls
 from archspec.backends.torch.expressions import Expressions
 from archspec.backends.torch.joins import Joins
 from archspec.backends.torch.levels import Levels
-from archspec.backends.torch.lowering import HELPERS
+from archspec.backends.torch.lowering import HELPERS, channel_axes
 from archspec.backends.torch.names import class_name, literal_start
 from archspec.backends.torch.ops import bind_args
 from archspec.backends.torch.python import PYTHON_NAMES, assign, attr, call, const, expr_stmt, identifier, name, names_in, substitute
@@ -88,6 +88,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         self.functions: set[str] = set()  # math, make_divisible
         self.outputs_class: str | None = None  # the NamedTuple the network's forward returns, for several outputs
         self.by_site: dict[str, list[Node]] = {}
+        self.axes = channel_axes(graph)  # where each value's channels are: first, or last after a permute
         self.calls_by_key: dict[str, tuple[str, defs.Call]] | None = None  # Calls._call_at, made on first use
         for n in graph.nodes:
             if n.site:

@@ -11,7 +11,7 @@ import copy
 from dataclasses import replace
 
 from archspec.backends.torch.body import refs_only
-from archspec.backends.torch.lowering import LOWERINGS
+from archspec.backends.torch.lowering import LOWERINGS, layout_refusal
 from archspec.backends.torch.names import branch_name
 from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, fold, name, plain_attribute
 from archspec.backends.torch.scope import Flow, Frame, end_loop, free_name
@@ -71,6 +71,10 @@ class Joins:
                 results.append((end.var, None, end))
         kind = s.kind
         record = LOWERINGS[kind]
+        for n in self.by_site.get(s.key, []):
+            why = layout_refusal(n, self.g, self.axes)
+            if why is not None:
+                raise Unsupported(why, s.span)
         fixed = [v for v, g, _ in results if g is None]
         optional = [(v, g) for v, g, _ in results if g is not None]
         collected = [v[1:] for v in fixed if v.startswith("*")]

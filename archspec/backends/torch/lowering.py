@@ -10,8 +10,8 @@ tensors its module holds, which give the `state_dict` layout without torch (`sta
 shape rule over expressions, for sizes written as the spec's formulas: the sizes the rule
 adds (`derived`: a conv's `in_channels` is the channels flowing in) and the channels it
 gives (`channels`: a conv's are its `out`), the rank it gives where not its input's (`rank`),
-whether it multiplies the spatial size in (`flattens`), and what of it the backend cannot
-write (`refuse`: a permute whose channels it cannot follow).
+whether it multiplies the spatial size in (`flattens`), and where it needs the channels of an
+image (`layout`: a conv first, a per-position linear last; `channel_axes` follows them).
 
 Adding an op means one `define(...)` in `archspec/ops` and one record here;
 tests/test_torch_lowering.py fails for an op without a complete record and runs every
@@ -67,8 +67,11 @@ class TorchOp:
     # arguments whose PyTorch value differs from the spec's (softmax's dim counts the batch axis too):
     # the spec's value as an expression -> PyTorch's
     to_torch: Mapping[str, Callable[[ast.expr], ast.expr]] = field(default_factory=dict)
-    # (node, its input's shape, the graph) -> why the backend cannot write it, for an op it writes only in part; None: it can
-    refuse: Callable[[Node, Shape, Any], str | None] | None = None
+    # where it needs the channels of a [C, H, W]-shaped value, which the backend follows as one count:
+    # "first" (it reads them there and changes the other axes: conv, pool, concat), "last" (it reads
+    # the last axis and changes only that: a per-position linear), "any" (every element alike: relu,
+    # add), "moves" (permute: it puts them where its order says); a function of the node where that varies
+    layout: str | Callable[[Node], str] = "first"
     # node -> the rank of its output, where it is not its input's (None: the input's)
     rank: Callable[[Node], int | None] | None = None
     # its features are the channels times the spatial size flowing in, which the backend takes from the graph
@@ -264,28 +267,50 @@ _DWCONV = replace(
     channels=lambda c, a: _times(c, a("multiplier")),
 )
 
-# the permutes of [C, H, W] whose channel count the backend can follow: channels last and back, and H <-> W
-TRACKED_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1))
+def layout_of(n: Node) -> str:
+    """Where node `n`'s op needs the channels of its input (`TorchOp.layout`)."""
+    rule = LOWERINGS[n.op].layout
+    return rule(n) if callable(rule) else rule
 
 
-def _permute_refusal(n: Node, g) -> str | None:
-    """Why a permute cannot be written: an order whose channels the backend does not follow, or a
-    swap of the last two axes of a channels-last value (its channels would move to the middle)."""
-    if n.attrs["order"] not in TRACKED_ORDERS:
-        return "a permute other than channels last (1, 2, 0), channels first (2, 0, 1) or a swap of height and width"
-    if n.attrs["order"] == (0, 2, 1) and _channels_last(g, n):
-        return "a swap of the last two axes of a channels-last value (its channels would move to the middle): permute back to channels first (2, 0, 1) before it"
+def channel_axes(g) -> list[int]:
+    """The axis of each node's output that holds its channels (0: [C, H, W]; 2: channels last, after
+    `permute((1, 2, 0))`), by node id: a permute moves it, an op on the channels first puts them
+    first, any other op keeps its input's. 0 for features, which have one axis."""
+    axes: list[int] = []
+    for n in g.nodes:
+        if len(n.shape) != 3 or not n.inputs or len(g.nodes[n.inputs[0]].shape) != 3:
+            axes.append(0)
+        elif n.op == "permute":
+            axes.append(n.attrs["order"].index(axes[n.inputs[0]]))
+        else:
+            axes.append(0 if layout_of(n) == "first" else axes[n.inputs[0]])
+    return axes
+
+
+def layout_refusal(n: Node, g, axes: list[int]) -> str | None:
+    """Why the backend cannot write node `n` where its input's channels are (`channel_axes`): it
+    follows one channel count, on the first axis or the last. None: it can."""
+    ins = [i for i in n.inputs if len(g.nodes[i].shape) == 3]
+    if not ins:
+        return None
+    axis, rule = axes[ins[0]], layout_of(n)
+    if len({axes[i] for i in ins}) > 1:
+        return f"{_article(n.op)} of values whose channels are on different axes (a permute in one branch): permute them alike"
+    if rule == "first" and axis != 0:
+        return f"{_article(n.op)} of a value whose channels are last (after a permute): it takes them first; permute back to channels first (2, 0, 1) before it"
+    if rule == "last" and axis != 2:
+        return f"{_article(n.op)} on the last axis of a value whose channels are first (that axis is its width): permute to channels last (1, 2, 0) before it"
+    if rule == "moves" and axes[n.id] == 1:
+        if axis == 2:
+            return "a swap of the last two axes of a channels-last value (its channels would move to the middle): permute back to channels first (2, 0, 1) before it"
+        return "a permute that moves the channels to the middle axis: the backend follows them first or last"
     return None
 
 
-def _channels_last(g, n: Node) -> bool:
-    """Whether the value flowing into `n` has its channels last: the permute nearest before it
-    (along first inputs; a swap of height and width leaves it as it was) was (1, 2, 0)."""
-    while n.inputs:  # inputs are earlier nodes: the walk ends at the network's input
-        n = g.nodes[n.inputs[0]]
-        if n.op == "permute" and n.attrs["order"] in ((1, 2, 0), (2, 0, 1)):
-            return n.attrs["order"] == (1, 2, 0)
-    return False
+def _article(op: str) -> str:
+    return f"{'an' if op[0] in 'aeiou' else 'a'} {op}"
+
 
 LOWERINGS: dict[str, TorchOp] = {
     # activations
@@ -293,23 +318,25 @@ LOWERINGS: dict[str, TorchOp] = {
         module=lambda n, arg: "nn.ReLU(inplace=True)",
         call=lambda n, x: f"F.relu({x})",
         call_inplace=lambda n, x: f"F.relu({x}, inplace=True)",
+        layout="any",
     ),
     "relu6": TorchOp(
         module=lambda n, arg: "nn.ReLU6(inplace=True)",
         call=lambda n, x: f"F.relu6({x})",
         call_inplace=lambda n, x: f"F.relu6({x}, inplace=True)",
+        layout="any",
     ),
-    "sigmoid": TorchOp(module=lambda n, arg: "nn.Sigmoid()", call=lambda n, x: f"torch.sigmoid({x})"),
-    "tanh": TorchOp(module=lambda n, arg: "nn.Tanh()", call=lambda n, x: f"torch.tanh({x})"),
-    "hardswish": TorchOp(module=lambda n, arg: "nn.Hardswish()", call=lambda n, x: f"F.hardswish({x})"),
-    "hardsigmoid": TorchOp(module=lambda n, arg: "nn.Hardsigmoid()", call=lambda n, x: f"F.hardsigmoid({x})"),
-    "silu": TorchOp(module=lambda n, arg: "nn.SiLU()", call=lambda n, x: f"F.silu({x})"),
-    "gelu": TorchOp(module=lambda n, arg: "nn.GELU()", call=lambda n, x: f"F.gelu({x})"),
-    "leaky_relu": TorchOp(module=lambda n, arg: f"nn.LeakyReLU({n.attrs['slope']!r})"),
-    "scale": TorchOp(module=lambda n, arg: f"Scale({arg('factor')})", call=lambda n, x: f"{x} * {n.attrs['factor']!r}"),
+    "sigmoid": TorchOp(module=lambda n, arg: "nn.Sigmoid()", call=lambda n, x: f"torch.sigmoid({x})", layout="any"),
+    "tanh": TorchOp(module=lambda n, arg: "nn.Tanh()", call=lambda n, x: f"torch.tanh({x})", layout="any"),
+    "hardswish": TorchOp(module=lambda n, arg: "nn.Hardswish()", call=lambda n, x: f"F.hardswish({x})", layout="any"),
+    "hardsigmoid": TorchOp(module=lambda n, arg: "nn.Hardsigmoid()", call=lambda n, x: f"F.hardsigmoid({x})", layout="any"),
+    "silu": TorchOp(module=lambda n, arg: "nn.SiLU()", call=lambda n, x: f"F.silu({x})", layout="any"),
+    "gelu": TorchOp(module=lambda n, arg: "nn.GELU()", call=lambda n, x: f"F.gelu({x})", layout="any"),
+    "leaky_relu": TorchOp(module=lambda n, arg: f"nn.LeakyReLU({n.attrs['slope']!r})", layout="any"),
+    "scale": TorchOp(module=lambda n, arg: f"Scale({arg('factor')})", call=lambda n, x: f"{x} * {n.attrs['factor']!r}", layout="any"),
     # `dim` counts the axes of one image; torch's counts the batch too. A size, so that a dim the spec
     # computes is written as an expression (`dim=d + 1 if d >= 0 else d`) like any other size.
-    "softmax": TorchOp(module=lambda n, arg: f"nn.Softmax(dim={arg('dim')})", sizes=("dim",), to_torch={"dim": lambda d: _batch_axis(d)}),
+    "softmax": TorchOp(module=lambda n, arg: f"nn.Softmax(dim={arg('dim')})", sizes=("dim",), to_torch={"dim": lambda d: _batch_axis(d)}, layout="any"),
     # layers with weights
     "conv": _CONV,
     "dwconv": _DWCONV,
@@ -329,6 +356,7 @@ LOWERINGS: dict[str, TorchOp] = {
         derived={"in_features": lambda c, a: c},
         channels=lambda c, a: a("out"),
         rank=lambda n: None if n.attrs.get("per_position") else 1,  # features, unless applied at every position
+        layout="last",  # per position; otherwise its input has one axis
     ),
     "batchnorm": TorchOp(
         module=_batchnorm, sizes=("channels",), overwritable=True, state=_batchnorm_state, derived={"channels": lambda c, a: c}
@@ -338,6 +366,7 @@ LOWERINGS: dict[str, TorchOp] = {
         sizes=("features",),
         state=lambda n: iter([("weight", (n.attrs["features"],)), ("bias", (n.attrs["features"],))]),
         derived={"features": lambda c, a: c},
+        layout=lambda n: "first" if n.attrs["channels_first"] else "last",
     ),
     "layer_scale": TorchOp(
         module=lambda n, arg: f"nn.Parameter(torch.full(({arg('channels')}, 1, 1), {arg('init')}))",
@@ -383,14 +412,14 @@ LOWERINGS: dict[str, TorchOp] = {
     "crop": TorchOp(module=lambda n, arg: f"CenterCrop({lit(n.attrs['size'])})", call=_crop),
     # structure
     "input": TorchOp(lowered=False),
-    "identity": TorchOp(module=lambda n, arg: "nn.Identity()", call=lambda n, x: x),
-    "dropout": TorchOp(module=lambda n, arg: "nn.Dropout()" if n.attrs["p"] == 0.5 else f"nn.Dropout({n.attrs['p']!r})"),
-    "stochastic_depth": TorchOp(module=lambda n, arg: f"StochasticDepth({n.attrs['p']!r}, {n.attrs['mode']!r})"),
-    "flatten": TorchOp(module=lambda n, arg: "nn.Flatten()", call=lambda n, x: f"torch.flatten({x}, 1)", rank=lambda n: 1, flattens=True),
+    "identity": TorchOp(module=lambda n, arg: "nn.Identity()", call=lambda n, x: x, layout="any"),
+    "dropout": TorchOp(module=lambda n, arg: "nn.Dropout()" if n.attrs["p"] == 0.5 else f"nn.Dropout({n.attrs['p']!r})", layout="any"),
+    "stochastic_depth": TorchOp(module=lambda n, arg: f"StochasticDepth({n.attrs['p']!r}, {n.attrs['mode']!r})", layout="any"),
+    "flatten": TorchOp(module=lambda n, arg: "nn.Flatten()", call=lambda n, x: f"torch.flatten({x}, 1)", rank=lambda n: 1, flattens=True, layout="any"),
     "permute": TorchOp(
         module=lambda n, arg: f"Permute({lit(_batch_order(n))})",
         call=lambda n, x: f"{x}.permute({', '.join(map(str, _batch_order(n)))})",
-        refuse=lambda n, shape, g: _permute_refusal(n, g),
+        layout="moves",
     ),
     "chunk": TorchOp(
         module=lambda n, arg: f"Chunk({n.attrs['chunks']}, {n.attrs['index']})",
@@ -404,8 +433,8 @@ LOWERINGS: dict[str, TorchOp] = {
     ),
     # joins
     "concat": TorchOp(join=lambda xs: f"torch.cat([{', '.join(xs)}], 1)", overwritable=True),
-    "add": TorchOp(join=lambda xs: " + ".join(xs), overwritable=True),
-    "mul": TorchOp(join=lambda xs: " * ".join(xs), overwritable=True),
+    "add": TorchOp(join=lambda xs: " + ".join(xs), overwritable=True, layout="any"),
+    "mul": TorchOp(join=lambda xs: " * ".join(xs), overwritable=True, layout="any"),
 }
 
 # helper classes emitted into a generated file only when one of its modules uses them
