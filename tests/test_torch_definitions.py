@@ -472,6 +472,39 @@ def test_a_flatten_of_channels_last_values_multiplies_the_other_axes(write_spec)
     assert _verified(mirrored)
 
 
+@pytest.mark.parametrize(
+    ("before", "body", "written"),
+    [
+        # in.shape[0] was the graph's 32 whatever `dim` the constructor took
+        ("", "conv(in.shape[0] * 2, 1)", "nn.Conv2d(in_channels, in_channels * 2, 1)"),
+        # channels last ([H, W, C]) flowing in: the last axis is the channels, the first the height
+        ("permute((1, 2, 0))", "linear(2 * in.shape[2], per_position=true)", "nn.Linear(in_channels, 2 * in_channels)"),
+        ("permute((1, 2, 0))", "linear(in.channels * 2, per_position=true)", "nn.Linear(in_channels, 12)"),
+    ],
+)
+def test_in_shape_reads_the_channels_flowing_in_on_their_axis(write_spec, before, body, written):
+    """`in.shape`, `in.width` and `in.channels` name axes, not the channels: a block writes the axis
+    that holds the channels as `in_channels` (channels first, or last after a permute) and the
+    others as the graph's sizes, so that a network parameter sizing the channels gives the
+    module `--set` compiles."""
+    after = "permute((2, 0, 1))" if before else "identity"
+    path = write_spec(f"param dim = 16\ninput 3x6x8\n\nblock b():\n    {body}\n\nnetwork n:\n    conv(dim, 1)\n    {before or 'identity'}\n    b()\n    {after}\n    flatten\n    linear(10)\n")
+    src = archspec.compile_torch(path)
+    assert written in src
+    assert _verified(path)
+    namespace: dict = {}
+    exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    model = namespace["N"](dim=4)  # the network `n`
+    assert sum(p.numel() for p in model.parameters()) == archspec.load(path, dim=4).total.params
+
+
+def test_in_channels_of_a_splice_where_channels_may_be_last_is_refused(write_spec):
+    """A spliced block's `in` is not followed to its axis: after a permute to channels last,
+    `in.channels` (the height there) was written as the channels (nn.Linear(4, 8) for 12)."""
+    path = write_spec("input 4x6x8\n\nblock b():\n    linear(in.channels * 2, per_position=true)\n\nnetwork n:\n    permute((1, 2, 0))\n    *b()\n    permute((2, 0, 1))\n")
+    _refused(path, "4:12", "spliced block", "call the block instead")
+
+
 def test_a_depthwise_multiplier_the_spec_computes_sizes_the_module(write_spec):
     """`dwconv(3, multiplier=k)` with k a block's argument or a network parameter was refused
     (its module takes the multiplier only through its output channels): it is `in_channels * k`."""

@@ -193,6 +193,7 @@ class Calls:
         inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in defs.bound_names(d.body)}, frame.channel_vars
         inner.spatial, inner.fixed, inner.network_params = frame.spatial, frame.fixed, frame.network_params
         inner.in_spatial = set(frame.spatial or ())  # `in` is what flows into the splice
+        inner.in_axes = [2] if any(self.axes) else []  # where its channels are is not followed here: with any channels last, in.channels is refused
         inner.depends = {p.name: frame.params_in(bound[p.name]) if p.name in bound else set() for p in d.params}
         # the values it names and reads are the caller's (the analysis names them in the caller's scope)
         inner.wanted, inner.read, inner.named, inner.computed, inner.computed_reads = frame.wanted, frame.read, frame.named, frame.computed, frame.computed_reads

@@ -98,16 +98,19 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             if s.kind == "block":
                 self.instances.setdefault(s.block, []).append(s.path)
         self.scope_input: dict[str, tuple[int, ...]] = {}
+        self.scope_axis: dict[str, int] = {}  # where the channels of the value flowing into a scope are
         for n in graph.nodes[1:]:
             for s in ancestors(n.scope):
                 if s not in self.scope_input:
                     self.scope_input[s] = graph.nodes[n.inputs[0]].shape if n.inputs else graph.input_shape
+                    self.scope_axis[s] = self.axes[n.inputs[0]] if n.inputs else 0
 
     def block(self, block: str) -> Emitted:
         if block in self.emitted:
             return self.emitted[block]
         d = self.defs.blocks[block]
         shapes = [self.scope_input.get(p, ()) for p in self.instances.get(block, [])]
+        axes = [self.scope_axis.get(p, 0) for p in self.instances.get(block, [])]
         values = {p.name: [self.g.scopes[s].args.get(p.name) for s in self.instances.get(block, [])] for p in d.params}
         only = whole_splice(self.defs.network.body)
         if only is not None and only.callee == block:  # `*densenet(32, ...)`: no instance of its own; the values it is called with
@@ -118,7 +121,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
                 except Exception:  # an argument the graph alone cannot evaluate: no annotation from it
                     values[spec].append(None)
         em = self._write(
-            class_name(d.name), d.params, d.body, d.file, shapes, docstring=f"The block `{d.name}` of {d.span.file}:{d.span.line}.", values=values, members=d.members
+            class_name(d.name), d.params, d.body, d.file, shapes, in_axes=axes, docstring=f"The block `{d.name}` of {d.span.file}:{d.span.line}.", values=values, members=d.members
         )
         self.emitted[block] = em
         return em
@@ -147,11 +150,13 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         values: dict[str, list] | None = None,
         rank: int | None = None,
         members: tuple[str, ...] = (),
+        in_axes: list[int] | None = None,
     ) -> Emitted:
         """A class for `body`: the constructor takes `in_channels` (unless a network) and `params`."""
         cls = self._unique_class(cls)
         seen = spliced(body, self.defs.blocks)  # a spliced block's joins and names are this body's
         frame, in_name, py_params = self._frame(params, body, seen, file, in_shapes, network, extra or [])
+        frame.in_axes = in_axes or []
         frame.types = {**self._types(params, body, file, network, values or {}), **(extra_types or {})}
         frame.ints = int_names(seen, frame.types)
         idle = any(isinstance(x, defs.Idle) for x in defs.walk(seen))  # an nn.Sequential would run it
