@@ -417,6 +417,19 @@ def test_a_loop_reads_by_computed_name_what_an_earlier_iteration_kept(write_spec
     assert _verified(path)
 
 
+@pytest.mark.parametrize(
+    "made",
+    ['for i in range(2):\n        "x{i}": conv(4, 1)', "x0 = conv(4, 1)\n    x1 = conv(4, 1)"],
+)
+def test_a_concat_whose_only_branch_is_a_loop_of_reads_keeps_the_values(write_spec, made):
+    """`concat: for j in range(2): @"x{j}"` with no other branch: the comprehension was written as
+    one name, so the stores into `values` looked unread and were dropped (NameError in forward)."""
+    path = write_spec(f'input 4x8x8\n\nnetwork n:\n    {made}\n    concat:\n        for j in range(2):\n            @"x{{j}}"\n')
+    src = archspec.compile_torch(path)
+    assert "torch.cat([values[f'x{j}'] for j in range(2)], 1)" in src and "values: dict[str, torch.Tensor] = {}" in src
+    assert _verified(path)
+
+
 def test_a_parameter_named_as_a_member_keeps_both(write_spec):
     """`block b(se): ... if se: se: relu`: forward's test read `self.se`, which __init__ set to the
     bool after the member of that name (TypeError: cannot assign 'bool' as child module 'se').

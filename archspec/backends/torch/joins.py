@@ -87,8 +87,8 @@ class Joins:
             if kind in ("add", "mul") and len(vars_) < 2:
                 vars_.insert(0, x)
             expr = ast.parse(record.join(vars_), mode="eval").body
-            if len(vars_) == 1 and vars_[0].startswith("*"):  # only the collected ones: torch.cat(outs, 1)
-                expr = call("torch.cat", name(vars_[0][1:]), const(1))
+            if len(vars_) == 1 and vars_[0].startswith("*"):  # only the collected ones (a list, or a comprehension of kept values): torch.cat(outs, 1)
+                expr = call("torch.cat", ast.parse(vars_[0][1:], mode="eval").body, const(1))
             fwd.append(assign(flow.out, expr))
         elif kind in ("add", "mul") and len(fixed) == 1 and len(optional) == 1:
             (v, _), (f,) = optional[0], fixed
