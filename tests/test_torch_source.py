@@ -33,15 +33,18 @@ def test_generated_source_is_ruff_clean_and_deterministic(tmp_path, spec):
 
 
 def test_every_specs_file_is_ruff_clean_under_the_strict_rules(tmp_path):
-    """The rules above over every shipped spec's file and two shapes user specs found: a loop whose
+    """The rules above over every shipped spec's file and the shapes user specs found: a loop whose
     count a later pass made unused (B007: `for i in range(n): b.append(...)`), the paper's `l`
-    as a name (E741), and the language's zip (B905: `strict=False`, as it stops at the shortest)."""
+    as a name (E741), the language's zip (B905: `strict=False`, as it stops at the shortest), and
+    a local nothing reads (F841)."""
     specs = sorted(p for p in [*SPECS.glob("*.arch"), *SPECS.glob("*.yaml"), *SPECS.glob("d2l/*.arch")] if p.name != "lib.arch")
     for spec in specs:
         (tmp_path / f"{spec.parent.name}_{spec.stem}_{spec.suffix[1:]}.py").write_text(archspec.compile_torch(spec))
     users = {
         "unused_count": "param n = 2\ninput 8x8x8\nnetwork net:\n    a: conv(8, 1)\n    b:\n        @a\n        repeat n: conv(8, 1)\n    add:\n        identity\n        @a\n",
         "ambiguous": "param l = 2\ninput 3x8x8\nblock r(k, l, m):\n    for O in range(l):\n        conv(k + m, 1)\nnetwork n:\n    r(4, l, 1)\n",
+        # a local the spec computes and no layer reads (GhostNet's `new_c`, an ECA kernel size): F841
+        "unused_local": "input 4x8x8\nblock b(c, ratio=2):\n    new_c = int(ceil(c / ratio)) * (ratio - 1)\n    conv(c, 1)\nnetwork n:\n    b(8)\n",
     }
     for stem, text in users.items():
         spec = tmp_path / f"{stem}.arch"

@@ -54,7 +54,7 @@ from archspec.backends.torch.tidy import (
     appends,
     as_module_dict,
     constant_tests_decided,
-    drop_dead_counts,
+    drop_unread_locals,
     forwarded,
     indexed_sequentials,
     inlined_copies,
@@ -186,7 +186,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             init.append(assign(attr("self", a), value))
         args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, in_name)
         init[:0] = prologue
-        init[:] = without_name_copies(drop_dead_counts(without_unread_keys(drop_dead_counts(forwarded(constant_tests_decided(init))))))  # a dead count may be a key's last read
+        init[:] = without_name_copies(drop_unread_locals(without_unread_keys(drop_unread_locals(forwarded(constant_tests_decided(init))))))  # a dead count may be a key's last read
         if members:
             register_in_order(init, members)
         if network:  # a size taken from the graph holds for the values these had when compiled

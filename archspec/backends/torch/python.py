@@ -116,6 +116,7 @@ _BUILTINS = {
     "log10": "math.log10",
     "make_divisible": "make_divisible",
 }
+PURE_FUNCTIONS = frozenset(_BUILTINS.values())  # what an expression may call: nothing with an effect, nothing that builds a module
 # Names the generated code refers to (builtins, modules, helpers): a spec name equal to one is renamed
 PYTHON_NAMES = frozenset(
     {v for v in _BUILTINS.values() if "." not in v}

@@ -1,7 +1,7 @@
 """Reading and tidying the Python the writer has built (lists of `ast` statements).
 
 The writer emits each step as it goes; some choices need the whole function: a chain of
-appends becomes `nn.Sequential(a, b, c)`, a channel count or a copy nothing reads is left
+appends becomes `nn.Sequential(a, b, c)`, a local or a copy nothing reads is left
 out, a copy of a name that neither side changes again is read as the original, a loop's
 unread target gets a `_`, `members` fixes the registration order, a loop that
 makes every member turns its class into an `nn.ModuleDict`. These passes only drop or
@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import ast
 import copy
-import re
 
-from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, same
+from archspec.backends.torch.python import PURE_FUNCTIONS, assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, same
 
 
 def is_self(e: ast.expr) -> bool:
     return isinstance(e, ast.Name) and e.id == "self"
 
 
-def drop_dead_counts(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Leave out the channel counts kept for a value that nothing sized by them reads
-    (`low_classifier_channels = classes` before an `add`): plain arithmetic, never a call."""
+def drop_unread_locals(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Leave out the locals nothing reads: a channel count kept for a value nothing sized by it
+    reads (`low_classifier_channels = classes` before an `add`), a spec's `k = c * 2` that no layer
+    uses. Only arithmetic and the language's own functions (`int`, `math.ceil`), never a module."""
     while True:
         read = {n.id for st in body for n in ast.walk(st) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         kept = [_without_dead_counts(st, read) for st in body if not _dead_count(st, read)]
@@ -423,11 +423,8 @@ def _without_dead_counts(st: ast.stmt, read: set[str]) -> ast.stmt:
 def _dead_count(st: ast.stmt, read: set[str]) -> bool:
     if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
         return False
-    target = st.targets[0].id
-    return _COUNT.fullmatch(target) is not None and target not in read and not any(isinstance(n, ast.Call) for n in ast.walk(st.value))
-
-
-_COUNT = re.compile(r"(\w+_)?channels\d*")  # a channel count the writer keeps: channels, channels2, concat_channels
+    calls = [ast.unparse(n.func) for n in ast.walk(st.value) if isinstance(n, ast.Call)]
+    return st.targets[0].id not in read and all(f in PURE_FUNCTIONS for f in calls)
 
 
 def unused_as_underscore(target: ast.expr, body: list[ast.stmt]) -> ast.expr:
