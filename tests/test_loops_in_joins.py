@@ -153,6 +153,16 @@ def test_the_module_builds_an_idle_member_and_never_calls_it(write_spec):
     assert "x = values['box0']" not in source and "x = values[f'{i}']" not in source and "values[f'box{i}'] = x" in source
 
 
+@needs_torch
+def test_an_idle_head_that_flattens_is_built_with_its_features(write_spec):
+    """`idle aux: global_avgpool; flatten; linear(2)` was refused ("a flatten no instance
+    reaches": the flatten's nodes are idle ones); its linear takes the 4 channels pooled to 1x1."""
+    path = write_spec("input 3x8x8\n\nnetwork n:\n    conv(4, 3)\n    idle aux: global_avgpool; flatten; linear(2)\n    relu\n")
+    model = archspec.build(path)
+    assert tuple(model.aux[2].weight.shape) == (2, 4)
+    assert archspec.verify(path).ok
+
+
 @pytest.mark.parametrize(
     "body, message",
     [

@@ -134,6 +134,7 @@ class Calls:
         return self.calls_by_key.get(key)
 
     def _flatten(self, flow: Flow, nodes: list[Node], c: defs.Call) -> ast.expr:
+        nodes = nodes or [n for n in self.g.idle if n.site == c.key]  # an `idle` member's: built, never run
         spatial = {math.prod(self._spatial_shape(n.inputs[0])) for n in nodes}  # the axes beside the channels, wherever they are
         if len(spatial) != 1:
             raise Unsupported("a flatten whose input size differs between instances" if spatial else "a flatten no instance reaches", c.span)
@@ -145,7 +146,7 @@ class Calls:
 
     def _spatial_shape(self, node_id: int) -> tuple[int, ...]:
         """A value's shape without its channels' axis (`lowering.channel_axes`): (H, W) of [C, H, W] or [H, W, C]."""
-        shape = self.g.nodes[node_id].shape
+        shape = self.g.node(node_id).shape
         axis = self.axes[node_id] if len(shape) == 3 else 0
         return shape[:axis] + shape[axis + 1 :]
 
@@ -193,7 +194,7 @@ class Calls:
         inner.reserved, inner.channel_vars = frame.reserved | {identifier(n) for n in defs.bound_names(d.body)}, frame.channel_vars
         inner.spatial, inner.fixed, inner.network_params = frame.spatial, frame.fixed, frame.network_params
         inner.in_spatial = set(frame.spatial or ())  # `in` is what flows into the splice
-        inner.in_axes = [2] if any(self.axes) else []  # where its channels are is not followed here: with any channels last, in.channels is refused
+        inner.in_axes = [2] if any(self.axes.values()) else []  # where its channels are is not followed here: with any channels last, in.channels is refused
         inner.depends = {p.name: frame.params_in(bound[p.name]) if p.name in bound else set() for p in d.params}
         # the values it names and reads are the caller's (the analysis names them in the caller's scope)
         inner.wanted, inner.read, inner.named, inner.computed, inner.computed_reads = frame.wanted, frame.read, frame.named, frame.computed, frame.computed_reads

@@ -273,22 +273,22 @@ def layout_of(n: Node) -> str:
     return rule(n) if callable(rule) else rule
 
 
-def channel_axes(g) -> list[int]:
+def channel_axes(g) -> dict[int, int]:
     """The axis of each node's output that holds its channels (0: [C, H, W]; 2: channels last, after
-    `permute((1, 2, 0))`), by node id: a permute moves it, an op on the channels first puts them
-    first, any other op keeps its input's. 0 for features, which have one axis."""
-    axes: list[int] = []
-    for n in g.nodes:
-        if len(n.shape) != 3 or not n.inputs or len(g.nodes[n.inputs[0]].shape) != 3:
-            axes.append(0)
+    `permute((1, 2, 0))`), by node id, idle nodes too: a permute moves it, an op on the channels
+    first puts them first, any other op keeps its input's. 0 for features, which have one axis."""
+    axes: dict[int, int] = {}
+    for n in (*g.nodes, *g.idle):  # inputs come first: running nodes, then idle ones in order
+        if len(n.shape) != 3 or not n.inputs or len(g.node(n.inputs[0]).shape) != 3:
+            axes[n.id] = 0
         elif n.op == "permute":
-            axes.append(n.attrs["order"].index(axes[n.inputs[0]]))
+            axes[n.id] = n.attrs["order"].index(axes[n.inputs[0]])
         else:
-            axes.append(0 if layout_of(n) == "first" else axes[n.inputs[0]])
+            axes[n.id] = 0 if layout_of(n) == "first" else axes[n.inputs[0]]
     return axes
 
 
-def layout_refusal(n: Node, g, axes: list[int]) -> str | None:
+def layout_refusal(n: Node, g, axes: dict[int, int]) -> str | None:
     """Why the backend cannot write node `n` where its input's channels are (`channel_axes`): it
     follows one channel count, on the first axis or the last. None: it can."""
     ins = [i for i in n.inputs if len(g.nodes[i].shape) == 3]
