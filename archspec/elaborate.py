@@ -425,9 +425,11 @@ class Elaborator:
                     self.rep.error(f"--set {p.name}: {e.message}", p.span, help='--set values are literals: 10, 0.5, true, "same", (1, 2)')
                     continue
                 if not _same_kind(default, value):
+                    word = isinstance(default, str) and isinstance(value, (bool, type(None)))  # `none`, `true`: literals, not words
                     self.rep.error(
                         f"--set {p.name}={show(value)}: the parameter is {describe(default)} (default {show(default)}), not {describe(value)}",
                         p.span,
+                        help=f"for the string, quote it: --set '{p.name}=\"{show(value)}\"'" if word else None,
                     )
                     continue
                 default = value

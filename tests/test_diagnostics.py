@@ -177,6 +177,11 @@ def test_set_errors_are_spec_errors(write_spec):
         r = run_cli("check", str(path), "--set", arg)
         assert r.returncode == 1, (arg, r.stderr)
         assert message in r.stderr and "Traceback" not in r.stderr
+    # a bare `none` or `true` is a literal, not a word: a string parameter says how to quote it
+    words = write_spec('param norm = "bn"\ninput 3x8x8\nnetwork n:\n    relu\n', name="words.arch")
+    r = run_cli("check", str(words), "--set", "norm=none")
+    assert r.returncode == 1 and "not none" in r.stderr and """help: for the string, quote it: --set 'norm="none"'""" in r.stderr
+    assert run_cli("check", str(words), "--set", 'norm="none"').returncode == 0
 
 
 @pytest.mark.parametrize(
