@@ -430,6 +430,19 @@ def test_a_concat_whose_only_branch_is_a_loop_of_reads_keeps_the_values(write_sp
     assert _verified(path)
 
 
+def test_a_level_named_in_a_loop_is_a_class_named_by_its_label(write_spec):
+    """`"res{i}": repeat n: add: ...` in DarkNet's stage loop was `class LevelBlock`, "The level
+    `...`", taking untyped `c, n`: it is `ResBlock`, "The level `res{i}`", and the loop's ints are ints."""
+    path = write_spec(
+        'param repeats = (1, 2)\ninput 4x16x16\n\nnetwork n:\n    for i, n in enumerate(repeats):\n        c = 8 * 2 ** i\n'
+        '        "down{i}": conv(c, 3, stride=2, padding=1)\n        "res{i}":\n            repeat n:\n                add:\n                    conv(c, 3, padding=1)\n'
+    )
+    src = archspec.compile_torch(path)
+    assert "class ResBlock(nn." in src and '"""The level `res{i}` of' in src
+    assert "def __init__(self, in_channels: int, c: int, n: int) -> None:" in src
+    assert _verified(path)
+
+
 def test_a_parameter_named_as_a_member_keeps_both(write_spec):
     """`block b(se): ... if se: se: relu`: forward's test read `self.se`, which __init__ set to the
     bool after the member of that name (TypeError: cannot assign 'bool' as child module 'se').

@@ -86,10 +86,11 @@ class Levels:
         free = sorted(n for n in defs.free_names(body) if n in frame.vars or n in self.defs.globals.get(frame.file, {}))
         em = self.level_classes.get(key)
         if em is None:
-            stem = label if isinstance(label, str) and not label.isdigit() else "Level"
+            start = _written(label).split("{")[0]  # "res" of "res{i}"
+            stem = start if class_name(start) and not start.isdigit() else "Level"
             globals_values = self.defs.globals.get(frame.file, {})
-            types = {n: frame.types.get(n) if n in frame.types else annotation([globals_values[n]]) if n in globals_values else None for n in free}
-            em = self._write(class_name(stem) + "Block", (), body, frame.file, [], extra=free, extra_types=types, docstring=f"The level `{label if isinstance(label, str) else '...'}` of {span.file}:{span.line}.", rank=flow.rank)
+            types = {n: frame.types.get(n) if n in frame.types else annotation([globals_values[n]]) if n in globals_values else _loop_type(n, frame) for n in free}
+            em = self._write(class_name(stem) + "Block", (), body, frame.file, [], extra=free, extra_types=types, docstring=f"The level `{_written(label)}` of {span.file}:{span.line}.", rank=flow.rank)
             self.level_classes[key] = em
         args = [flow.channels] if em.takes_in else []
         kwargs = {py: self._var(spec, frame) for spec, py in em.params}
@@ -159,3 +160,21 @@ def _member(owner: ast.expr, label, key: ast.expr) -> ast.expr:
     if isinstance(label, str) and plain_attribute(label):
         return attr(owner, label)
     return call("getattr", owner, key)
+
+
+def _written(label) -> str:
+    """A level's label as the spec writes it, for its class's docstring: `res{i}` of the f-string
+    that names its members (`f'res{i}'`)."""
+    if isinstance(label, str):
+        return label
+    return "".join(p.value if isinstance(p, ast.Constant) else "{" + ast.unparse(p.value) + "}" for p in label.values)
+
+
+def _loop_type(n: str, frame: Frame) -> ast.expr | None:
+    """The annotation of a name a level reads that is no parameter (a loop's `n`, a local): `int` or
+    `tuple[int, ...]` where it holds that wherever it is read (`annotations.int_names`)."""
+    if n in frame.ints.scalars:
+        return name("int")
+    if n in frame.ints.tuples:
+        return ast.parse("tuple[int, ...]", mode="eval").body
+    return None
