@@ -9,6 +9,8 @@ from typing import Any
 
 from archspec.backends.onnx.export import serialize, to_model
 from archspec.backends.torch.runtime import Check, Verification, build_module
+from archspec.backends.torch.state_dict import state_dict_shapes
+from archspec.diagnostics import ArchspecError, Diagnostic
 from archspec.ir import Graph
 
 ATOL, RTOL = 1e-4, 1e-3  # onnxruntime against torch, elementwise (numpy.allclose)
@@ -79,6 +81,13 @@ def verify_onnx(graph: Graph, spec: str, batch: int = 2, opset: int | None = Non
     module = build_module(graph, spec).eval()
     if weights is None:
         weights = {k: v.detach().numpy() for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
+        expected = {k: v for k, v in state_dict_shapes(graph).items() if not k.endswith("num_batches_tracked")}
+        differ = sorted(set(expected) - set(weights)) or [k for k in expected if tuple(weights[k].shape) != expected[k]]
+        if differ:  # the generated module disagrees with the analysis: a bug of the torch backend, not of --weights
+            raise ArchspecError(
+                Diagnostic(f"the generated module's parameters differ from the static analysis (first: {differ[0]})", None, help=f"`archspec verify {spec}` (without --onnx) shows where; this is a bug in archspec")
+            )
     else:
         module.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
-    return compare(to_model(graph, spec, opset=opset, weights=weights), module, graph.input_shape, batch, idle=frozenset(n.path for n in graph.idle))
+    model = to_model(graph, spec, opset=opset, weights=weights)
+    return compare(model, module, graph.input_shape, batch, idle=frozenset(n.path for n in graph.idle))
