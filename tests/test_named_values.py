@@ -281,6 +281,65 @@ def test_sizes_like_another_value_and_the_input_by_name(spec):
         assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
 
 
+LOOPED_UNET = """param widths = (16, 32, 64)
+input 3x68x68
+
+block double_conv(c):
+    conv(c, 3, padding=1, bias=false); batchnorm; relu
+    conv(c, 3, padding=1, bias=false); batchnorm; relu
+
+network unet:
+    n = len(widths)
+    for i, c in enumerate(widths):
+        "down{i}": double_conv(c)
+        maxpool(2)
+    bottom: double_conv(2 * widths[n - 1])
+    for i in range(n):
+        "up{i}": conv_transpose(widths[n - 1 - i], 2, stride=2)
+        concat:
+            @"down{n - 1 - i}"; crop(like="up{i}")
+            identity
+    head: conv(3, 1)
+"""
+
+LOOPED_FPN = """param widths = (8, 16, 32)
+input 3x40x40
+
+network fpn:
+    n = len(widths)
+    for i, c in enumerate(widths):
+        conv(c, 3, stride=2, padding=1)
+        "c{i}": relu
+    for k in range(n - 1):
+        j = n - 2 - k
+        add:
+            upsample(like="c{j}", mode="bilinear"); conv(widths[j], 1)
+            @"c{j}"
+"""
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the generated module")
+@pytest.mark.parametrize(("text", "call", "other"), [(LOOPED_UNET, "center_crop(values[f'down{self.n - 1 - i2}'], x)", (8, 16, 32, 64)), (LOOPED_FPN, "size=values[f'c{j}'].shape[-2:]", (4, 8, 16, 32))])
+def test_a_like_computed_in_a_loop_sizes_by_the_kept_value_in_forward(spec, text, call, other):
+    """A U-Net's decoder written as a loop (`crop(like="up{i}")`, 68 -> 34 -> 17 -> 8: the crops
+    differ by iteration) and an FPN's top-down loop (`upsample(like="c{j}")`) were refused (`like`
+    computed from parameters): forward takes the size from the kept value, so every `widths` the
+    constructor takes gives the module `--set widths=...` compiles."""
+    import torch
+
+    path = spec(text)
+    src = archspec.compile_torch(path)
+    assert call in src
+    result = archspec.verify(path)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    namespace: dict = {}
+    exec(compile(src, "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    net = namespace[path.stem](widths=other)  # the file's function, named after the spec
+    a = archspec.load(path, widths=other)
+    assert sum(p.numel() for p in net.parameters()) == a.total.params
+    assert tuple(net.eval()(torch.randn(1, *a.graph.input_shape)).shape[1:]) == a.graph.nodes[a.graph.output].shape
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [

@@ -8,7 +8,10 @@ from dataclasses import replace
 
 from archspec.backends.torch.lowering import LOWERINGS
 from archspec.backends.torch.names import literal_start
+from archspec.backends.torch.ops import bind_args, is_literal
 from archspec.ir import defs
+from archspec.ir import expr as irx
+from archspec.ops import OPS
 
 
 def has_join(body) -> bool:
@@ -150,3 +153,15 @@ def spliced(body: tuple, blocks: dict) -> tuple:
 
 def _is_splice(item) -> bool:
     return isinstance(item, defs.Call) and item.kind == "block" and item.splice
+
+
+def computed_likes(body: tuple) -> list[tuple[defs.Call, irx.Expr]]:
+    """The ops of `body` whose `like=` the spec computes (`crop(like="up{i}")`), with that name:
+    reads of a value by name, which forward keeps for them (`Calls._sized_like`)."""
+    found = []
+    for s in defs.walk(body):
+        if isinstance(s, defs.Call) and s.kind == "op" and s.callee in OPS and any(a.name == "like" for a in OPS[s.callee].attrs):
+            like = bind_args(s, [a.name for a in OPS[s.callee].attrs]).get("like")
+            if like is not None and not is_literal(like):
+                found.append((s, like))
+    return found

@@ -41,6 +41,8 @@ class Calls:
         record = LOWERINGS[c.callee]
         nodes = self.by_site.get(c.key, [])
         exprs = bind_args(c, [a.name for a in OPS[c.callee].attrs])
+        if "like" in exprs and not is_literal(exprs["like"]):
+            return self._sized_like(c, exprs, nodes, flow, frame, fwd, label)
         node = nodes[0] if nodes else synthetic_node(c, flow.rank)
 
         def arg_py(n: str) -> ast.expr:
@@ -99,6 +101,33 @@ class Calls:
         out = replace(flow, channels=channels, rank=rank)
         out = self._add_member(label, module, out, frame, init, fwd, flow)
         return replace(out, fresh=overwritable)
+
+    def _sized_like(self, c: defs.Call, exprs: dict, nodes: list[Node], flow: Flow, frame: Frame, fwd: list | None, label) -> Flow:
+        """`crop(like="up{i}")`, `upsample(like=...)` of a value named in a loop (a U-Net's decoder
+        written as one): each iteration takes another size, so forward reads it from the kept
+        value itself, `center_crop(x, values[f'up{i}'])`, not from a number of the graph."""
+        if fwd is None or frame.tops is None:
+            raise Unsupported(f"{c.written} with a computed like= where this class cannot keep values by name", c.span)
+        if label is not None:
+            raise Unsupported(f"a label on {c.written} with a computed like= (it is a call in forward, no member): name the value after it", c.span)
+        for arg, e in exprs.items():
+            if arg != "like" and not is_literal(e):
+                raise Unsupported(f"'{arg}' of {c.written} computed from parameters beside a computed like=", c.span)
+        tensors, _ = self._kept(frame)
+        like = ast.Subscript(name(tensors), self._fwd(exprs["like"], frame), ast.Load())
+        if c.callee == "crop":
+            self.helpers.add("center_crop")
+            value = call("center_crop", name(flow.var), like)
+        else:
+            node = nodes[0] if nodes else synthetic_node(c, flow.rank)
+            a = {k: agreed(nodes, k, c) if nodes else node.attrs[k] for k in ("mode", "align_corners")}
+            size = ast.Subscript(attr(like, "shape"), ast.Slice(ast.UnaryOp(ast.USub(), const(2)), None, None), ast.Load())
+            keywords = {"size": size, "mode": const(a["mode"])} | ({"align_corners": const(a["align_corners"])} if a["mode"] == "bilinear" else {})
+            value = call("F.interpolate", name(flow.var), **keywords)
+        if frame.spatial is not None:  # the size of a value kept by a computed name, with what that depended on
+            frame.spatial |= set().union(*frame.kept_spatial.values())
+        fwd.append(assign(flow.out, value))
+        return replace(flow, var=flow.out, count=advance(flow.count), fresh=False)
 
     def _pooled(self, c: defs.Call, nodes: list[Node], frame: Frame) -> tuple[ast.expr, ast.expr] | None:
         """The spatial size a flatten multiplies in, where the spec computes it: in every instance

@@ -39,7 +39,7 @@ from dataclasses import replace
 from typing import Any
 
 from archspec.backends.torch.annotations import annotation, annotation_by_use, int_names
-from archspec.backends.torch.body import has_join, own_refs, reads_as_forward, spliced, whole_splice
+from archspec.backends.torch.body import computed_likes, has_join, own_refs, reads_as_forward, spliced, whole_splice
 from archspec.backends.torch.calls import Calls
 from archspec.backends.torch.expressions import Expressions
 from archspec.backends.torch.joins import Joins
@@ -251,6 +251,9 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         # a literal `@box0` of a value only a computed name makes (`"box{i}" = ...`): read from the dict
         frame.computed |= {r.name for r in refs if isinstance(r.name, str) and r.name not in made and r.name != "input"}
         frame.computed_reads = {n for r in refs if not isinstance(r.name, str) for n in self.g.ref_names.get(r.key, ())}
+        for c, like in computed_likes(body):  # `crop(like="up{i}")` reads the value forward keeps by that name
+            frame.computed.add(literal_start(like))
+            frame.computed_reads |= {n.attrs["like"] for n in self.by_site.get(c.key, [])}
         frame.wanted = set(frame.read)
         if network and self.g.outputs:
             frame.wanted |= {n for n, _ in self.g.outputs}
@@ -425,3 +428,4 @@ def _default_value(p: defs.Param, globals_values: dict) -> list[Any]:
         return [evaluate(p.default, Env({}, Env(dict(globals_values))))]
     except Exception:
         return []
+

@@ -10,7 +10,7 @@ import ast
 from dataclasses import replace
 
 from archspec.backends.torch.annotations import annotation
-from archspec.backends.torch.body import has_join, reads_outer_values, spliced
+from archspec.backends.torch.body import computed_likes, has_join, reads_outer_values, spliced
 from archspec.backends.torch.names import class_name, local_name, snake_case
 from archspec.backends.torch.python import assign, attr, call, const, expr_stmt, name, names_in, plain_attribute, substitute
 from archspec.backends.torch.scope import IN, Emitted, Flow, Frame, Position, advance, position_name
@@ -27,7 +27,7 @@ class Levels:
     def _level(self, label, body: tuple, flow: Flow, frame: Frame, init: list, fwd: list | None, span) -> Flow:
         """A named level (`features:`, a numbered branch): an nn.Sequential, or a class of its own if it joins."""
         seen = spliced(body, self.defs.blocks)  # a spliced block's joins and names are the level's
-        if fwd is not None and (self._makes_read_values(seen, frame) or reads_outer_values(seen)):
+        if fwd is not None and (self._makes_read_values(seen, frame) or reads_outer_values(seen) or computed_likes(seen)):
             return self._level_inline(label, body, flow, frame, init, fwd)
         if has_join(seen):
             return self._level_class(label, body, flow, frame, init, fwd, span)
@@ -62,8 +62,13 @@ class Levels:
         local = frame.internal(local_name(label))
         mark = len(init)
         init.append(assign(local, call("nn.Sequential")))
-        key = const(label) if isinstance(label, str) else label
-        reach = _member(flow.prefix if flow.prefix is not None else name("self"), label, key)
+        if label is None:  # a numbered branch (`upsample(like="c{j}"); conv(...)` of a join): by its position
+            if flow.count is None:
+                raise Unsupported("a numbered member of a class with a forward, after branches that make different numbers of members", None)
+            key = position_name(flow.count)
+        else:
+            key = const(label) if isinstance(label, str) else label
+        reach = _member(flow.prefix if flow.prefix is not None else name("self"), label, _in_forward(key, flow.count, label))
         inner = Flow(flow.channels, flow.rank, 0, name(local), flow.var, flow.out, flow.fresh, prefix=reach)
         inner = self._stmts(body, inner, frame, init, fwd)
         count = advance(flow.count)

@@ -461,6 +461,12 @@ HELPERS: dict[str, str] = {
         top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
         return x[..., top : top + h, left : left + w]
 ''',
+    "center_crop": '''def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The middle of `x` at the height and width of `like`; an odd extra row or column is cut from the bottom and right."""
+    h, w = like.shape[-2:]
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top : top + h, left : left + w]
+''',
     "StochasticDepth": '''class StochasticDepth(nn.Module):
     """Drops its input (a residual branch) with probability p in training, per sample ("row") or
     for the whole batch ("batch"), and scales what it keeps by 1/(1-p) (torchvision.ops.StochasticDepth)."""

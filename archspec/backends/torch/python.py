@@ -120,7 +120,7 @@ PURE_FUNCTIONS = frozenset(_BUILTINS.values())  # what an expression may call: n
 # Names the generated code refers to (builtins, modules, helpers): a spec name equal to one is renamed
 PYTHON_NAMES = frozenset(
     {v for v in _BUILTINS.values() if "." not in v}
-    | {"self", "super", "getattr", "isinstance", "torch", "nn", "F", "math", "copy", "OrderedDict", "Chunk", "PaddedConv2d"}
+    | {"self", "super", "getattr", "isinstance", "torch", "nn", "F", "math", "copy", "OrderedDict", "Chunk", "PaddedConv2d", "center_crop"}
 )
 _LAZY = ("enumerate", "zip")  # iterators in Python, tuples in the language: wrapped in tuple() unless iterated
 _CONSUMES = ("len", "min", "max", "sum", "tuple", "enumerate", "zip")  # a list serves them as the tuple would: `sum([...])`
