@@ -216,3 +216,19 @@ def test_init_errors_are_located(write_spec):
 
 def test_compile_never_imports_torch():
     assert heavy_imports("compile", "specs/resnet50.arch", "--to", "torch") == []
+
+
+@pytest.mark.parametrize(("stem", "factory", "cls"), [("torch", "torch_", "N"), ("F", "F_", "N"), ("nn", "nn_", "N"), ("N", "N", "N2"), ("math", "math_", "N")])
+def test_a_spec_named_as_a_name_the_file_uses_keeps_both(tmp_path, stem, factory, cls):
+    """The factory is named after the spec: `def torch()` for torch.arch replaced the module the
+    file imports (forward's torch.cat raised AttributeError), `def N()` for N.arch its network
+    class; and math.arch, named in a docstring, made the file import math it never used."""
+    spec = tmp_path / f"{stem}.arch"
+    spec.write_text("input 3x8x8\nnetwork n:\n    conv(4, 3, padding=1)\n    relu\n    concat:\n        identity\n        conv(4, 1)\n")
+    src = archspec.compile_torch(spec)
+    assert f"\ndef {factory}() -> {cls}:" in src and f"\nclass {cls}(nn.Module):" in src and f"return {cls}()" in src
+    assert "import math" not in src
+    path = tmp_path / "generated.py"
+    path.write_text(src)
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", "--ignore", "E501", str(path)], capture_output=True, text=True)
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr

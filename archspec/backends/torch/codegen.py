@@ -18,7 +18,7 @@ from pathlib import Path
 from archspec.backends.torch.classes import Writer
 from archspec.backends.torch.lowering import HELPERS
 from archspec.backends.torch.names import class_name
-from archspec.backends.torch.python import attr, call, const, docstring, expr_stmt, identifier, layout, name, plain_attribute
+from archspec.backends.torch.python import PYTHON_NAMES, attr, call, const, docstring, expr_stmt, identifier, layout, name, plain_attribute
 from archspec.backends.torch.scope import Emitted, Frame, ancestors
 from archspec.backends.unsupported import Unsupported
 from archspec.cost import layer_costs, total
@@ -37,7 +37,12 @@ MAKE_DIVISIBLE = '''def make_divisible(v: float, divisor: int = 8, min_value: in
 
 
 def factory_name(spec: str) -> str:
-    return identifier(Path(spec).stem)
+    """The function named after the spec (`resnet50`), kept off the names the file's code uses:
+    a spec named torch.arch, F.arch or nn.arch gets `torch_`, `F_`, `nn_`."""
+    out = identifier(Path(spec).stem)
+    while out in PYTHON_NAMES or out in HELPERS or out in ("NamedTuple", "Any"):
+        out += "_"
+    return out
 
 
 def generate(graph: Graph, spec: str) -> str:
@@ -52,6 +57,7 @@ def generate(graph: Graph, spec: str) -> str:
 
 def _generate(graph: Graph, spec: str) -> str:
     writer = Writer(graph)
+    writer.class_names.add(factory_name(spec))  # a spec named ResNet50.arch: the class is ResNet502, not shadowed by its factory
     net_cls = class_name(graph.name)
     net = writer.network(net_cls)
     _add_init_weights(net, graph, writer)
@@ -63,19 +69,20 @@ def _generate(graph: Graph, spec: str) -> str:
         body += ["", ""] + layout([c])
     factory = _factory(graph, spec, net)
     text = "\n".join(body)
+    helpers = [HELPERS[h] for h in sorted(writer.helpers)]
+    used = {n.id for tree in [*classes, *map(ast.parse, helpers)] for n in ast.walk(tree) if isinstance(n, ast.Name)}  # not text: a docstring may name math.arch
     imports = []
-    if "math." in text:
+    if "math" in used:
         imports.append("import math")
     if writer.outputs_class is not None:
         imports.append("from typing import NamedTuple")
     if imports:  # the standard library's, then a blank line before torch's
         imports[-1] += "\n"
-    if "torch." in text or any("torch." in HELPERS[h] for h in writer.helpers):  # a chain of layers alone needs only nn
+    if "torch" in used:  # a chain of layers alone needs only nn
         imports.append("import torch")
     imports.append("from torch import nn")
-    if "F." in text or any("F." in HELPERS[h] for h in writer.helpers):
+    if "F" in used:
         imports.append("from torch.nn import functional as F")
-    helpers = [HELPERS[h] for h in sorted(writer.helpers)]
     if "make_divisible" in writer.functions:
         helpers.insert(0, MAKE_DIVISIBLE)
     out = _header(graph, spec) + "\n".join(imports) + "\n"
