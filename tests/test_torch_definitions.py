@@ -443,6 +443,21 @@ def test_a_level_named_in_a_loop_is_a_class_named_by_its_label(write_spec):
     assert _verified(path)
 
 
+@pytest.mark.parametrize(("branch", "keys"), [("@input; conv(4, 1)", ["0.0.weight", "0.0.bias"]), ("@input; cbr(4)", ["0.0.0.weight", "0.0.0.bias"])])
+def test_a_branch_from_a_named_value_keeps_the_analysis_layer_names(write_spec, branch, keys):
+    """`add: @input; conv(4, 1)` is a numbered level whose conv is `0.0` (the read takes no
+    position); the module registered the conv as `0`, so its keys were not the layer paths and
+    `verify --onnx` found the module's parameters unlike the analysis' (NASNet's `@h; sep(c, 3)`)."""
+    from archspec.backends.torch.state_dict import state_dict_shapes
+
+    path = write_spec(f"input 4x8x8\n\nblock cbr(c):\n    conv(c, 1)\n    relu\n\nnetwork n:\n    add:\n        {branch}\n        identity\n")
+    g = archspec.load(path).graph
+    assert [k for k in state_dict_shapes(g)] == keys  # the analysis' layer paths
+    assert _verified(path)
+    model = archspec.build(path)
+    assert list(model.state_dict()) == keys
+
+
 def test_a_parameter_named_as_a_member_keeps_both(write_spec):
     """`block b(se): ... if se: se: relu`: forward's test read `self.se`, which __init__ set to the
     bool after the member of that name (TypeError: cannot assign 'bool' as child module 'se').

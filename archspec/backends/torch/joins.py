@@ -141,10 +141,11 @@ class Joins:
         taken_vars.add(var)
         frame.fwd_used.add(var)
         start = Flow(flow.channels, flow.rank, flow.count, flow.target if flow.prefix is not None else None, flow.var, var, False, prefix=flow.prefix)
-        if isinstance(b, defs.Line) and len(b.items) > 1 and isinstance(b.items[0], defs.Ref):  # `@skip; conv(...)`: from that value
+        level = isinstance(b, defs.Line) and len(b.items) > 1  # a numbered level of its own, as the analysis names it
+        if level and isinstance(b.items[0], defs.Ref):  # `@skip; conv(...)`: from that value, which takes no position
             start = replace(self._ref(b.items[0], start, frame, fwd), out=var)
             b = defs.Line(b.items[1:], b.span)
-        if isinstance(b, defs.Line) and len(b.items) > 1:
+        if level and (len(b.items) > 1 or not _stateless_op(b.items[0])):  # `@skip; conv(...)` too: its conv is the level's `0.0`
             return self._level(None, (b,), start, frame, init, fwd, b.span)
         return self._stmt(b, start, frame, init, fwd)
 
@@ -224,3 +225,9 @@ class Joins:
 
 def _article(kind: str) -> str:
     return f"an {kind}" if kind == "add" else f"a {kind}"
+
+
+def _stateless_op(item) -> bool:
+    """An op that holds no tensors (`crop`, `relu`): after `@skip;` it is a call in forward, where
+    its position in the branch names nothing in the state_dict."""
+    return isinstance(item, defs.Call) and item.kind == "op" and item.callee in LOWERINGS and LOWERINGS[item.callee].state is None
