@@ -458,6 +458,16 @@ def test_a_branch_from_a_named_value_keeps_the_analysis_layer_names(write_spec, 
     assert list(model.state_dict()) == keys
 
 
+@pytest.mark.parametrize("inner", ["dwconv(1, multiplier=2)", "dbl()"])
+def test_an_inner_loop_that_changes_the_channels_keeps_the_outer_loops_count(write_spec, inner):
+    """`for n in (1, 2): repeat n: <doubles the channels>; conv(4, 1)`: each iteration starts and
+    ends at 4 channels, so the outer loop dropped its count, and with it the inner loop's updates
+    (nn.Conv2d(4, 4, 1) after 8 channels: a RuntimeError in forward; DPN's dense path)."""
+    path = write_spec(f"input 3x8x8\n\nblock dbl():\n    concat:\n        identity\n        identity\n\nnetwork n:\n    conv(4, 1)\n    for n in (1, 2):\n        repeat n: {inner}\n        conv(4, 1)\n")
+    assert "channels = 4" in archspec.compile_torch(path)
+    assert _verified(path)
+
+
 def test_a_parameter_named_as_a_member_keeps_both(write_spec):
     """`block b(se): ... if se: se: relu`: forward's test read `self.se`, which __init__ set to the
     bool after the member of that name (TypeError: cannot assign 'bool' as child module 'se').

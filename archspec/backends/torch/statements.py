@@ -210,8 +210,8 @@ class Statements:
         out = (write or self._stmts)(body, inner, frame, inner_init, inner_fwd)
         frame.depth -= 1
         if not same(out.channels, flow.channels):
-            if counter is not None and same(out.channels, entry) and not names_in(entry) & assigned_names(inner_init):
-                # every iteration gives what the loop starts with: no variable needed after all
+            if counter is not None and same(out.channels, entry) and not (names_in(entry) | {flow.channels.id}) & assigned_names(inner_init):
+                # every iteration gives what the loop starts with, and nothing inside (an inner loop) updates the count: no variable needed after all
                 del init[next(k for k, st in enumerate(init) if st is counter)]
                 inner_init = [replace_name(st, flow.channels.id, entry) for st in inner_init]
                 if inner_fwd:
