@@ -154,6 +154,9 @@ SPATIAL = {
     "a-pool-before-a-splice-that-flattens": ("s", 3, True, "block flat:\n    flatten\n    linear(10)\n\nnetwork net:\n    conv(8, 3, padding=1)\n    adaptive_avgpool((s, s))\n    *flat()\n"),
     "a-spliced-pool-before-a-flatten": ("s", 3, True, "block head(k):\n    adaptive_avgpool((k, 2 * k))\n\nnetwork net:\n    conv(8, 3, padding=1)\n    *head(s)\n    flatten\n    linear(10)\n"),
     "a-pool-then-a-relu-is-fixed": ("s", 1, True, "network net:\n    conv(8, 3, padding=1)\n    adaptive_avgpool(s)\n    relu\n    flatten\n    linear(10)\n"),
+    # a literal like= takes the size the named value had when compiled (BiSeNet's upsample to a context path)
+    "an-upsample-like-a-value-a-parameter-sizes": ("s", 1, True, "network net:\n    a = conv(8, 3, stride=s, padding=1)\n    maxpool(2)\n    upsample(like=\"a\")\n    add:\n        identity\n        @a\n    global_avgpool\n    flatten\n    linear(10)\n"),
+    "an-upsample-like-the-input-is-free": ("s", 1, False, "network net:\n    conv(8, 3, stride=s, padding=1)\n    upsample(like=\"input\")\n    global_avgpool\n    flatten\n    linear(10)\n"),
     "a-loop-of-blocks-that-stride": ("s", 1, True, "block down:\n    conv(8, 3, stride=2, padding=1)\n\nnetwork net:\n    repeat s:\n        down\n    flatten\n    linear(10)\n"),
 }
 

@@ -155,6 +155,17 @@ def _is_splice(item) -> bool:
     return isinstance(item, defs.Call) and item.kind == "block" and item.splice
 
 
+def literal_likes(body: tuple) -> set[str]:
+    """The names the literal `like=` of `body`'s ops read (`upsample(like="a")`, `like="input"`)."""
+    found = set()
+    for s in defs.walk(body):
+        if isinstance(s, defs.Call) and s.kind == "op" and s.callee in OPS and any(a.name == "like" for a in OPS[s.callee].attrs):
+            like = bind_args(s, [a.name for a in OPS[s.callee].attrs]).get("like")
+            if isinstance(like, irx.Const) and isinstance(like.value, str):
+                found.add(like.value)
+    return found
+
+
 def computed_likes(body: tuple) -> list[tuple[defs.Call, irx.Expr]]:
     """The ops of `body` whose `like=` the spec computes (`crop(like="up{i}")`), with that name:
     reads of a value by name, which forward keeps for them (`Calls._sized_like`)."""

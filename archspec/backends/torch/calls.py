@@ -43,6 +43,9 @@ class Calls:
         exprs = bind_args(c, [a.name for a in OPS[c.callee].attrs])
         if "like" in exprs and not is_literal(exprs["like"]):
             return self._sized_like(c, exprs, nodes, flow, frame, fwd, label)
+        if "like" in exprs and frame.spatial is not None:  # the size of that value, a number of the file: it holds while what that depended on does
+            like = exprs["like"].value  # type: ignore[attr-defined]
+            frame.fixed |= set(frame.in_spatial) if like == "input" else frame.kept_spatial.get(like, set())
         node = nodes[0] if nodes else synthetic_node(c, flow.rank)
 
         def arg_py(n: str) -> ast.expr:

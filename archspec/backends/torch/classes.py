@@ -39,7 +39,7 @@ from dataclasses import replace
 from typing import Any
 
 from archspec.backends.torch.annotations import annotation, annotation_by_use, int_names
-from archspec.backends.torch.body import computed_likes, has_join, own_refs, reads_as_forward, spliced, whole_splice
+from archspec.backends.torch.body import computed_likes, has_join, literal_likes, own_refs, reads_as_forward, spliced, whole_splice
 from archspec.backends.torch.calls import Calls
 from archspec.backends.torch.expressions import Expressions
 from archspec.backends.torch.joins import Joins
@@ -254,6 +254,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         for c, like in computed_likes(body):  # `crop(like="up{i}")` reads the value forward keeps by that name
             frame.computed.add(literal_start(like))
             frame.computed_reads |= {n.attrs["like"] for n in self.by_site.get(c.key, [])}
+        frame.likes = literal_likes(body)
         frame.wanted = set(frame.read)
         if network and self.g.outputs:
             frame.wanted |= {n for n, _ in self.g.outputs}
@@ -338,7 +339,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         file took from the graph (a flatten multiplies it in, a block reads `in.height`)."""
         checks: list[ast.stmt] = []
         for p in sorted(fixed):
-            message = f"{p} changes the spatial size a flatten multiplies in or in.height reads, which is fixed in this file: compile the spec with --set {p}=..."
+            message = f"{p} changes the spatial size a flatten multiplies in, in.height reads or a like= takes, which is fixed in this file: compile the spec with --set {p}=..."
             checks.append(ast.If(ast.Compare(frame.vars[p], [ast.NotEq()], [const(self.g.params[p])]), [ast.Raise(call("ValueError", ast.Constant(message)), None)], []))
         return checks
 

@@ -130,6 +130,7 @@ class Frame:
     spatial: set[str] | None = None
     fixed: set[str] = field(default_factory=set)
     in_spatial: set[str] = field(default_factory=set)
+    likes: set[str] = field(default_factory=set)  # the names a literal like= reads (`crop(like="up4")`): their spatial size is a number of the file
     in_axes: list[int] = field(default_factory=list)  # where the instances' channels were (lowering.channel_axes): 2 after a permute to channels last
     depends: dict[str, set[str]] = field(default_factory=dict)
     # values the body reads by name (`@down1`, and the network's outputs), and where each is kept:

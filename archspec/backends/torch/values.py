@@ -24,6 +24,8 @@ class NamedValues:
         """A value read later by name: forward keeps it in a local of its own (`down1 = self.down1(x)`),
         and __init__ its channels, which later layers are sized by."""
         by_computed = spec_name in frame.computed_reads  # a computed `@"{level}"` reads it
+        if spec_name in frame.likes:  # `upsample(like="a")` takes a's size as a number: what it depends on
+            self._keep_spatial(spec_name, frame)
         if spec_name not in frame.wanted and not by_computed:
             return flow
         self._keep_spatial(spec_name, frame)
