@@ -529,6 +529,20 @@ def test_an_output_named_by_a_computed_name(write_spec):
     _agree(a)
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="builds the generated module")
+def test_an_output_another_parameter_would_not_make_is_refused_by_the_constructor(write_spec):
+    """`"o{i}"` for i in range(n), `return o0, o1`: `--set n=1` is an error at the return, and the
+    constructor built `n=1` and failed in forward (KeyError: 'o1'); it raises as --set does."""
+    path = write_spec('param n = 2\ninput 3x8x8\n\nnetwork m:\n    for i in range(n):\n        "o{i}": conv(4, 1)\n    return o0, o1\n')
+    r = run_cli("check", str(path), "--set", "n=1")
+    assert r.returncode == 1 and "makes no value named 'o1'" in r.stderr
+    namespace: dict = {}
+    exec(compile(archspec.compile_torch(path), "net.py", "exec"), namespace)  # noqa: S102 - archspec's own generated file
+    assert len(namespace["net"](n=3)(__import__("torch").randn(1, 3, 8, 8))) == 2
+    with pytest.raises(ValueError, match="makes no value named 'o1'"):
+        namespace["net"](n=1)
+
+
 SPLICED = {
     "a join": "block res(c, project):\n    add:\n        _:\n            conv1: conv(c, 3, padding=1, bias=false)\n            bn1: batchnorm\n"
     "        downsample if project:\n            conv(c, 1); batchnorm\n    relu\nnetwork net:\n    *res(4, true)\n    relu\n",

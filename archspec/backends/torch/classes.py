@@ -186,6 +186,8 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             init.append(assign(attr("self", a), value))
         args, arg_defaults, prologue = self._signature(params, extra or [], dict(py_params), globals_, frame, network, in_name)
         init[:0] = prologue
+        if network:
+            init.extend(self._outputs_made(frame))
         init[:] = without_name_copies(drop_unread_locals(without_unread_keys(drop_unread_locals(forwarded(constant_tests_decided(init))))))  # a dead count may be a key's last read
         if members:
             register_in_order(init, members)
@@ -300,6 +302,19 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             args.append(ast.arg(py_of[g], annotation([globals_values[g]])))
             arg_defaults.append(const(globals_values[g]))
         return args, arg_defaults, prologue
+
+    def _outputs_made(self, frame: Frame) -> list[ast.stmt]:
+        """`if 'o1' not in values_channels: raise ValueError(...)`: an output the network makes under a
+        computed name (`"o{i}": ...` for i in range(n); `return o0, o1`) that another value of a
+        parameter would not make, refused where --set is (forward would raise KeyError)."""
+        if frame.kept is None:
+            return []
+        checks: list[ast.stmt] = []
+        for n, _ in self.g.outputs:
+            if n not in frame.named and n in frame.computed:
+                message = f"return: the network makes no value named '{n}' with these arguments"
+                checks.append(ast.If(ast.Compare(const(n), [ast.NotIn()], [name(frame.kept[1])]), [ast.Raise(call("ValueError", ast.Constant(message)), None)], []))
+        return checks
 
     def _forward(self, cls: str, fwd: list[ast.stmt], flow: Flow, frame: Frame, network: bool) -> ast.FunctionDef:
         """`forward(self, x)`: the statements written, then the return (the network's named outputs
