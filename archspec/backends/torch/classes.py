@@ -84,6 +84,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         self.order: list[Emitted] = []
         self.level_classes: dict[str, Emitted] = {}
         self.class_names: set[str] = set()
+        self.factory = ""  # the file's function named after the spec, which no class may be named
         self.helpers: set[str] = set()  # helper classes of lowering.py the modules use (PaddedConv2d, Chunk)
         self.functions: set[str] = set()  # math, make_divisible
         self.outputs_class: str | None = None  # the NamedTuple the network's forward returns, for several outputs
@@ -429,7 +430,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
 
     def _unique_class(self, cls: str) -> str:
         base, i = cls, 2
-        while cls in self.class_names or cls in (*HELPERS, "F", "nn", "torch", "math", "OrderedDict"):
+        while cls in self.class_names or cls == self.factory or cls in (*HELPERS, "F", "nn", "torch", "math", "OrderedDict"):
             cls, i = f"{base}{i}", i + 1
         self.class_names.add(cls)
         return cls

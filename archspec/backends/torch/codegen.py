@@ -57,7 +57,7 @@ def generate(graph: Graph, spec: str) -> str:
 
 def _generate(graph: Graph, spec: str) -> str:
     writer = Writer(graph)
-    writer.class_names.add(factory_name(spec))  # a spec named ResNet50.arch: the class is ResNet502, not shadowed by its factory
+    writer.factory = factory_name(spec)  # a spec named ResNet50.arch: the class is ResNet502, not shadowed by its factory
     net_cls = class_name(graph.name)
     net = writer.network(net_cls)
     _add_init_weights(net, graph, writer)
