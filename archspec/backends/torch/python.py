@@ -244,6 +244,8 @@ def fold(e: ast.expr) -> ast.expr:
                 return left
             if isinstance(node.op, ast.Add) and _is_int(right) and right.value == 0:  # type: ignore[attr-defined]
                 return left
+            if isinstance(node.op, ast.Add) and isinstance(left, ast.BinOp) and isinstance(left.op, ast.Sub) and same(left.right, right):
+                return left.left  # a concat of `conv(out - in.channels)` and the input: `out - channels + channels` is `out`
             return node
 
     return Folder().visit(e)
