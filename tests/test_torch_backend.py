@@ -121,6 +121,17 @@ def test_generated_modules_compile_with_torchscript(spec):
         torch.testing.assert_close(scripted(x), model(x))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_asymmetric_padding_helper_compiles_with_torchscript(tmp_path):
+    """PaddedConv2d's forward called super().forward, which TorchScript rejects."""
+    spec = tmp_path / "padded.arch"
+    spec.write_text("input 3x8x8\nnetwork m:\n    conv(4, 3, padding=(0, 1, 1, 2))\n")
+    model = archspec.build(spec).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
 def test_verify_prints_its_checks_and_refuses_cuda_without_it():
     r = run_cli("verify", "specs/d2l/lenet.arch")
     assert r.returncode == 0 and "FlopCounterMode" in r.stdout and "agree on cpu" in r.stdout

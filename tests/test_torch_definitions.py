@@ -497,6 +497,8 @@ def test_a_swap_of_axes_on_channels_last_values_is_refused_not_miswritten(write_
         # a per-position linear of channels-first [C, H, W] reads the width: nn.Linear(4, 6) for 16
         ("conv(4, 3, padding=1)\n    linear(6, per_position=true)", "5:5", "permute to channels last (1, 2, 0)"),
         ("concat:\n        permute((1, 2, 0))\n        identity", "4:5", "channels are on different axes"),
+        # a second rotation of a channels-last value is no swap of its last two axes
+        ("permute((1, 2, 0))\n    permute((1, 2, 0))", "5:5", "a permute that moves the channels to the middle axis"),
     ],
 )
 def test_an_op_reading_channels_where_a_permute_moved_them_is_refused(write_spec, body, at, says):

@@ -302,7 +302,7 @@ def layout_refusal(n: Node, g, axes: dict[int, int]) -> str | None:
     if rule == "last" and axis != 2:
         return f"{_article(n.op)} on the last axis of a value whose channels are first (that axis is its width): permute to channels last (1, 2, 0) before it"
     if rule == "moves" and axes[n.id] == 1:
-        if axis == 2:
+        if axis == 2 and n.attrs["order"] == (0, 2, 1):
             return "a swap of the last two axes of a channels-last value (its channels would move to the middle): permute back to channels first (2, 0, 1) before it"
         return "a permute that moves the channels to the middle axis: the backend follows them first or last"
     return None
@@ -447,7 +447,7 @@ HELPERS: dict[str, str] = {
         self.pads = pads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self.pads))
+        return self._conv_forward(F.pad(x, self.pads), self.weight, self.bias)  # not super(): TorchScript compiles this
 ''',
     "CenterCrop": '''class CenterCrop(nn.Module):
     """Keeps the middle (h, w) of an image; an odd extra row or column is cut from the bottom and right."""
