@@ -154,6 +154,16 @@ def test_the_module_builds_an_idle_member_and_never_calls_it(write_spec):
 
 
 @needs_torch
+def test_a_numbered_member_after_an_idle_one_takes_the_next_position(write_spec):
+    """`conv; idle aux: conv(2, 1); conv(2, 1)`: the idle member takes position 1, as the analysis
+    numbers the members; the last conv was registered as '1' (keys unlike the layer paths)."""
+    path = write_spec("input 3x8x8\n\nnetwork m:\n    conv(4, 3, padding=1)\n    idle aux: conv(2, 1)\n    conv(2, 1)\n")
+    assert [layer.path for layer in archspec.load(path).layers] == ["0", "2", "aux"]
+    assert [k for k in archspec.build(path).state_dict() if k.endswith("weight")] == ["0.weight", "aux.weight", "2.weight"]
+    assert archspec.verify(path).ok
+
+
+@needs_torch
 def test_an_idle_head_that_flattens_is_built_with_its_features(write_spec):
     """`idle aux: global_avgpool; flatten; linear(2)` was refused ("a flatten no instance
     reaches": the flatten's nodes are idle ones); its linear takes the 4 channels pooled to 1x1."""

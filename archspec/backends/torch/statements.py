@@ -68,8 +68,8 @@ class Statements:
         if isinstance(s, defs.Idle):
             if fwd is None:  # an nn.Sequential runs every member it holds
                 raise Unsupported("an idle member inside a sequential level", s.span)
-            self._stmt(s.item, flow, frame, init, [])  # built in __init__; what forward would do is dropped
-            return flow
+            built = self._stmt(s.item, flow, frame, init, [])  # built in __init__; what forward would do is dropped
+            return replace(flow, count=built.count)  # it takes its position, as the analysis numbers the members after it
         raise Unsupported(f"the statement {type(s).__name__}", getattr(s, "span", None))
 
     def _let_in_forward(self, item: defs.Let, local: str, frame: Frame, fwd: list) -> None:
