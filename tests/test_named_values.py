@@ -529,6 +529,38 @@ def test_an_output_named_by_a_computed_name(write_spec):
     _agree(a)
 
 
+LIKES_OF_OTHER_SIZES = {
+    # a block called at two sizes: `like="input"` is each instance's own input (it was nn.Upsample(size=16) in both)
+    "input-of-a-block": "block head():\n    maxpool(2)\n    upsample(like=\"input\")\n\nnetwork m:\n    head()\n    maxpool(2)\n    head()\n",
+    # the crop kept columns 4..11 of the second instance's 8x8 input, of the right shape and wrong values
+    "crop-in-a-block": "block b():\n    v = maxpool(2)\n    @input\n    crop(like=\"v\")\n\nnetwork m:\n    b()\n    b()\n",
+    "crop-in-a-loop": "network m:\n    for i in range(2):\n        v = maxpool(2)\n        upsample(scale=2)\n        crop(like=\"v\")\n",
+    # a computed like= that names the input (KeyError: 'input')
+    "computed-input": "network m:\n    s0 = maxpool(2)\n    maxpool(2)\n    for j in range(2):\n        upsample(like=\"s0\" if j == 0 else \"input\")\n",
+}
+
+
+@pytest.mark.skipif(not (HAVE_TORCH and HAVE_ONNX), reason="compares the module with the analysis and onnxruntime")
+@pytest.mark.parametrize("case", LIKES_OF_OTHER_SIZES, ids=list(LIKES_OF_OTHER_SIZES))
+def test_a_literal_like_whose_instances_take_other_sizes_is_sized_in_forward(spec, case):
+    """A literal like= was the size its first instance had, fixed in the file: in a block called
+    at two sizes or a loop whose iterations shrink, the module gave other shapes (or, for a crop,
+    the wrong pixels); forward now reads the size from the value it names."""
+    from tests.test_onnx_backend import _agree
+
+    path = spec("input 3x16x16\n\n" + LIKES_OF_OTHER_SIZES[case])
+    result = archspec.verify(path)
+    assert result.ok, [(c.what, c.expected, c.measured) for c in result.checks if not c.ok]
+    _agree(archspec.load(path))
+
+
+def test_a_like_computed_from_a_file_parameter_is_refused(spec):
+    """`upsample(like=ref)` for `param ref = "a"` kept only `a`: another `ref` failed in forward (KeyError)."""
+    path = spec('param ref = "a"\ninput 3x16x16\n\nnetwork m:\n    a = conv(4, 3, padding=1)\n    b = maxpool(2)\n    upsample(like=ref)\n')
+    r = run_cli("compile", str(path), "--to", "torch")
+    assert r.returncode == 1 and ":7:5: error:" in r.stderr and "computed from the file's parameter 'ref'" in r.stderr
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="builds the generated module")
 def test_an_output_another_parameter_would_not_make_is_refused_by_the_constructor(write_spec):
     """`"o{i}"` for i in range(n), `return o0, o1`: `--set n=1` is an error at the return, and the

@@ -155,14 +155,14 @@ def _is_splice(item) -> bool:
     return isinstance(item, defs.Call) and item.kind == "block" and item.splice
 
 
-def literal_likes(body: tuple) -> set[str]:
-    """The names the literal `like=` of `body`'s ops read (`upsample(like="a")`, `like="input"`)."""
-    found = set()
+def literal_likes(body: tuple) -> list[tuple[defs.Call, str]]:
+    """The ops of `body` whose `like=` is a literal name (`upsample(like="a")`, `like="input"`), with it."""
+    found = []
     for s in defs.walk(body):
         if isinstance(s, defs.Call) and s.kind == "op" and s.callee in OPS and any(a.name == "like" for a in OPS[s.callee].attrs):
             like = bind_args(s, [a.name for a in OPS[s.callee].attrs]).get("like")
             if isinstance(like, irx.Const) and isinstance(like.value, str):
-                found.add(like.value)
+                found.append((s, like.value))
     return found
 
 

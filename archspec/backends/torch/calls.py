@@ -41,7 +41,7 @@ class Calls:
         record = LOWERINGS[c.callee]
         nodes = self.by_site.get(c.key, [])
         exprs = bind_args(c, [a.name for a in OPS[c.callee].attrs])
-        if "like" in exprs and not is_literal(exprs["like"]):
+        if "like" in exprs and (not is_literal(exprs["like"]) or c.key in frame.sized_in_forward):
             return self._sized_like(c, exprs, nodes, flow, frame, fwd, label)
         if "like" in exprs and frame.spatial is not None:  # the size of that value, a number of the file: it holds while what that depended on does
             like = exprs["like"].value  # type: ignore[attr-defined]
@@ -116,8 +116,7 @@ class Calls:
         for arg, e in exprs.items():
             if arg != "like" and not is_literal(e):
                 raise Unsupported(f"'{arg}' of {c.written} computed from parameters beside a computed like=", c.span)
-        tensors, _ = self._kept(frame)
-        like = ast.Subscript(name(tensors), self._fwd(exprs["like"], frame), ast.Load())
+        like = self._like_value(c, exprs["like"], frame)
         if c.callee == "crop":
             self.helpers.add("center_crop")
             value = call("center_crop", name(flow.var), like)
@@ -131,6 +130,22 @@ class Calls:
             frame.spatial |= set().union(*frame.kept_spatial.values())
         fwd.append(assign(flow.out, value))
         return replace(flow, var=flow.out, count=advance(flow.count), fresh=False)
+
+    def _like_value(self, c: defs.Call, like: irx.Expr, frame: Frame) -> ast.expr:
+        """The tensor a like= names, in forward: the local that keeps a literal name's value
+        (`identity` for "input"), or the dict entry of a computed one (`values[f'up{i}']`)."""
+        if is_literal(like):
+            spec_name = like.value  # type: ignore[attr-defined]
+            if spec_name in frame.named:
+                return name(frame.named[spec_name][0])
+            if frame.kept is None or spec_name not in frame.computed:
+                raise Unsupported(f"like=\"{spec_name}\" of {c.written}, whose value this class does not keep", c.span)
+            return ast.Subscript(name(frame.kept[0]), const(spec_name), ast.Load())
+        outer = irx.free_names(like) & set(self.defs.globals.get(frame.file, {})) - frame.loop_vars
+        if outer:  # forward keeps only the values the compiled parameters name
+            raise Unsupported(f"like= of {c.written} computed from the file's parameter '{sorted(outer)[0]}': another value of it would name a value forward does not keep", c.span)
+        tensors, _ = self._kept(frame)
+        return ast.Subscript(name(tensors), self._fwd(like, frame), ast.Load())
 
     def _pooled(self, c: defs.Call, nodes: list[Node], frame: Frame) -> tuple[ast.expr, ast.expr] | None:
         """The spatial size a flatten multiplies in, where the spec computes it: in every instance

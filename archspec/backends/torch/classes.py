@@ -168,9 +168,9 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         if rank is None:
             rank = len(in_shapes[0]) if in_shapes and in_shapes[0] else 3
         flow = Flow(frame.in_channels, rank, 0, name("self") if sequential else None)
-        if "input" in frame.wanted and fwd is not None:  # `@input`: forward's argument, kept before x is reassigned
+        if ("input" in frame.wanted or "input" in frame.computed_reads) and fwd is not None:  # `@input`: forward's argument, kept before x is reassigned
             start = self._keep("input", replace(flow, var="_"), frame, init, fwd, None)
-            fwd[-1] = assign(start.var, name("x"))
+            fwd[:] = [assign(start.var, name("x")) if _copy_of(st, "_") else st for st in fwd]
         flow = self._stmts(body, flow, frame, init, fwd)
         globals_ = sorted(frame.globals)  # the file's parameters it read: keyword parameters after the others
         py_params += [(g, frame.vars[g].id) for g in globals_]  # type: ignore[attr-defined]
@@ -257,8 +257,15 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
         for c, like in computed_likes(body):  # `crop(like="up{i}")` reads the value forward keeps by that name
             frame.computed.add(literal_start(like))
             frame.computed_reads |= {n.attrs["like"] for n in self.by_site.get(c.key, [])}
-        frame.likes = literal_likes(body)
         frame.wanted = set(frame.read)
+        for c, like in literal_likes(body):
+            frame.likes.add(like)
+            if len({n.attrs["size"] for n in self.by_site.get(c.key, [])}) > 1:  # a block called at two sizes, a loop: forward reads the size
+                frame.sized_in_forward.add(c.key)
+                frame.wanted.add(like)
+                if like not in made and like != "input":  # made under a computed name: kept in the dict
+                    frame.computed.add(like)
+                    frame.computed_reads.add(like)
         if network and self.g.outputs:
             frame.wanted |= {n for n, _ in self.g.outputs}
             frame.computed |= {n for n, _ in self.g.outputs if n not in made}  # `return p0` of `"p{i}": ...`: kept in the dict
@@ -446,3 +453,7 @@ def _default_value(p: defs.Param, globals_values: dict) -> list[Any]:
     except Exception:
         return []
 
+
+def _copy_of(st: ast.stmt, var: str) -> bool:
+    """Whether `st` is `local = var`."""
+    return isinstance(st, ast.Assign) and isinstance(st.value, ast.Name) and st.value.id == var

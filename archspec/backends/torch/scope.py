@@ -131,6 +131,7 @@ class Frame:
     fixed: set[str] = field(default_factory=set)
     in_spatial: set[str] = field(default_factory=set)
     likes: set[str] = field(default_factory=set)  # the names a literal like= reads (`crop(like="up4")`): their spatial size is a number of the file
+    sized_in_forward: set[str] = field(default_factory=set)  # keys of the literal like= ops whose instances take other sizes: forward reads the size
     in_axes: list[int] = field(default_factory=list)  # where the instances' channels were (lowering.channel_axes): 2 after a permute to channels last
     depends: dict[str, set[str]] = field(default_factory=dict)
     # values the body reads by name (`@down1`, and the network's outputs), and where each is kept:
