@@ -157,6 +157,9 @@ SPATIAL = {
     # a literal like= takes the size the named value had when compiled (BiSeNet's upsample to a context path)
     "an-upsample-like-a-value-a-parameter-sizes": ("s", 1, True, "network net:\n    a = conv(8, 3, stride=s, padding=1)\n    maxpool(2)\n    upsample(like=\"a\")\n    add:\n        identity\n        @a\n    global_avgpool\n    flatten\n    linear(10)\n"),
     "an-upsample-like-the-input-is-free": ("s", 1, False, "network net:\n    conv(8, 3, stride=s, padding=1)\n    upsample(like=\"input\")\n    global_avgpool\n    flatten\n    linear(10)\n"),
+    # a loop of a concat's branches runs them side by side: its count changes the channels, not the size
+    "a-loop-of-reads-among-a-concats-branches": ("s", 3, False, "network net:\n    for i in range(s):\n        \"c{i}\": conv(4, 1)\n    concat:\n        identity\n        for i in range(s):\n            @\"c{i}\"\n    flatten\n    linear(10)\n"),
+    "a-loop-of-convs-among-a-concats-branches": ("s", 3, False, "network net:\n    conv(4, 3, padding=1)\n    concat:\n        identity\n        for _ in range(s):\n            conv(4, 1)\n    flatten\n    linear(10)\n"),
     "a-loop-of-blocks-that-stride": ("s", 1, True, "block down:\n    conv(8, 3, stride=2, padding=1)\n\nnetwork net:\n    repeat s:\n        down\n    flatten\n    linear(10)\n"),
 }
 

@@ -182,7 +182,7 @@ class Joins:
                 frame.spatial_reads(*(c for c, _ in b.branches))
             end = self._if(list(b.branches), b.orelse, start, frame, init, fwd, write=write)
         else:
-            target, targets, iterable = self._loop_header(b, frame)
+            target, targets, iterable = self._loop_header(b, frame, branches=True)
             end = self._loop(target, iterable, b.body, targets, start, frame, init, fwd, b, write=write)
         return replace(end, channels=name(total), var=outs)
 
@@ -190,7 +190,7 @@ class Joins:
         """`for i in range(n): @"y{i}"` among a concat's branches (C2f's): the values it reads, as
         one starred comprehension in the `torch.cat` list, and their channels summed."""
         before = dict(frame.vars)  # a comprehension's names end with it
-        target, targets, init_iter = self._loop_header(loop, frame)
+        target, targets, init_iter = self._loop_header(loop, frame, branches=True)
         fwd_iter = self._fwd_iterable(loop, frame)
         frame.loop_vars |= set(targets)
         tensors, channels = [], []

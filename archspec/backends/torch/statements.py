@@ -151,10 +151,11 @@ class Statements:
             return self._keep_computed(s.label, out, frame, init, fwd, s.span)
         return out
 
-    def _loop_header(self, s: defs.Repeat | defs.For, frame: Frame) -> tuple[ast.expr, tuple[str, ...], ast.expr]:
+    def _loop_header(self, s: defs.Repeat | defs.For, frame: Frame, branches: bool = False) -> tuple[ast.expr, tuple[str, ...], ast.expr]:
         """A loop's target (its names bound in the frame), the spec names it binds, and what
-        __init__ iterates: `range(count)` for a repeat."""
-        if self._may_move_spatial(s.body):  # how often it runs changes the spatial size
+        __init__ iterates: `range(count)` for a repeat. A loop of a join's `branches` runs them
+        side by side: how often it runs changes the channels, not the size."""
+        if not branches and self._may_move_spatial(s.body):  # how often it runs changes the spatial size
             frame.spatial_reads(s.count if isinstance(s, defs.Repeat) else s.iter)
         if isinstance(s, defs.Repeat):
             return ast.Name("_", ast.Store()), (), call("range", self._expr(s.count, frame))
