@@ -468,6 +468,14 @@ def test_an_inner_loop_that_changes_the_channels_keeps_the_outer_loops_count(wri
     assert _verified(path)
 
 
+def test_a_local_nothing_reads_is_not_written_even_where_it_could_not_be(write_spec):
+    """`h = in.height` in a block called at two sizes, read by nothing: compile refused it ("in.height
+    in a block whose instances take different values of it") though no layer needs it."""
+    path = write_spec("input 3x16x16\n\nblock b():\n    h = in.height\n    relu\n\nnetwork m:\n    b()\n    maxpool(2)\n    b()\n")
+    assert " h = " not in archspec.compile_torch(path)
+    assert _verified(path)
+
+
 def test_a_parameter_named_as_a_member_keeps_both(write_spec):
     """`block b(se): ... if se: se: relu`: forward's test read `self.se`, which __init__ set to the
     bool after the member of that name (TypeError: cannot assign 'bool' as child module 'se').

@@ -258,6 +258,7 @@ class Writer(Statements, NamedValues, Levels, Calls, Joins, Expressions):
             frame.computed.add(literal_start(like))
             frame.computed_reads |= {n.attrs["like"] for n in self.by_site.get(c.key, [])}
         frame.wanted = set(frame.read)
+        frame.names_read = {n for st in defs.walk(body) for e in defs.expressions(st) for n in irx.free_names(e)}
         for c, like in literal_likes(body):
             frame.likes.add(like)
             if len({n.attrs["size"] for n in self.by_site.get(c.key, [])}) > 1:  # a block called at two sizes, a loop: forward reads the size

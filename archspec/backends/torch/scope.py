@@ -130,6 +130,7 @@ class Frame:
     spatial: set[str] | None = None
     fixed: set[str] = field(default_factory=set)
     in_spatial: set[str] = field(default_factory=set)
+    names_read: set[str] | None = None  # every name the body's expressions read; None (a splice's): not known, every local is written
     likes: set[str] = field(default_factory=set)  # the names a literal like= reads (`crop(like="up4")`): their spatial size is a number of the file
     sized_in_forward: set[str] = field(default_factory=set)  # keys of the literal like= ops whose instances take other sizes: forward reads the size
     in_axes: list[int] = field(default_factory=list)  # where the instances' channels were (lowering.channel_axes): 2 after a permute to channels last

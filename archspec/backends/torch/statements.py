@@ -92,6 +92,8 @@ class Statements:
 
     def _item(self, item, flow: Flow, frame: Frame, init: list, fwd: list | None, label, label_span=None) -> Flow:
         if isinstance(item, defs.Let):
+            if frame.names_read is not None and item.name not in frame.names_read:  # `h = in.height` nothing reads: nothing to write
+                return flow
             py = frame.vars.get(item.name)
             if not isinstance(py, ast.Name) or item.name in frame.loop_vars:
                 py = name(free_name(identifier(item.name), frame.used))
