@@ -107,15 +107,16 @@ class Calls:
 
     def _sized_like(self, c: defs.Call, exprs: dict, nodes: list[Node], flow: Flow, frame: Frame, fwd: list | None, label) -> Flow:
         """`crop(like="up{i}")`, `upsample(like=...)` of a value named in a loop (a U-Net's decoder
-        written as one): each iteration takes another size, so forward reads it from the kept
-        value itself, `center_crop(x, values[f'up{i}'])`, not from a number of the graph."""
+        written as one), or a literal like= whose instances take other sizes (a block called at
+        two): forward reads the size from the value itself, `center_crop(x, values[f'up{i}'])`,
+        not from a number of the graph."""
         if fwd is None or frame.tops is None:
-            raise Unsupported(f"{c.written} with a computed like= where this class cannot keep values by name", c.span)
+            raise Unsupported(f"{c.written} with a like= sized in forward, where this class cannot keep values by name", c.span)
         if label is not None:
-            raise Unsupported(f"a label on {c.written} with a computed like= (it is a call in forward, no member): name the value after it", c.span)
+            raise Unsupported(f"a label on {c.written} with a like= sized in forward (it is a call in forward, no member): name the value after it", c.span)
         for arg, e in exprs.items():
             if arg != "like" and not is_literal(e):
-                raise Unsupported(f"'{arg}' of {c.written} computed from parameters beside a computed like=", c.span)
+                raise Unsupported(f"'{arg}' of {c.written} computed from parameters beside a like= sized in forward", c.span)
         like = self._like_value(c, exprs["like"], frame)
         if c.callee == "crop":
             self.helpers.add("center_crop")
@@ -126,8 +127,9 @@ class Calls:
             size = ast.Subscript(attr(like, "shape"), ast.Slice(ast.UnaryOp(ast.USub(), const(2)), None, None), ast.Load())
             keywords = {"size": size, "mode": const(a["mode"])} | ({"align_corners": const(a["align_corners"])} if a["mode"] == "bilinear" else {})
             value = call("F.interpolate", name(flow.var), **keywords)
-        if frame.spatial is not None:  # the size of a value kept by a computed name, with what that depended on
-            frame.spatial |= set().union(*frame.kept_spatial.values())
+        if frame.spatial is not None:  # the size of the value it names, with what that depended on (a computed name: any kept one's)
+            named = exprs["like"].value if is_literal(exprs["like"]) else None  # type: ignore[attr-defined]
+            frame.spatial |= set(frame.in_spatial) if named == "input" else frame.kept_spatial.get(named, set()) if named else set().union(*frame.kept_spatial.values())
         fwd.append(assign(flow.out, value))
         return replace(flow, var=flow.out, count=advance(flow.count), fresh=False)
 
