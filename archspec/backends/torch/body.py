@@ -157,22 +157,21 @@ def _is_splice(item) -> bool:
 
 def literal_likes(body: tuple) -> list[tuple[defs.Call, str]]:
     """The ops of `body` whose `like=` is a literal name (`upsample(like="a")`, `like="input"`), with it."""
-    found = []
-    for s in defs.walk(body):
-        if isinstance(s, defs.Call) and s.kind == "op" and s.callee in OPS and any(a.name == "like" for a in OPS[s.callee].attrs):
-            like = bind_args(s, [a.name for a in OPS[s.callee].attrs]).get("like")
-            if isinstance(like, irx.Const) and isinstance(like.value, str):
-                found.append((s, like.value))
-    return found
+    return [(c, like.value) for c, like in _likes(body) if isinstance(like, irx.Const) and isinstance(like.value, str)]
 
 
 def computed_likes(body: tuple) -> list[tuple[defs.Call, irx.Expr]]:
     """The ops of `body` whose `like=` the spec computes (`crop(like="up{i}")`), with that name:
     reads of a value by name, which forward keeps for them (`Calls._sized_like`)."""
+    return [(c, like) for c, like in _likes(body) if not is_literal(like)]
+
+
+def _likes(body: tuple) -> list[tuple[defs.Call, irx.Expr]]:
+    """Every op call of `body` that gives a `like=`, with its expression."""
     found = []
     for s in defs.walk(body):
         if isinstance(s, defs.Call) and s.kind == "op" and s.callee in OPS and any(a.name == "like" for a in OPS[s.callee].attrs):
             like = bind_args(s, [a.name for a in OPS[s.callee].attrs]).get("like")
-            if like is not None and not is_literal(like):
+            if like is not None:
                 found.append((s, like))
     return found

@@ -44,8 +44,7 @@ class Calls:
         if "like" in exprs and (not is_literal(exprs["like"]) or c.key in frame.sized_in_forward):
             return self._sized_like(c, exprs, nodes, flow, frame, fwd, label)
         if "like" in exprs and frame.spatial is not None:  # the size of that value, a number of the file: it holds while what that depended on does
-            like = exprs["like"].value  # type: ignore[attr-defined]
-            frame.fixed |= set(frame.in_spatial) if like == "input" else frame.kept_spatial.get(like, set())
+            frame.fixed |= _like_spatial(exprs["like"], frame)
         node = nodes[0] if nodes else synthetic_node(c, flow.rank)
 
         def arg_py(n: str) -> ast.expr:
@@ -127,9 +126,8 @@ class Calls:
             size = ast.Subscript(attr(like, "shape"), ast.Slice(ast.UnaryOp(ast.USub(), const(2)), None, None), ast.Load())
             keywords = {"size": size, "mode": const(a["mode"])} | ({"align_corners": const(a["align_corners"])} if a["mode"] == "bilinear" else {})
             value = call("F.interpolate", name(flow.var), **keywords)
-        if frame.spatial is not None:  # the size of the value it names, with what that depended on (a computed name: any kept one's)
-            named = exprs["like"].value if is_literal(exprs["like"]) else None  # type: ignore[attr-defined]
-            frame.spatial |= set(frame.in_spatial) if named == "input" else frame.kept_spatial.get(named, set()) if named else set().union(*frame.kept_spatial.values())
+        if frame.spatial is not None:  # the size of the value it names, with what that depended on
+            frame.spatial |= _like_spatial(exprs["like"], frame)
         fwd.append(assign(flow.out, value))
         return replace(flow, var=flow.out, count=advance(flow.count), fresh=False)
 
@@ -273,6 +271,15 @@ class Calls:
 
 def _mul(a: ast.expr, b: ast.expr) -> ast.expr:
     return fold(ast.BinOp(a, ast.Mult(), b))
+
+
+def _like_spatial(like: irx.Expr, frame: Frame) -> set[str]:
+    """What the spatial size of the value a like= names depended on: the input's, a literal name's
+    as kept (`NamedValues._keep_spatial`), or for a computed name any kept one's."""
+    if not is_literal(like):
+        return set().union(*frame.kept_spatial.values())
+    named = like.value  # type: ignore[attr-defined]
+    return set(frame.in_spatial) if named == "input" else set(frame.kept_spatial.get(named, set()))
 
 
 def _channels_only(f: str, flow: Flow, span) -> ast.expr:

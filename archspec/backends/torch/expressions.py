@@ -55,8 +55,6 @@ class Expressions:
         (axis,) = axes
         ranks = {len(shape) for shape in frame.in_shapes}
         read = {"channels": (0,), "features": (0,), "height": (1,), "width": (2,), "rank": ()}.get(f, tuple(range(max(ranks))))
-        if len(ranks) > 1 and f in ("shape", "rank"):
-            raise Unsupported(f"in.{f} in a block whose instances take different values of it", span)
         if read == (axis,) and f != "shape":
             return channels()
         if any(k != axis for k in read):  # a size of `in`, taken from the graph: it holds while what it depends on does
